@@ -1,0 +1,44 @@
+# Generation core (plain C, no nginx): library, CLI and unit-test binaries.
+#
+# Included by the top Makefile; every name here starts with WEAVEIT_CORE_
+# or lives under build/ so it cannot clash with the module's rules.
+
+WEAVEIT_CORE_PKGS := libavcodec libavformat libavutil libswresample \
+                     freetype2 espeak-ng
+
+WEAVEIT_CORE_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -O2 -g -pthread \
+                       $(shell pkg-config --cflags $(WEAVEIT_CORE_PKGS))
+WEAVEIT_CORE_LIBS := $(shell pkg-config --libs $(WEAVEIT_CORE_PKGS)) \
+                     -lm -pthread
+
+WEAVEIT_CORE_HDRS := src/weaveit.h src/weaveit_internal.h
+WEAVEIT_CORE_SRCS := src/weaveit_tts.c src/weaveit_render.c \
+                     src/weaveit_encode.c src/weaveit_generate.c
+WEAVEIT_CORE_OBJS := $(WEAVEIT_CORE_SRCS:src/%.c=build/core/%.o)
+WEAVEIT_CORE_LIB  := build/libweaveit.a
+WEAVEIT_CORE_UNIT := $(patsubst t/unit/%.c,build/unit/%,\
+                       $(wildcard t/unit/*.c))
+
+.PHONY: core
+
+core: $(WEAVEIT_CORE_LIB) build/weaveit-render $(WEAVEIT_CORE_UNIT)
+
+build/core/%.o: src/%.c $(WEAVEIT_CORE_HDRS) mk/core.mk
+	@mkdir -p $(@D)
+	$(CC) $(WEAVEIT_CORE_CFLAGS) -c $< -o $@
+
+$(WEAVEIT_CORE_LIB): $(WEAVEIT_CORE_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+build/weaveit-render: src/weaveit_cli.c $(WEAVEIT_CORE_LIB) src/weaveit.h
+	@mkdir -p $(@D)
+	$(CC) $(WEAVEIT_CORE_CFLAGS) $< $(WEAVEIT_CORE_LIB) \
+	    $(WEAVEIT_CORE_LIBS) -o $@
+
+build/unit/%: t/unit/%.c t/unit/tap.h $(WEAVEIT_CORE_LIB) \
+              $(WEAVEIT_CORE_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(WEAVEIT_CORE_CFLAGS) -Isrc -It/unit $< $(WEAVEIT_CORE_LIB) \
+	    $(WEAVEIT_CORE_LIBS) -o $@

@@ -1,0 +1,60 @@
+/*
+ * WeaveIt generation core: a text script in, a narrated scrolling-script
+ * MP4 (H.264 + AAC, faststart) out, entirely in memory.
+ *
+ * Plain C, no nginx types: the nginx thread task, the weaveit-render CLI,
+ * the unit tests and the benchmarks all call weaveit_generate().
+ */
+
+#ifndef _WEAVEIT_H_INCLUDED_
+#define _WEAVEIT_H_INCLUDED_
+
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+
+typedef struct {
+    int           width, height, fps;   /* 1280, 720, 30 */
+    const char   *font_path;            /* DejaVu Sans Mono */
+    int           font_size;            /* 28 px */
+    const char   *voice;                /* espeak-ng voice name, "en" */
+    int           speech_rate;          /* words per minute, 175 */
+    const char   *x264_preset;          /* WEAVEIT_DEFAULT_PRESET */
+    int           crf;                  /* x264 CRF, 0..51 */
+    int           threads;              /* x264 threads, 0 = auto */
+    const char   *title;                /* NULL or "" = no title card */
+} weaveit_params_t;
+
+
+typedef struct {
+    unsigned char  *data;               /* the MP4, malloc()ed */
+    size_t          size;
+    double          duration;           /* seconds */
+    unsigned        frames;
+} weaveit_video_t;
+
+
+#define WEAVEIT_DEFAULT_FONT                                                  \
+    "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf"
+#define WEAVEIT_DEFAULT_PRESET  "ultrafast"
+#define WEAVEIT_DEFAULT_CRF     23
+#define WEAVEIT_TITLE_SECONDS   2.0
+
+
+void weaveit_params_init(weaveit_params_t *p);
+
+/*
+ * Returns 0 on success, -1 with a readable message in err.  progress (may be
+ * NULL) gets 0..100 as frames are encoded, stored with C11 atomics so another
+ * thread can read it.  Thread-safe: calls may run in several threads at once
+ * (espeak-ng itself is serialised inside).
+ */
+int weaveit_generate(const weaveit_params_t *p, const char *script,
+    size_t len, weaveit_video_t *out, atomic_int *progress, char *err,
+    size_t errlen);
+
+void weaveit_video_free(weaveit_video_t *v);
+
+
+#endif /* _WEAVEIT_H_INCLUDED_ */

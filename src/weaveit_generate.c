@@ -1,0 +1,302 @@
+/*
+ * The top-level call: speech, layout, then frames and audio interleaved in
+ * time order into the encoder.
+ */
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "weaveit_internal.h"
+
+
+typedef struct {
+    const weaveit_params_t  *params;
+    weaveit_speech_t         speech;
+    weaveit_render_t        *render;
+    weaveit_encoder_t       *encoder;
+    size_t                   lead;          /* title card samples */
+    size_t                   total;         /* lead + speech samples */
+    size_t                   audio_done;
+    unsigned                 frames;
+    unsigned                 title_frames;
+} weaveit_job_t;
+
+
+static int weaveit_params_check(const weaveit_params_t *p, char *err,
+    size_t errlen);
+static int weaveit_generate_frames(weaveit_job_t *job, atomic_int *progress,
+    char *err, size_t errlen);
+static int weaveit_generate_audio(weaveit_job_t *job, size_t until,
+    char *err, size_t errlen);
+
+
+void
+weaveit_params_init(weaveit_params_t *p)
+{
+    memset(p, 0, sizeof(weaveit_params_t));
+
+    p->width = 1280;
+    p->height = 720;
+    p->fps = 30;
+    p->font_path = WEAVEIT_DEFAULT_FONT;
+    p->font_size = 28;
+    p->voice = "en";
+    p->speech_rate = 175;
+    p->x264_preset = WEAVEIT_DEFAULT_PRESET;
+    p->crf = WEAVEIT_DEFAULT_CRF;
+    p->threads = 0;
+    p->title = NULL;
+}
+
+
+static int
+weaveit_params_check(const weaveit_params_t *p, char *err, size_t errlen)
+{
+    if (p->width < 64 || p->height < 64 || p->width > 7680
+        || p->height > 4320 || (p->width & 1) || (p->height & 1))
+    {
+        weaveit_error(err, errlen, "invalid frame size %dx%d (even, 64 to "
+                      "7680x4320)", p->width, p->height);
+        return -1;
+    }
+
+    if (p->fps < 1 || p->fps > 120) {
+        weaveit_error(err, errlen, "invalid fps %d (1 to 120)", p->fps);
+        return -1;
+    }
+
+    if (p->font_size < 6 || p->font_size > 200) {
+        weaveit_error(err, errlen, "invalid font size %d (6 to 200)",
+                      p->font_size);
+        return -1;
+    }
+
+    if (p->speech_rate < 80 || p->speech_rate > 450) {
+        weaveit_error(err, errlen, "invalid speech rate %d (80 to 450 words "
+                      "per minute)", p->speech_rate);
+        return -1;
+    }
+
+    if (p->crf < 0 || p->crf > 51 || p->threads < 0 || p->threads > 64) {
+        weaveit_error(err, errlen, "invalid crf %d or threads %d", p->crf,
+                      p->threads);
+        return -1;
+    }
+
+    if (p->font_path == NULL || p->voice == NULL || p->x264_preset == NULL) {
+        weaveit_error(err, errlen, "font, voice and preset are required");
+        return -1;
+    }
+
+    if (p->title && p->title[0] != '\0'
+        && weaveit_text_check(p->title, strlen(p->title), "title", err,
+                              errlen) != 0)
+    {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+int
+weaveit_generate(const weaveit_params_t *p, const char *script, size_t len,
+    weaveit_video_t *out, atomic_int *progress, char *err, size_t errlen)
+{
+    int             rc;
+    double          speech_end;
+    weaveit_job_t   job;
+
+    memset(out, 0, sizeof(weaveit_video_t));
+    memset(&job, 0, sizeof(weaveit_job_t));
+    job.params = p;
+    rc = -1;
+
+    if (progress) {
+        atomic_store(progress, 0);
+    }
+
+    if (script == NULL || weaveit_params_check(p, err, errlen) != 0) {
+        if (script == NULL) {
+            weaveit_error(err, errlen, "script is missing");
+        }
+
+        return -1;
+    }
+
+    if (weaveit_text_check(script, len, "script", err, errlen) != 0) {
+        return -1;
+    }
+
+    /* the font before the speech: it fails fast, speech takes a while */
+    job.render = weaveit_render_create(p, script, len, err, errlen);
+    if (job.render == NULL) {
+        return -1;
+    }
+
+    if (weaveit_tts(p->voice, p->speech_rate, script, len, &job.speech, err,
+                    errlen) != 0)
+    {
+        goto done;
+    }
+
+    speech_end = (double) job.speech.samples / job.speech.sample_rate;
+
+    if (weaveit_render_set_timing(job.render, job.speech.words,
+                                  job.speech.nwords, job.speech.sample_rate,
+                                  speech_end, err, errlen) != 0)
+    {
+        goto done;
+    }
+
+    /* the title card is a whole number of frames of silence before speech */
+    if (p->title && p->title[0] != '\0') {
+        job.title_frames = (unsigned) lround(WEAVEIT_TITLE_SECONDS * p->fps);
+        job.lead = (size_t) job.title_frames * job.speech.sample_rate
+                   / p->fps;
+    }
+
+    job.total = job.lead + job.speech.samples;
+    job.frames = (unsigned) lround((double) job.total * p->fps
+                                   / job.speech.sample_rate);
+    if (job.frames == 0) {
+        job.frames = 1;
+    }
+
+    job.encoder = weaveit_encoder_open(p, job.speech.sample_rate, err,
+                                       errlen);
+    if (job.encoder == NULL) {
+        goto done;
+    }
+
+    if (weaveit_generate_frames(&job, progress, err, errlen) != 0
+        || weaveit_generate_audio(&job, job.total, err, errlen) != 0
+        || weaveit_encoder_finish(job.encoder, &out->data, &out->size, err,
+                                  errlen) != 0)
+    {
+        goto done;
+    }
+
+    out->frames = job.frames;
+    out->duration = (double) job.total / job.speech.sample_rate;
+
+    if (progress) {
+        atomic_store(progress, 100);
+    }
+
+    rc = 0;
+
+done:
+
+    weaveit_encoder_close(job.encoder);
+    weaveit_render_destroy(job.render);
+    weaveit_speech_free(&job.speech);
+
+    return rc;
+}
+
+
+static int
+weaveit_generate_frames(weaveit_job_t *job, atomic_int *progress, char *err,
+    size_t errlen)
+{
+    int                      linesize[3], pct, last;
+    double                   t;
+    size_t                   until;
+    uint8_t                 *data[3];
+    unsigned                 i;
+    const weaveit_params_t  *p;
+
+    p = job->params;
+    last = 0;
+
+    for (i = 0; i < job->frames; i++) {
+
+        /* audio first, up to the end of this frame, for interleaving */
+        until = (size_t) (((uint64_t) i + 1) * job->speech.sample_rate
+                          / p->fps);
+
+        if (weaveit_generate_audio(job, until, err, errlen) != 0
+            || weaveit_encoder_picture(job->encoder, data, linesize, err,
+                                       errlen) != 0)
+        {
+            return -1;
+        }
+
+        if (i < job->title_frames) {
+            if (weaveit_render_title(job->render, p->title, data, linesize,
+                                     err, errlen) != 0)
+            {
+                return -1;
+            }
+
+        } else {
+            t = (double) (i - job->title_frames) / p->fps;
+            weaveit_render_frame(job->render, t, data, linesize);
+        }
+
+        if (weaveit_encoder_video(job->encoder, err, errlen) != 0) {
+            return -1;
+        }
+
+        pct = (int) ((uint64_t) (i + 1) * 99 / job->frames);
+
+        if (progress && pct != last) {
+            atomic_store(progress, pct);
+            last = pct;
+        }
+    }
+
+    return 0;
+}
+
+
+static int
+weaveit_generate_audio(weaveit_job_t *job, size_t until, char *err,
+    size_t errlen)
+{
+    size_t  n;
+
+    if (until > job->total) {
+        until = job->total;
+    }
+
+    if (job->audio_done < job->lead && job->audio_done < until) {
+        n = ((until < job->lead) ? until : job->lead) - job->audio_done;
+
+        if (weaveit_encoder_audio(job->encoder, NULL, n, err, errlen) != 0) {
+            return -1;
+        }
+
+        job->audio_done += n;
+    }
+
+    if (job->audio_done < until) {
+        n = until - job->audio_done;
+
+        if (weaveit_encoder_audio(job->encoder,
+                                  job->speech.pcm
+                                  + (job->audio_done - job->lead),
+                                  n, err, errlen) != 0)
+        {
+            return -1;
+        }
+
+        job->audio_done += n;
+    }
+
+    return 0;
+}
+
+
+void
+weaveit_video_free(weaveit_video_t *v)
+{
+    if (v == NULL) {
+        return;
+    }
+
+    free(v->data);
+    memset(v, 0, sizeof(weaveit_video_t));
+}

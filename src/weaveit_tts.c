@@ -1,0 +1,457 @@
+/*
+ * Speech: espeak-ng synthesises the script into 16-bit mono PCM in memory
+ * and reports where every word starts in the audio.
+ *
+ * espeak-ng keeps global state and is not thread-safe, so it is initialised
+ * once and every call into it holds one process-wide mutex.
+ */
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <espeak-ng/espeak_ng.h>
+
+#include "weaveit_internal.h"
+
+
+typedef struct {
+    weaveit_speech_t   *sp;
+    size_t              pcm_alloc;
+    size_t              words_alloc;
+    const size_t       *char_offset;    /* character index -> byte offset */
+    size_t              nchars;
+    int                 failed;
+} weaveit_tts_ctx_t;
+
+
+static void weaveit_tts_init_once(void);
+static int weaveit_tts_callback(short *wav, int n, espeak_EVENT *events);
+static int weaveit_tts_add_word(weaveit_tts_ctx_t *ctx, espeak_EVENT *ev);
+static int weaveit_tts_prepare(const char *text, size_t len, char **copy,
+    size_t **char_offset, size_t *nchars);
+static void weaveit_tts_status(espeak_ng_STATUS status, const char *what,
+    char *err, size_t errlen);
+
+
+static pthread_once_t      weaveit_tts_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t     weaveit_tts_mutex = PTHREAD_MUTEX_INITIALIZER;
+static espeak_ng_STATUS    weaveit_tts_init_status;
+static int                 weaveit_tts_sample_rate;
+
+/* the synthesis in progress; only touched while holding the mutex */
+static weaveit_tts_ctx_t  *weaveit_tts_current;
+
+
+void
+weaveit_error(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list  args;
+
+    if (err == NULL || errlen == 0) {
+        return;
+    }
+
+    va_start(args, fmt);
+    vsnprintf(err, errlen, fmt, args);
+    va_end(args);
+}
+
+
+size_t
+weaveit_utf8_decode(const unsigned char *p, size_t n, uint32_t *cp)
+{
+    size_t    len, i;
+    uint32_t  c, min;
+
+    if (n == 0) {
+        return 0;
+    }
+
+    c = p[0];
+
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2; c &= 0x1f; min = 0x80;
+
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3; c &= 0x0f; min = 0x800;
+
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4; c &= 0x07; min = 0x10000;
+
+    } else {
+        return 0;
+    }
+
+    if (n < len) {
+        return 0;
+    }
+
+    for (i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80) {
+            return 0;
+        }
+
+        c = (c << 6) | (p[i] & 0x3f);
+    }
+
+    /* overlong forms, UTF-16 surrogates and beyond U+10FFFF */
+    if (c < min || (c >= 0xd800 && c <= 0xdfff) || c > 0x10ffff) {
+        return 0;
+    }
+
+    *cp = c;
+    return len;
+}
+
+
+int
+weaveit_text_check(const char *text, size_t len, const char *what,
+    char *err, size_t errlen)
+{
+    int                   visible;
+    size_t                i, n;
+    uint32_t              cp;
+    const unsigned char  *p;
+
+    p = (const unsigned char *) text;
+    visible = 0;
+
+    for (i = 0; i < len; i += n) {
+        if (p[i] == '\0') {
+            weaveit_error(err, errlen, "%s contains a NUL byte at offset %zu",
+                          what, i);
+            return -1;
+        }
+
+        n = weaveit_utf8_decode(p + i, len - i, &cp);
+
+        if (n == 0) {
+            weaveit_error(err, errlen,
+                          "%s is not valid UTF-8 (at byte offset %zu)",
+                          what, i);
+            return -1;
+        }
+
+        if (cp != ' ' && cp != '\t' && cp != '\n' && cp != '\r'
+            && cp != '\v' && cp != '\f' && cp != 0xa0)
+        {
+            visible = 1;
+        }
+    }
+
+    if (!visible) {
+        weaveit_error(err, errlen, "%s is empty or only whitespace", what);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static void
+weaveit_tts_init_once(void)
+{
+    espeak_ng_ERROR_CONTEXT  context;
+
+    context = NULL;
+
+    espeak_ng_InitializePath(NULL);
+
+    weaveit_tts_init_status = espeak_ng_Initialize(&context);
+    espeak_ng_ClearErrorContext(&context);
+
+    if (weaveit_tts_init_status != ENS_OK) {
+        return;
+    }
+
+    weaveit_tts_init_status =
+        espeak_ng_InitializeOutput(ENOUTPUT_MODE_SYNCHRONOUS, 0, NULL);
+
+    if (weaveit_tts_init_status != ENS_OK) {
+        return;
+    }
+
+    weaveit_tts_sample_rate = espeak_ng_GetSampleRate();
+    espeak_SetSynthCallback(weaveit_tts_callback);
+}
+
+
+static void
+weaveit_tts_status(espeak_ng_STATUS status, const char *what, char *err,
+    size_t errlen)
+{
+    char  msg[256];
+
+    espeak_ng_GetStatusCodeMessage(status, msg, sizeof(msg));
+    weaveit_error(err, errlen, "espeak-ng: %s: %s", what, msg);
+}
+
+
+/*
+ * espeak-ng reads a NUL-terminated string and reports word positions in
+ * characters, so we hand it a copy with control characters blanked (one
+ * character for one, positions stay valid) and keep a character -> byte map.
+ */
+
+static int
+weaveit_tts_prepare(const char *text, size_t len, char **copy,
+    size_t **char_offset, size_t *nchars)
+{
+    char      *s;
+    size_t     i, n, count, *map;
+    uint32_t   cp;
+
+    s = malloc(len + 1);
+    map = malloc((len + 1) * sizeof(size_t));
+
+    if (s == NULL || map == NULL) {
+        free(s);
+        free(map);
+        return -1;
+    }
+
+    count = 0;
+
+    for (i = 0; i < len; i += n) {
+        n = weaveit_utf8_decode((const unsigned char *) text + i, len - i,
+                                &cp);
+        if (n == 0) {
+            n = 1;
+        }
+
+        map[count++] = i;
+        memcpy(s + i, text + i, n);
+
+        if (cp < 0x20 && cp != '\n') {
+            s[i] = ' ';
+        }
+    }
+
+    map[count] = len;
+    s[len] = '\0';
+
+    *copy = s;
+    *char_offset = map;
+    *nchars = count;
+
+    return 0;
+}
+
+
+int
+weaveit_tts(const char *voice, int rate, const char *text, size_t len,
+    weaveit_speech_t *sp, char *err, size_t errlen)
+{
+    int                 rc;
+    char               *copy;
+    size_t             *map, nchars;
+    espeak_ng_STATUS    status;
+    weaveit_tts_ctx_t   ctx;
+
+    memset(sp, 0, sizeof(*sp));
+
+    if (weaveit_text_check(text, len, "script", err, errlen) != 0) {
+        return -1;
+    }
+
+    if (weaveit_tts_prepare(text, len, &copy, &map, &nchars) != 0) {
+        weaveit_error(err, errlen, "out of memory");
+        return -1;
+    }
+
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.sp = sp;
+    ctx.char_offset = map;
+    ctx.nchars = nchars;
+
+    pthread_once(&weaveit_tts_once, weaveit_tts_init_once);
+
+    rc = -1;
+
+    pthread_mutex_lock(&weaveit_tts_mutex);
+
+    if (weaveit_tts_init_status != ENS_OK) {
+        weaveit_tts_status(weaveit_tts_init_status, "initialisation failed",
+                           err, errlen);
+        goto unlock;
+    }
+
+    status = espeak_ng_SetVoiceByName(voice);
+    if (status != ENS_OK) {
+        weaveit_tts_status(status, voice, err, errlen);
+        goto unlock;
+    }
+
+    status = espeak_ng_SetParameter(espeakRATE, rate, 0);
+    if (status != ENS_OK) {
+        weaveit_tts_status(status, "speech rate", err, errlen);
+        goto unlock;
+    }
+
+    sp->sample_rate = weaveit_tts_sample_rate;
+    weaveit_tts_current = &ctx;
+
+    status = espeak_ng_Synthesize(copy, len + 1, 0, POS_CHARACTER, 0,
+                                  espeakCHARS_UTF8, NULL, NULL);
+
+    weaveit_tts_current = NULL;
+
+    if (status != ENS_OK) {
+        weaveit_tts_status(status, "synthesis failed", err, errlen);
+        goto unlock;
+    }
+
+    if (ctx.failed) {
+        weaveit_error(err, errlen, "out of memory during speech synthesis");
+        goto unlock;
+    }
+
+    if (sp->samples == 0 || sp->nwords == 0) {
+        weaveit_error(err, errlen, "script has no words to speak");
+        goto unlock;
+    }
+
+    rc = 0;
+
+unlock:
+
+    pthread_mutex_unlock(&weaveit_tts_mutex);
+
+    free(copy);
+    free(map);
+
+    if (rc != 0) {
+        weaveit_speech_free(sp);
+    }
+
+    return rc;
+}
+
+
+static int
+weaveit_tts_callback(short *wav, int n, espeak_EVENT *events)
+{
+    size_t              need, alloc;
+    int16_t            *pcm;
+    weaveit_tts_ctx_t  *ctx;
+    weaveit_speech_t   *sp;
+
+    ctx = weaveit_tts_current;
+
+    if (ctx == NULL || ctx->failed) {
+        return 1;
+    }
+
+    sp = ctx->sp;
+
+    for ( /* void */ ; events->type != espeakEVENT_LIST_TERMINATED; events++)
+    {
+        if (events->type == espeakEVENT_WORD
+            && weaveit_tts_add_word(ctx, events) != 0)
+        {
+            ctx->failed = 1;
+            return 1;
+        }
+    }
+
+    if (wav == NULL || n <= 0) {
+        return 0;
+    }
+
+    need = sp->samples + (size_t) n;
+
+    if (need > ctx->pcm_alloc) {
+        alloc = ctx->pcm_alloc ? ctx->pcm_alloc * 2 : 65536;
+
+        while (alloc < need) {
+            alloc *= 2;
+        }
+
+        pcm = realloc(sp->pcm, alloc * sizeof(int16_t));
+        if (pcm == NULL) {
+            ctx->failed = 1;
+            return 1;
+        }
+
+        sp->pcm = pcm;
+        ctx->pcm_alloc = alloc;
+    }
+
+    memcpy(sp->pcm + sp->samples, wav, (size_t) n * sizeof(int16_t));
+    sp->samples = need;
+
+    return 0;
+}
+
+
+static int
+weaveit_tts_add_word(weaveit_tts_ctx_t *ctx, espeak_EVENT *ev)
+{
+    size_t             first, last, alloc;
+    weaveit_word_t    *w, *words;
+    weaveit_speech_t  *sp;
+
+    sp = ctx->sp;
+
+    /*
+     * espeak-ng sometimes repeats a word event with length 0 at an earlier
+     * position (end of a clause); keep only forward-moving, real words
+     */
+    if (ev->length <= 0 || ev->text_position <= 0
+        || (size_t) ev->text_position > ctx->nchars || ev->sample < 0)
+    {
+        return 0;
+    }
+
+    first = (size_t) ev->text_position - 1;
+    last = first + (size_t) ev->length;
+
+    if (last > ctx->nchars) {
+        last = ctx->nchars;
+    }
+
+    if (sp->nwords > 0) {
+        w = &sp->words[sp->nwords - 1];
+
+        if (ctx->char_offset[first] <= w->offset
+            || ev->sample < w->sample)
+        {
+            return 0;
+        }
+    }
+
+    if (sp->nwords == ctx->words_alloc) {
+        alloc = ctx->words_alloc ? ctx->words_alloc * 2 : 256;
+
+        words = realloc(sp->words, alloc * sizeof(weaveit_word_t));
+        if (words == NULL) {
+            return -1;
+        }
+
+        sp->words = words;
+        ctx->words_alloc = alloc;
+    }
+
+    w = &sp->words[sp->nwords++];
+    w->offset = ctx->char_offset[first];
+    w->length = ctx->char_offset[last] - w->offset;
+    w->sample = ev->sample;
+
+    return 0;
+}
+
+
+void
+weaveit_speech_free(weaveit_speech_t *sp)
+{
+    free(sp->pcm);
+    free(sp->words);
+    memset(sp, 0, sizeof(*sp));
+}
