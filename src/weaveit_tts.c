@@ -299,7 +299,8 @@ weaveit_tts(const char *voice, int rate, const char *text, size_t len,
     weaveit_tts_current = &ctx;
 
     status = espeak_ng_Synthesize(copy, len + 1, 0, POS_CHARACTER, 0,
-                                  espeakCHARS_UTF8, NULL, NULL);
+                                  espeakCHARS_UTF8 | espeakENDPAUSE, NULL,
+                                  NULL);
 
     weaveit_tts_current = NULL;
 
