@@ -1,0 +1,3 @@
+#!/usr/bin/perl
+# two generations in two threads at once (t/unit/test_threads.c)
+exec './build/unit/test_threads' or die "run make core first: $!";

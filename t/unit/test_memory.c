@@ -1,0 +1,136 @@
+/*
+ * Renders every frame of an N-character script (default 1280x720, paced
+ * at 175 words per minute) and prints the peak resident memory, so that
+ * t/unit/03-memory.t can compare a short and a long script.
+ *
+ *   test_memory CHARS FPS   ->   "hwm_kb lines frames checksum"
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "weaveit_internal.h"
+
+
+static const char  para[] =
+    "Now we walk through the loop below and explain every line of it.\n"
+    "    for (i = 0; i < count; i++) {\n"
+    "        sum += items[i] * weights[i];\n"
+    "    }\n\n";
+
+
+static long
+peak_kb(void)
+{
+    long   kb;
+    char   line[256];
+    FILE  *f;
+
+    kb = -1;
+    f = fopen("/proc/self/status", "r");
+
+    if (f == NULL) {
+        return -1;
+    }
+
+    while (fgets(line, sizeof(line), f)) {
+        if (sscanf(line, "VmHWM: %ld kB", &kb) == 1) {
+            break;
+        }
+    }
+
+    fclose(f);
+
+    return kb;
+}
+
+
+int
+main(int argc, char **argv)
+{
+    int                 linesize[3], fps;
+    char               *text, err[256];
+    size_t              chars, len, i, n;
+    uint8_t            *data[3];
+    double              t, end;
+    unsigned long       sum, frames;
+    weaveit_word_t     *words;
+    weaveit_params_t    p;
+    weaveit_render_t   *r;
+
+    chars = (argc > 1) ? strtoul(argv[1], NULL, 10) : 20000;
+    fps = (argc > 2) ? atoi(argv[2]) : 5;
+
+    text = malloc(chars + sizeof(para));
+    words = malloc((chars / 2 + 1) * sizeof(weaveit_word_t));
+
+    if (text == NULL || words == NULL || fps <= 0) {
+        return 1;
+    }
+
+    for (len = 0; len < chars; len += sizeof(para) - 1) {
+        memcpy(text + len, para, sizeof(para) - 1);
+    }
+
+    len = chars;
+    text[len] = '\0';
+
+    /* a word at every token start, 175 words per minute */
+    n = 0;
+
+    for (i = 0; i < len; i++) {
+        if (text[i] != ' ' && text[i] != '\n'
+            && (i == 0 || text[i - 1] == ' ' || text[i - 1] == '\n'))
+        {
+            words[n].offset = i;
+            words[n].length = 1;
+            words[n].sample = (int64_t) n * 22050 * 60 / 175;
+            n++;
+        }
+    }
+
+    end = (double) n * 60 / 175 + 1;
+
+    weaveit_params_init(&p);
+
+    r = weaveit_render_create(&p, text, len, err, sizeof(err));
+    if (r == NULL
+        || weaveit_render_set_timing(r, words, n, 22050, end, err,
+                                     sizeof(err)) != 0)
+    {
+        fprintf(stderr, "test_memory: %s\n", err);
+        return 1;
+    }
+
+    linesize[0] = p.width;
+    linesize[1] = linesize[2] = p.width / 2;
+    data[0] = malloc((size_t) p.width * p.height);
+    data[1] = malloc((size_t) p.width * p.height / 4);
+    data[2] = malloc((size_t) p.width * p.height / 4);
+
+    if (data[0] == NULL || data[1] == NULL || data[2] == NULL) {
+        return 1;
+    }
+
+    sum = 0;
+    frames = 0;
+
+    for (t = 0; t < end; t += 1.0 / fps) {
+        weaveit_render_frame(r, t, data, linesize);
+        sum += data[0][(frames * 7919) % ((size_t) p.width * p.height)];
+        frames++;
+    }
+
+    printf("%ld %zu %lu %lu\n", peak_kb(), weaveit_render_nlines(r), frames,
+           sum);
+
+    weaveit_render_destroy(r);
+    free(data[0]);
+    free(data[1]);
+    free(data[2]);
+    free(words);
+    free(text);
+
+    return 0;
+}
