@@ -1,0 +1,39 @@
+# WeaveIt for nginx.  `make run` and `make test` are the two commands;
+# both install missing Debian packages first (scripts/deps.sh).
+
+MODULE  := build/nginx/ngx_http_weaveit_module.so
+SOURCES := config conf/schema.sql ngx_http_weaveit_module.c $(wildcard src/*.c src/*.h)
+
+.PHONY: all module run stop test bench clean
+
+all: module core
+
+include mk/core.mk
+
+module: $(MODULE)
+
+$(MODULE): $(SOURCES)
+	scripts/build-module.sh
+
+run:
+	@scripts/deps.sh build run
+	@$(MAKE) -s all
+	@scripts/weaveit-local.sh start
+
+stop:
+	@scripts/weaveit-local.sh stop
+
+test:
+	@scripts/deps.sh build run test
+	@$(MAKE) -s all
+	prove -r t/
+
+bench:
+	@scripts/deps.sh build run test bench
+	@$(MAKE) -s all
+	@for b in bench/generate bench/stream; do \
+	    if [ -x $$b ]; then $$b || exit 1; fi; \
+	done
+
+clean:
+	rm -rf build

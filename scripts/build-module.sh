@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Build ngx_http_weaveit_module.so against Debian's nginx (package nginx-dev),
+# with the package's own configure flags so the module signature matches
+# /usr/sbin/nginx.  Re-runs configure only when `config` changed.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=$top/build
+src=$build/nginx-src
+objs=$build/nginx
+
+if [ ! -f "$src/configure" ]; then
+    mkdir -p "$build"
+    rm -rf "$src"
+    cp -r /usr/share/nginx/src "$src"
+fi
+
+# The schema is compiled in, so an operator needs nothing but the .so.
+mkdir -p "$build/gen"
+schema_h=$build/gen/ngx_http_weaveit_schema.h
+if [ ! -f "$schema_h" ] || [ "$top/conf/schema.sql" -nt "$schema_h" ]; then
+    {
+        echo "/* generated from conf/schema.sql by scripts/build-module.sh */"
+        echo "static const char ngx_http_weaveit_schema_sql[] ="
+        sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/    "/' -e 's/$/\\n"/' \
+            "$top/conf/schema.sql"
+        echo "    ;"
+    } > "$schema_h.tmp"
+    mv "$schema_h.tmp" "$schema_h"
+fi
+
+# configure bakes the source list in: run it again when that list changes.
+srclist=$(cd "$top" && ls config src/*.c 2>/dev/null | tr '\n' ' ')
+if [ ! -f "$objs/Makefile" ] || [ "$top/config" -nt "$objs/Makefile" ] \
+    || [ "$srclist" != "$(cat "$objs/srclist" 2>/dev/null)" ]
+then
+    cd "$src"
+    # shellcheck disable=SC1091
+    . ./conf_flags
+    ./configure "${NGX_CONF_FLAGS[@]}" --add-dynamic-module="$top" \
+        --builddir="$objs" > "$build/configure.log" 2>&1 || {
+        tail -30 "$build/configure.log" >&2
+        exit 1
+    }
+    echo "$srclist" > "$objs/srclist"
+fi
+
+make -s -C "$src" -f "$objs/Makefile" modules

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# A private PostgreSQL cluster, for `make run` (under var/) and the tests.
+#
+#   pg.sh start DATADIR SOCKDIR PORT [LISTEN]  initdb if needed, then start
+#   pg.sh stop DATADIR [MODE]                  stop (MODE: fast, immediate)
+#   pg.sh status DATADIR                       exit 0 if running
+#
+# PostgreSQL refuses to run as root: as root, everything runs as postgres.
+set -euo pipefail
+
+bindir=$(pg_config --bindir 2>/dev/null || true)
+if [ ! -x "$bindir/initdb" ]; then
+    bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+fi
+
+as_pg() {
+    if [ "$(id -u)" -eq 0 ]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+make_dir() {
+    mkdir -p "$1"
+    if [ "$(id -u)" -eq 0 ]; then
+        chown postgres:postgres "$1"
+    fi
+    chmod "$2" "$1"
+}
+
+cmd=${1:?usage: pg.sh start|stop|status DATADIR ...}
+data=${2:?DATADIR missing}
+
+case $cmd in
+start)
+    sock=${3:?SOCKDIR missing}
+    port=${4:?PORT missing}
+    listen=${5:-}
+    if [ ! -f "$data/PG_VERSION" ]; then
+        make_dir "$data" 0700
+        as_pg "$bindir/initdb" -D "$data" -U postgres -A trust -E UTF8 \
+            --no-locale > "$data.initdb.log" 2>&1 || {
+            cat "$data.initdb.log" >&2
+            exit 1
+        }
+        cat >> "$data/postgresql.conf" <<CONF
+listen_addresses = '$listen'
+port = $port
+unix_socket_directories = '$sock'
+max_connections = 400
+shared_buffers = 128MB
+CONF
+    fi
+    make_dir "$sock" 0755
+    if ! as_pg "$bindir/pg_ctl" -D "$data" status > /dev/null 2>&1; then
+        as_pg "$bindir/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 \
+            start > /dev/null || {
+            tail -20 "$data/server.log" >&2
+            exit 1
+        }
+    fi
+    ;;
+stop)
+    mode=${3:-fast}
+    if as_pg "$bindir/pg_ctl" -D "$data" status > /dev/null 2>&1; then
+        as_pg "$bindir/pg_ctl" -D "$data" -m "$mode" -w stop > /dev/null
+    fi
+    ;;
+status)
+    as_pg "$bindir/pg_ctl" -D "$data" status > /dev/null 2>&1
+    ;;
+*)
+    echo "pg.sh: unknown command $cmd" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# `make run` / `make stop`: a PostgreSQL cluster under var/ (127.0.0.1:54329
+# and a socket in var/run) and nginx with conf/weaveit.conf on
+# 127.0.0.1:8080, both in the background.  Starting twice is harmless.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+var=$top/var
+pg_port=54329
+url=http://127.0.0.1:8080
+
+pgdata=$var/pg
+# PostgreSQL runs as postgres when we are root; if it cannot reach var/
+# (a checkout under a private home), keep its files where it can.
+if [ "$(id -u)" -eq 0 ] && ! runuser -u postgres -- test -x "$top"; then
+    pgdata=/var/lib/weaveit/$(echo "$top" | md5sum | cut -c1-12)/pg
+    mkdir -p "$(dirname "$pgdata")"
+    chmod 755 /var/lib/weaveit "$(dirname "$pgdata")"
+fi
+
+nginx_running() {
+    [ -f "$var/nginx.pid" ] && kill -0 "$(cat "$var/nginx.pid")" 2>/dev/null
+}
+
+start() {
+    mkdir -p "$var/log" "$var/tmp"
+    chmod 1777 "$var/tmp"
+    "$top/scripts/pg.sh" start "$pgdata" "$var/run" "$pg_port" 127.0.0.1
+    if ! psql -X -h 127.0.0.1 -p "$pg_port" -U postgres -tAc \
+        "SELECT 1 FROM pg_database WHERE datname = 'weaveit'" | grep -q 1
+    then
+        createdb -h 127.0.0.1 -p "$pg_port" -U postgres weaveit
+    fi
+
+    if nginx_running; then
+        /usr/sbin/nginx -p "$top" -c conf/weaveit.conf -e var/log/error.log \
+            -s reload
+        echo "WeaveIt reloaded: $url"
+    else
+        /usr/sbin/nginx -p "$top" -c conf/weaveit.conf -e var/log/error.log
+        echo "WeaveIt is running: $url  (logs in var/log, 'make stop' stops)"
+    fi
+}
+
+stop() {
+    if nginx_running; then
+        pid=$(cat "$var/nginx.pid")
+        kill -QUIT "$pid"
+        for _ in $(seq 100); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+    fi
+    "$top/scripts/pg.sh" stop "$pgdata"
+    echo "WeaveIt stopped"
+}
+
+case ${1:-} in
+start) start ;;
+stop) stop ;;
+*) echo "usage: $0 start|stop" >&2; exit 2 ;;
+esac

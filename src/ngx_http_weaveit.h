@@ -1,0 +1,90 @@
+#ifndef _NGX_HTTP_WEAVEIT_H_INCLUDED_
+#define _NGX_HTTP_WEAVEIT_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <libpq-fe.h>
+#include <jansson.h>
+
+
+typedef struct ngx_http_weaveit_pg_pool_s  ngx_http_weaveit_pg_pool_t;
+typedef struct ngx_http_weaveit_pg_conn_s  ngx_http_weaveit_pg_conn_t;
+typedef struct ngx_http_weaveit_pg_query_s ngx_http_weaveit_pg_query_t;
+
+typedef void (*ngx_http_weaveit_pg_handler_pt)(
+    ngx_http_weaveit_pg_query_t *q);
+
+
+/*
+ * One statement sent through the pool.  The caller fills the fields above
+ * the line, usually in memory of the pool passed to
+ * ngx_http_weaveit_pg_query(), and is called back exactly once, unless it
+ * cancels first: with "result" set on success, or with "error" set (and
+ * "result" possibly holding the failed result) otherwise; "timed_out" tells
+ * a timeout from a failure.  "error" is for logs, not for clients: it can
+ * name hosts and paths.  The result is cleared when the handler returns.
+ */
+struct ngx_http_weaveit_pg_query_s {
+    const char                     *sql;
+    int                             nparams;
+    const char *const              *values;
+    const int                      *lengths;
+    const int                      *formats;
+    int                             binary_result;
+
+    ngx_http_weaveit_pg_handler_pt  handler;
+    void                           *data;
+    ngx_log_t                      *log;
+
+    /* ---- filled by the pool ---- */
+    PGresult                       *result;
+    const char                     *error;
+
+    ngx_queue_t                     queue;
+    ngx_event_t                     timer;
+    ngx_http_weaveit_pg_conn_t     *conn;
+    ngx_http_weaveit_pg_pool_t     *pool;
+    unsigned                        waiting:1;
+    unsigned                        timed_out:1;
+    unsigned                        cleanup_added:1;
+};
+
+
+typedef struct {
+    ngx_str_t                       conninfo;
+    const char                    **keywords;
+    const char                    **values;
+    ngx_uint_t                      pool_max;
+    ngx_msec_t                      pool_timeout;
+    ngx_http_weaveit_pg_pool_t     *pool;
+    ngx_flag_t                      used;
+} ngx_http_weaveit_main_conf_t;
+
+
+extern ngx_module_t  ngx_http_weaveit_module;
+
+
+/* ngx_http_weaveit_pg.c */
+char *ngx_http_weaveit_pg_parse_conninfo(ngx_conf_t *cf,
+    ngx_http_weaveit_main_conf_t *wmcf);
+ngx_int_t ngx_http_weaveit_pg_init_process(ngx_cycle_t *cycle,
+    ngx_http_weaveit_main_conf_t *wmcf);
+void ngx_http_weaveit_pg_exit_process(ngx_http_weaveit_main_conf_t *wmcf);
+ngx_int_t ngx_http_weaveit_pg_query(ngx_http_weaveit_pg_pool_t *pool,
+    ngx_http_weaveit_pg_query_t *q, ngx_pool_t *owner);
+void ngx_http_weaveit_pg_cancel(ngx_http_weaveit_pg_query_t *q);
+
+/* ngx_http_weaveit_api.c */
+ngx_int_t ngx_http_weaveit_health_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_weaveit_send_json(ngx_http_request_t *r,
+    ngx_uint_t status, json_t *json);
+ngx_int_t ngx_http_weaveit_send_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *message);
+ngx_int_t ngx_http_weaveit_method_not_allowed(ngx_http_request_t *r,
+    const char *allow);
+void ngx_http_weaveit_finalize(ngx_http_request_t *r, ngx_int_t rc);
+
+
+#endif /* _NGX_HTTP_WEAVEIT_H_INCLUDED_ */

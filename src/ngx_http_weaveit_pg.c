@@ -1,0 +1,1291 @@
+
+/*
+ * A per-worker pool of non-blocking libpq connections driven by the nginx
+ * event loop.
+ *
+ * Each connection's socket is wrapped in an ngx_connection_t.  Its read
+ * event is registered level-triggered for the connection's whole life: one
+ * PQconsumeInput() may leave bytes in the socket, and an edge-triggered
+ * event would then never fire again.  The write event is registered only
+ * while libpq has something to send (connecting, or PQflush() returned 1).
+ *
+ * Queries wait in a FIFO until a connection is idle; connections are opened
+ * on demand up to "max".  Every query carries one timer covering its wait
+ * and its execution: when it fires the caller gets an error, and a
+ * connection caught mid-query is closed, since its state is unknown.
+ * Handlers are never called from inside ngx_http_weaveit_pg_query(): the
+ * dispatch runs from a posted event, so callers need not be reentrant.
+ */
+
+
+#include "ngx_http_weaveit.h"
+#include "ngx_http_weaveit_schema.h"
+
+#include <netdb.h>
+#include <arpa/inet.h>
+
+
+#define NGX_HTTP_WEAVEIT_PG_ERRLEN  512
+
+
+typedef enum {
+    ngx_http_weaveit_pg_connecting = 0,
+    ngx_http_weaveit_pg_schema,
+    ngx_http_weaveit_pg_idle,
+    ngx_http_weaveit_pg_busy
+} ngx_http_weaveit_pg_state_e;
+
+
+struct ngx_http_weaveit_pg_conn_s {
+    ngx_queue_t                    queue;
+    PGconn                        *pgconn;
+    ngx_connection_t              *c;
+    ngx_http_weaveit_pg_pool_t    *pool;
+    ngx_http_weaveit_pg_query_t   *query;
+    PGresult                      *result;
+    ngx_http_weaveit_pg_state_e    state;
+    ino_t                          socket_ino;
+    unsigned                       flushing:1;
+};
+
+
+struct ngx_http_weaveit_pg_pool_s {
+    ngx_http_weaveit_main_conf_t  *conf;
+    ngx_log_t                     *log;
+    ngx_queue_t                    idle;
+    ngx_queue_t                    active;
+    ngx_queue_t                    waiting;
+    ngx_uint_t                     nconns;
+    ngx_uint_t                     nconnecting;
+    ngx_uint_t                     nwaiting;
+    ngx_event_t                    dispatch;
+    char                           error[NGX_HTTP_WEAVEIT_PG_ERRLEN];
+    unsigned                       schema_ready:1;
+};
+
+
+static char *ngx_http_weaveit_pg_strdup(ngx_pool_t *pool, const char *s);
+static char *ngx_http_weaveit_pg_resolve(ngx_conf_t *cf, const char *host,
+    char **hosts, char **hostaddrs);
+static void ngx_http_weaveit_pg_notice(void *arg, const char *message);
+static void ngx_http_weaveit_pg_post_dispatch(
+    ngx_http_weaveit_pg_pool_t *pool);
+static void ngx_http_weaveit_pg_dispatch_handler(ngx_event_t *ev);
+static ngx_int_t ngx_http_weaveit_pg_connect(
+    ngx_http_weaveit_pg_pool_t *pool);
+static ngx_int_t ngx_http_weaveit_pg_wrap_socket(
+    ngx_http_weaveit_pg_conn_t *pc);
+static void ngx_http_weaveit_pg_unwrap_socket(ngx_http_weaveit_pg_conn_t *pc);
+static ngx_uint_t ngx_http_weaveit_pg_socket_changed(
+    ngx_http_weaveit_pg_conn_t *pc);
+static ngx_int_t ngx_http_weaveit_pg_want_write(
+    ngx_http_weaveit_pg_conn_t *pc, ngx_uint_t want);
+static void ngx_http_weaveit_pg_connect_poll(ngx_http_weaveit_pg_conn_t *pc);
+static void ngx_http_weaveit_pg_connected(ngx_http_weaveit_pg_conn_t *pc);
+static void ngx_http_weaveit_pg_send(ngx_http_weaveit_pg_conn_t *pc,
+    ngx_http_weaveit_pg_query_t *q);
+static void ngx_http_weaveit_pg_flush(ngx_http_weaveit_pg_conn_t *pc);
+static void ngx_http_weaveit_pg_read_handler(ngx_event_t *rev);
+static void ngx_http_weaveit_pg_write_handler(ngx_event_t *wev);
+static void ngx_http_weaveit_pg_collect(ngx_http_weaveit_pg_conn_t *pc);
+static void ngx_http_weaveit_pg_complete(ngx_http_weaveit_pg_conn_t *pc);
+static void ngx_http_weaveit_pg_make_idle(ngx_http_weaveit_pg_conn_t *pc);
+static void ngx_http_weaveit_pg_close(ngx_http_weaveit_pg_conn_t *pc,
+    const char *reason);
+static void ngx_http_weaveit_pg_fail_waiting(ngx_http_weaveit_pg_pool_t *pool,
+    const char *error);
+static void ngx_http_weaveit_pg_finish(ngx_http_weaveit_pg_query_t *q,
+    PGresult *res, const char *error);
+static void ngx_http_weaveit_pg_query_timeout(ngx_event_t *ev);
+static void ngx_http_weaveit_pg_cleanup(void *data);
+static const char *ngx_http_weaveit_pg_error(ngx_http_weaveit_pg_pool_t *pool,
+    const char *prefix, const char *message);
+
+
+/* configuration time */
+
+
+char *
+ngx_http_weaveit_pg_parse_conninfo(ngx_conf_t *cf,
+    ngx_http_weaveit_main_conf_t *wmcf)
+{
+    char               *conninfo, *errmsg, *host, *hosts, *hostaddrs;
+    ngx_uint_t          n, has_hostaddr, has_options;
+    PQconninfoOption   *opts, *o;
+
+    conninfo = "";
+
+    if (wmcf->conninfo.len) {
+        conninfo = ngx_pnalloc(cf->pool, wmcf->conninfo.len + 1);
+        if (conninfo == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        (void) ngx_cpystrn((u_char *) conninfo, wmcf->conninfo.data,
+                           wmcf->conninfo.len + 1);
+    }
+
+    errmsg = NULL;
+    opts = PQconninfoParse(conninfo, &errmsg);
+
+    if (opts == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"weaveit_db\" value \"%V\": %s",
+                           &wmcf->conninfo,
+                           errmsg ? ngx_http_weaveit_pg_error(NULL, NULL,
+                                                              errmsg)
+                                  : "out of memory");
+        if (errmsg) {
+            PQfreemem(errmsg);
+        }
+
+        return NGX_CONF_ERROR;
+    }
+
+    n = 0;
+    host = NULL;
+    has_hostaddr = 0;
+    has_options = 0;
+
+    for (o = opts; o->keyword; o++) {
+        if (o->val == NULL || o->val[0] == '\0') {
+            continue;
+        }
+
+        n++;
+
+        if (ngx_strcmp(o->keyword, "host") == 0) {
+            host = o->val;
+
+        } else if (ngx_strcmp(o->keyword, "hostaddr") == 0) {
+            has_hostaddr = 1;
+
+        } else if (ngx_strcmp(o->keyword, "options") == 0) {
+            has_options = 1;
+        }
+    }
+
+    /* room for hostaddr, options, fallback_application_name and NULL */
+
+    wmcf->keywords = ngx_pcalloc(cf->pool, (n + 4) * sizeof(char *));
+    wmcf->values = ngx_pcalloc(cf->pool, (n + 4) * sizeof(char *));
+    if (wmcf->keywords == NULL || wmcf->values == NULL) {
+        goto failed;
+    }
+
+    /*
+     * libpq resolves "host" with a blocking getaddrinfo() on every
+     * connect: resolve it here, once, and hand libpq the addresses.
+     */
+
+    hosts = NULL;
+    hostaddrs = NULL;
+
+    if (host && !has_hostaddr && host[0] != '/' && host[0] != '@'
+        && ngx_strchr(host, ',') == NULL)
+    {
+        if (ngx_http_weaveit_pg_resolve(cf, host, &hosts, &hostaddrs)
+            != NGX_CONF_OK)
+        {
+            goto failed;
+        }
+    }
+
+    n = 0;
+
+    for (o = opts; o->keyword; o++) {
+        if (o->val == NULL || o->val[0] == '\0') {
+            continue;
+        }
+
+        wmcf->keywords[n] = o->keyword;
+        wmcf->values[n] = (hosts && ngx_strcmp(o->keyword, "host") == 0)
+                          ? hosts
+                          : ngx_http_weaveit_pg_strdup(cf->pool, o->val);
+        if (wmcf->values[n] == NULL) {
+            goto failed;
+        }
+
+        wmcf->keywords[n] = ngx_http_weaveit_pg_strdup(cf->pool, o->keyword);
+        if (wmcf->keywords[n] == NULL) {
+            goto failed;
+        }
+
+        n++;
+    }
+
+    if (hostaddrs) {
+        wmcf->keywords[n] = "hostaddr";
+        wmcf->values[n++] = hostaddrs;
+    }
+
+    /* bound every statement on the server too */
+
+    if (!has_options) {
+        wmcf->keywords[n] = "options";
+        wmcf->values[n] = ngx_pnalloc(cf->pool,
+                                      sizeof("-c statement_timeout=") - 1
+                                      + NGX_INT_T_LEN + 1);
+        if (wmcf->values[n] == NULL) {
+            goto failed;
+        }
+
+        (void) ngx_sprintf((u_char *) wmcf->values[n],
+                           "-c statement_timeout=%M%Z", wmcf->pool_timeout);
+        n++;
+    }
+
+    /* the value, with the worker's pid, is set in init_process */
+
+    wmcf->keywords[n] = "fallback_application_name";
+    wmcf->values[n] = "weaveit";
+
+    PQconninfoFree(opts);
+
+    return NGX_CONF_OK;
+
+failed:
+
+    PQconninfoFree(opts);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_weaveit_pg_strdup(ngx_pool_t *pool, const char *s)
+{
+    size_t   len;
+    char    *p;
+
+    len = ngx_strlen(s) + 1;
+
+    p = ngx_pnalloc(pool, len);
+    if (p != NULL) {
+        ngx_memcpy(p, s, len);
+    }
+
+    return p;
+}
+
+
+/*
+ * libpq tries every address of a host in turn; it does so here too, given
+ * "host=h,h" and "hostaddr=a1,a2" of equal lengths.
+ */
+
+static char *
+ngx_http_weaveit_pg_resolve(ngx_conf_t *cf, const char *host, char **hosts,
+    char **hostaddrs)
+{
+    int               rc;
+    char              addr[NGX_SOCKADDR_STRLEN];
+    size_t            hlen;
+    u_char           *h, *a;
+    ngx_uint_t        n;
+    const void       *sin;
+    struct addrinfo   hints, *res, *ai;
+
+    ngx_memzero(&hints, sizeof(struct addrinfo));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+
+    rc = getaddrinfo(host, NULL, &hints, &res);
+    if (rc != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"weaveit_db\" host \"%s\" not found: %s",
+                           host, gai_strerror(rc));
+        return NGX_CONF_ERROR;
+    }
+
+    n = 0;
+    for (ai = res; ai; ai = ai->ai_next) {
+        n++;
+    }
+
+    hlen = ngx_strlen(host);
+    *hosts = ngx_pnalloc(cf->pool, n * (hlen + 1));
+    *hostaddrs = ngx_pnalloc(cf->pool, n * sizeof(addr));
+    if (*hosts == NULL || *hostaddrs == NULL) {
+        freeaddrinfo(res);
+        return NGX_CONF_ERROR;
+    }
+
+    h = (u_char *) *hosts;
+    a = (u_char *) *hostaddrs;
+
+    for (ai = res; ai; ai = ai->ai_next) {
+
+        if (ai->ai_family == AF_INET6) {
+            sin = &((struct sockaddr_in6 *) ai->ai_addr)->sin6_addr;
+
+        } else {
+            sin = &((struct sockaddr_in *) ai->ai_addr)->sin_addr;
+        }
+
+        if (inet_ntop(ai->ai_family, sin, addr, sizeof(addr)) == NULL) {
+            continue;
+        }
+
+        if (h != (u_char *) *hosts) {
+            *h++ = ',';
+            *a++ = ',';
+        }
+
+        h = ngx_cpymem(h, host, hlen);
+        a = ngx_cpymem(a, addr, ngx_strlen(addr));
+    }
+
+    freeaddrinfo(res);
+
+    *h = '\0';
+    *a = '\0';
+
+    return NGX_CONF_OK;
+}
+
+
+/* worker start and exit */
+
+
+ngx_int_t
+ngx_http_weaveit_pg_init_process(ngx_cycle_t *cycle,
+    ngx_http_weaveit_main_conf_t *wmcf)
+{
+    u_char                      *name;
+    ngx_uint_t                   i;
+    ngx_http_weaveit_pg_pool_t  *pool;
+
+    pool = ngx_pcalloc(cycle->pool, sizeof(ngx_http_weaveit_pg_pool_t));
+    if (pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    pool->conf = wmcf;
+    pool->log = cycle->log;
+    ngx_queue_init(&pool->idle);
+    ngx_queue_init(&pool->active);
+    ngx_queue_init(&pool->waiting);
+
+    pool->dispatch.handler = ngx_http_weaveit_pg_dispatch_handler;
+    pool->dispatch.data = pool;
+    pool->dispatch.log = cycle->log;
+
+    /* "weaveit/PID" tells the workers apart in pg_stat_activity */
+
+    for (i = 0; wmcf->keywords[i]; i++) {
+        if (ngx_strcmp(wmcf->keywords[i], "fallback_application_name")
+            == 0)
+        {
+            name = ngx_pnalloc(cycle->pool, sizeof("weaveit/") + NGX_INT_T_LEN);
+            if (name == NULL) {
+                return NGX_ERROR;
+            }
+
+            (void) ngx_sprintf(name, "weaveit/%P%Z", ngx_pid);
+            wmcf->values[i] = (char *) name;
+        }
+    }
+
+    wmcf->pool = pool;
+
+    /*
+     * Connect at once, so the schema is in place and a misconfigured
+     * database is in error_log before the first request.
+     */
+
+    if (wmcf->used || wmcf->conninfo.len) {
+        (void) ngx_http_weaveit_pg_connect(pool);
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_weaveit_pg_exit_process(ngx_http_weaveit_main_conf_t *wmcf)
+{
+    ngx_queue_t                 *q;
+    ngx_http_weaveit_pg_pool_t  *pool;
+
+    pool = wmcf->pool;
+    if (pool == NULL) {
+        return;
+    }
+
+    while (!ngx_queue_empty(&pool->idle)) {
+        q = ngx_queue_head(&pool->idle);
+        ngx_http_weaveit_pg_close(
+            ngx_queue_data(q, ngx_http_weaveit_pg_conn_t, queue), NULL);
+    }
+
+    while (!ngx_queue_empty(&pool->active)) {
+        q = ngx_queue_head(&pool->active);
+        ngx_http_weaveit_pg_close(
+            ngx_queue_data(q, ngx_http_weaveit_pg_conn_t, queue), NULL);
+    }
+
+    if (pool->dispatch.posted) {
+        ngx_delete_posted_event(&pool->dispatch);
+    }
+}
+
+
+/* the query API */
+
+
+ngx_int_t
+ngx_http_weaveit_pg_query(ngx_http_weaveit_pg_pool_t *pool,
+    ngx_http_weaveit_pg_query_t *q, ngx_pool_t *owner)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    if (owner && !q->cleanup_added) {
+        cln = ngx_pool_cleanup_add(owner, 0);
+        if (cln == NULL) {
+            return NGX_ERROR;
+        }
+
+        cln->handler = ngx_http_weaveit_pg_cleanup;
+        cln->data = q;
+        q->cleanup_added = 1;
+    }
+
+    q->pool = pool;
+    q->result = NULL;
+    q->error = NULL;
+    q->conn = NULL;
+    q->timed_out = 0;
+
+    q->timer.handler = ngx_http_weaveit_pg_query_timeout;
+    q->timer.data = q;
+    q->timer.log = q->log;
+    ngx_add_timer(&q->timer, pool->conf->pool_timeout);
+
+    ngx_queue_insert_tail(&pool->waiting, &q->queue);
+    q->waiting = 1;
+    pool->nwaiting++;
+
+    ngx_http_weaveit_pg_post_dispatch(pool);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The caller no longer wants the answer.  A query still running keeps its
+ * connection: the result is drained and dropped, within the pool timeout.
+ */
+
+void
+ngx_http_weaveit_pg_cancel(ngx_http_weaveit_pg_query_t *q)
+{
+    ngx_http_weaveit_pg_conn_t  *pc;
+
+    if (q->timer.timer_set) {
+        ngx_del_timer(&q->timer);
+    }
+
+    if (q->waiting) {
+        ngx_queue_remove(&q->queue);
+        q->waiting = 0;
+        q->pool->nwaiting--;
+    }
+
+    pc = q->conn;
+
+    if (pc) {
+        q->conn = NULL;
+        pc->query = NULL;
+        ngx_add_timer(pc->c->read, pc->pool->conf->pool_timeout);
+    }
+}
+
+
+static void
+ngx_http_weaveit_pg_cleanup(void *data)
+{
+    ngx_http_weaveit_pg_cancel(data);
+}
+
+
+static void
+ngx_http_weaveit_pg_post_dispatch(ngx_http_weaveit_pg_pool_t *pool)
+{
+    if (!pool->dispatch.posted) {
+        ngx_post_event(&pool->dispatch, &ngx_posted_events);
+    }
+}
+
+
+static void
+ngx_http_weaveit_pg_dispatch_handler(ngx_event_t *ev)
+{
+    ngx_queue_t                  *qq;
+    ngx_http_weaveit_pg_conn_t   *pc;
+    ngx_http_weaveit_pg_pool_t   *pool;
+    ngx_http_weaveit_pg_query_t  *q;
+
+    pool = ev->data;
+
+    while (!ngx_queue_empty(&pool->waiting)
+           && !ngx_queue_empty(&pool->idle))
+    {
+        qq = ngx_queue_head(&pool->waiting);
+        ngx_queue_remove(qq);
+        q = ngx_queue_data(qq, ngx_http_weaveit_pg_query_t, queue);
+        q->waiting = 0;
+        pool->nwaiting--;
+
+        qq = ngx_queue_head(&pool->idle);
+        pc = ngx_queue_data(qq, ngx_http_weaveit_pg_conn_t, queue);
+
+        ngx_http_weaveit_pg_send(pc, q);
+    }
+
+    while (pool->nwaiting > pool->nconnecting
+           && pool->nconns < pool->conf->pool_max)
+    {
+        if (ngx_http_weaveit_pg_connect(pool) != NGX_OK) {
+            break;
+        }
+    }
+}
+
+
+/* connecting */
+
+
+static ngx_int_t
+ngx_http_weaveit_pg_connect(ngx_http_weaveit_pg_pool_t *pool)
+{
+    const char                  *error;
+    ngx_http_weaveit_pg_conn_t  *pc;
+
+    pc = ngx_calloc(sizeof(ngx_http_weaveit_pg_conn_t), pool->log);
+    if (pc == NULL) {
+        ngx_http_weaveit_pg_fail_waiting(pool, "out of memory");
+        return NGX_ERROR;
+    }
+
+    pc->pool = pool;
+    pc->state = ngx_http_weaveit_pg_connecting;
+    pc->pgconn = PQconnectStartParams(pool->conf->keywords,
+                                      pool->conf->values, 0);
+
+    if (pc->pgconn == NULL || PQstatus(pc->pgconn) == CONNECTION_BAD) {
+        error = ngx_http_weaveit_pg_error(pool, "connect failed: ",
+                                          pc->pgconn
+                                          ? PQerrorMessage(pc->pgconn)
+                                          : "out of memory");
+        ngx_log_error(NGX_LOG_ERR, pool->log, 0, "weaveit: %s", error);
+        PQfinish(pc->pgconn);
+        ngx_free(pc);
+        ngx_http_weaveit_pg_fail_waiting(pool, error);
+        return NGX_ERROR;
+    }
+
+    PQsetNoticeProcessor(pc->pgconn, ngx_http_weaveit_pg_notice, pool);
+
+    ngx_queue_insert_tail(&pool->active, &pc->queue);
+    pool->nconns++;
+    pool->nconnecting++;
+
+    if (ngx_http_weaveit_pg_wrap_socket(pc) != NGX_OK) {
+        ngx_http_weaveit_pg_close(pc, "cannot watch the socket");
+        return NGX_ERROR;
+    }
+
+    ngx_add_timer(pc->c->read, pool->conf->pool_timeout);
+
+    /* PQconnectStartParams() leaves us as if polling asked to write */
+
+    if (ngx_http_weaveit_pg_want_write(pc, 1) != NGX_OK) {
+        ngx_http_weaveit_pg_close(pc, "cannot watch the socket");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* libpq would print notices on stderr */
+
+static void
+ngx_http_weaveit_pg_notice(void *arg, const char *message)
+{
+    ngx_http_weaveit_pg_pool_t *pool = arg;
+
+    ngx_log_error(NGX_LOG_NOTICE, pool->log, 0, "weaveit: PostgreSQL: %*s",
+                  strcspn(message, "\n"), message);
+}
+
+
+static ngx_int_t
+ngx_http_weaveit_pg_wrap_socket(ngx_http_weaveit_pg_conn_t *pc)
+{
+    int                fd;
+    struct stat        st;
+    ngx_connection_t  *c;
+
+    fd = PQsocket(pc->pgconn);
+    if (fd == -1 || fstat(fd, &st) == -1) {
+        return NGX_ERROR;
+    }
+
+    pc->socket_ino = st.st_ino;
+
+    c = ngx_get_connection(fd, pc->pool->log);
+    if (c == NULL) {
+        return NGX_ERROR;
+    }
+
+    c->data = pc;
+    c->read->handler = ngx_http_weaveit_pg_read_handler;
+    c->write->handler = ngx_http_weaveit_pg_write_handler;
+    c->read->log = c->log;
+    c->write->log = c->log;
+
+    pc->c = c;
+
+    /* timers on this connection must not hold up a worker's shutdown */
+
+    c->read->cancelable = 1;
+    c->write->cancelable = 1;
+
+    if (ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * libpq owns the descriptor and closes it itself, so the connection is
+ * freed without ngx_close_connection().
+ */
+
+static void
+ngx_http_weaveit_pg_unwrap_socket(ngx_http_weaveit_pg_conn_t *pc)
+{
+    ngx_connection_t  *c;
+
+    c = pc->c;
+    if (c == NULL) {
+        return;
+    }
+
+    if (c->read->timer_set) {
+        ngx_del_timer(c->read);
+    }
+
+    if (c->write->timer_set) {
+        ngx_del_timer(c->write);
+    }
+
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
+
+    if (c->read->active) {
+        (void) ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
+    }
+
+    if (c->write->active) {
+        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, NGX_CLOSE_EVENT);
+    }
+
+    ngx_free_connection(c);
+    c->fd = (ngx_socket_t) -1;
+    pc->c = NULL;
+}
+
+
+/*
+ * When libpq gives up on one address it closes the socket and opens
+ * another, often under the same descriptor number; the kernel dropped the
+ * old one from epoll, so the new one must be registered afresh.
+ */
+
+static ngx_uint_t
+ngx_http_weaveit_pg_socket_changed(ngx_http_weaveit_pg_conn_t *pc)
+{
+    int          fd;
+    struct stat  st;
+
+    fd = PQsocket(pc->pgconn);
+
+    if (fd != pc->c->fd || fstat(fd, &st) == -1) {
+        return 1;
+    }
+
+    return st.st_ino != pc->socket_ino;
+}
+
+
+static ngx_int_t
+ngx_http_weaveit_pg_want_write(ngx_http_weaveit_pg_conn_t *pc,
+    ngx_uint_t want)
+{
+    ngx_event_t  *wev;
+
+    wev = pc->c->write;
+
+    if (want && !wev->active) {
+        return ngx_add_event(wev, NGX_WRITE_EVENT, NGX_LEVEL_EVENT);
+    }
+
+    if (!want && wev->active) {
+        return ngx_del_event(wev, NGX_WRITE_EVENT, 0);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_weaveit_pg_connect_poll(ngx_http_weaveit_pg_conn_t *pc)
+{
+    const char                *error;
+    PostgresPollingStatusType  status;
+
+    status = PQconnectPoll(pc->pgconn);
+
+    /* libpq may have moved on to the next address on a new socket */
+
+    if (status != PGRES_POLLING_FAILED
+        && ngx_http_weaveit_pg_socket_changed(pc))
+    {
+        ngx_http_weaveit_pg_unwrap_socket(pc);
+
+        if (ngx_http_weaveit_pg_wrap_socket(pc) != NGX_OK) {
+            ngx_http_weaveit_pg_close(pc, "cannot watch the new socket");
+            return;
+        }
+
+        ngx_add_timer(pc->c->read, pc->pool->conf->pool_timeout);
+    }
+
+    switch (status) {
+
+    case PGRES_POLLING_READING:
+        if (ngx_http_weaveit_pg_want_write(pc, 0) != NGX_OK) {
+            ngx_http_weaveit_pg_close(pc, "cannot watch the socket");
+        }
+        return;
+
+    case PGRES_POLLING_WRITING:
+        if (ngx_http_weaveit_pg_want_write(pc, 1) != NGX_OK) {
+            ngx_http_weaveit_pg_close(pc, "cannot watch the socket");
+        }
+        return;
+
+    case PGRES_POLLING_OK:
+        ngx_http_weaveit_pg_connected(pc);
+        return;
+
+    default:
+        error = ngx_http_weaveit_pg_error(pc->pool, "connect failed: ",
+                                          PQerrorMessage(pc->pgconn));
+        ngx_http_weaveit_pg_close(pc, error);
+        return;
+    }
+}
+
+
+static void
+ngx_http_weaveit_pg_connected(ngx_http_weaveit_pg_conn_t *pc)
+{
+    const char                  *error;
+    ngx_http_weaveit_pg_pool_t  *pool;
+
+    pool = pc->pool;
+    pool->nconnecting--;
+
+    if (pc->c->read->timer_set) {
+        ngx_del_timer(pc->c->read);
+    }
+
+    if (ngx_http_weaveit_pg_want_write(pc, 0) != NGX_OK) {
+        ngx_http_weaveit_pg_close(pc, "cannot watch the socket");
+        return;
+    }
+
+    if (PQsetnonblocking(pc->pgconn, 1) != 0) {
+        error = ngx_http_weaveit_pg_error(pool, "PQsetnonblocking() failed: ",
+                                          PQerrorMessage(pc->pgconn));
+        ngx_http_weaveit_pg_close(pc, error);
+        return;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, pool->log, 0,
+                   "weaveit: connected to PostgreSQL, fd:%d", pc->c->fd);
+
+    if (pool->schema_ready) {
+        ngx_http_weaveit_pg_make_idle(pc);
+        ngx_http_weaveit_pg_post_dispatch(pool);
+        return;
+    }
+
+    /*
+     * Until one connection of this worker has applied the schema, every
+     * new one does: the script is idempotent and serialised by an
+     * advisory lock, so racing workers and hosts are harmless.
+     */
+
+    pc->state = ngx_http_weaveit_pg_schema;
+
+    if (!PQsendQuery(pc->pgconn, ngx_http_weaveit_schema_sql)) {
+        error = ngx_http_weaveit_pg_error(pool, "schema not sent: ",
+                                          PQerrorMessage(pc->pgconn));
+        ngx_http_weaveit_pg_close(pc, error);
+        return;
+    }
+
+    ngx_add_timer(pc->c->read, pool->conf->pool_timeout);
+
+    ngx_http_weaveit_pg_flush(pc);
+}
+
+
+/* running queries */
+
+
+static void
+ngx_http_weaveit_pg_send(ngx_http_weaveit_pg_conn_t *pc,
+    ngx_http_weaveit_pg_query_t *q)
+{
+    const char  *error;
+
+    ngx_queue_remove(&pc->queue);
+    ngx_queue_insert_tail(&pc->pool->active, &pc->queue);
+
+    pc->state = ngx_http_weaveit_pg_busy;
+    pc->query = q;
+    pc->c->log = q->log;
+    pc->c->read->log = q->log;
+    pc->c->write->log = q->log;
+    pc->c->idle = 0;
+    q->conn = pc;
+
+    if (!PQsendQueryParams(pc->pgconn, q->sql, q->nparams, NULL, q->values,
+                           q->lengths, q->formats, q->binary_result))
+    {
+        error = ngx_http_weaveit_pg_error(pc->pool, "query not sent: ",
+                                          PQerrorMessage(pc->pgconn));
+        ngx_http_weaveit_pg_close(pc, error);
+        return;
+    }
+
+    ngx_http_weaveit_pg_flush(pc);
+}
+
+
+/* a large parameter (a video) takes many write events to go out */
+
+static void
+ngx_http_weaveit_pg_flush(ngx_http_weaveit_pg_conn_t *pc)
+{
+    int          rc;
+    const char  *error;
+
+    rc = PQflush(pc->pgconn);
+
+    if (rc == -1) {
+        error = ngx_http_weaveit_pg_error(pc->pool, "PQflush() failed: ",
+                                          PQerrorMessage(pc->pgconn));
+        ngx_http_weaveit_pg_close(pc, error);
+        return;
+    }
+
+    pc->flushing = (rc == 1);
+
+    if (ngx_http_weaveit_pg_want_write(pc, pc->flushing) != NGX_OK) {
+        ngx_http_weaveit_pg_close(pc, "cannot watch the socket");
+    }
+}
+
+
+static void
+ngx_http_weaveit_pg_write_handler(ngx_event_t *wev)
+{
+    ngx_connection_t            *c;
+    ngx_http_weaveit_pg_conn_t  *pc;
+
+    c = wev->data;
+    pc = c->data;
+
+    if (pc->state == ngx_http_weaveit_pg_connecting) {
+        ngx_http_weaveit_pg_connect_poll(pc);
+        return;
+    }
+
+    if (pc->flushing) {
+        ngx_http_weaveit_pg_flush(pc);
+        return;
+    }
+
+    (void) ngx_http_weaveit_pg_want_write(pc, 0);
+}
+
+
+static void
+ngx_http_weaveit_pg_read_handler(ngx_event_t *rev)
+{
+    const char                  *error;
+    ngx_connection_t            *c;
+    PGnotify                    *notify;
+    ngx_http_weaveit_pg_conn_t  *pc;
+
+    c = rev->data;
+    pc = c->data;
+
+    if (c->close) {
+        ngx_http_weaveit_pg_close(pc, NULL);
+        return;
+    }
+
+    if (rev->timedout) {
+        ngx_http_weaveit_pg_close(pc,
+                                  pc->state == ngx_http_weaveit_pg_connecting
+                                  ? "connect timed out"
+                                  : "PostgreSQL did not answer in time");
+        return;
+    }
+
+    if (pc->state == ngx_http_weaveit_pg_connecting) {
+        ngx_http_weaveit_pg_connect_poll(pc);
+        return;
+    }
+
+    if (!PQconsumeInput(pc->pgconn)) {
+        error = ngx_http_weaveit_pg_error(pc->pool, "connection lost: ",
+                                          PQerrorMessage(pc->pgconn));
+        ngx_http_weaveit_pg_close(pc, error);
+        return;
+    }
+
+    while ((notify = PQnotifies(pc->pgconn)) != NULL) {
+        PQfreemem(notify);
+    }
+
+    if (pc->state == ngx_http_weaveit_pg_idle) {
+        if (PQstatus(pc->pgconn) == CONNECTION_BAD) {
+            error = ngx_http_weaveit_pg_error(pc->pool, "connection lost: ",
+                                              PQerrorMessage(pc->pgconn));
+            ngx_http_weaveit_pg_close(pc, error);
+        }
+        return;
+    }
+
+    if (pc->flushing) {
+        ngx_http_weaveit_pg_flush(pc);
+        if (pc->c == NULL) {
+            return;
+        }
+    }
+
+    ngx_http_weaveit_pg_collect(pc);
+}
+
+
+static void
+ngx_http_weaveit_pg_collect(ngx_http_weaveit_pg_conn_t *pc)
+{
+    PGresult  *res;
+
+    while (!PQisBusy(pc->pgconn)) {
+
+        res = PQgetResult(pc->pgconn);
+
+        if (res == NULL) {
+            ngx_http_weaveit_pg_complete(pc);
+            return;
+        }
+
+        /* the first error wins; otherwise the last result is the answer */
+
+        if (pc->result
+            && PQresultStatus(pc->result) != PGRES_TUPLES_OK
+            && PQresultStatus(pc->result) != PGRES_COMMAND_OK)
+        {
+            PQclear(res);
+            continue;
+        }
+
+        PQclear(pc->result);
+        pc->result = res;
+    }
+}
+
+
+static void
+ngx_http_weaveit_pg_complete(ngx_http_weaveit_pg_conn_t *pc)
+{
+    PGresult                     *res;
+    const char                   *error;
+    ExecStatusType                status;
+    ngx_http_weaveit_pg_pool_t   *pool;
+    ngx_http_weaveit_pg_query_t  *q;
+
+    pool = pc->pool;
+    res = pc->result;
+    pc->result = NULL;
+
+    if (pc->c->read->timer_set) {
+        ngx_del_timer(pc->c->read);
+    }
+
+    error = NULL;
+    status = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+
+    if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
+        error = ngx_http_weaveit_pg_error(pool, NULL,
+                                          res ? PQresultErrorMessage(res)
+                                              : "no result");
+    }
+
+    if (pc->state == ngx_http_weaveit_pg_schema) {
+        PQclear(res);
+
+        if (error) {
+            error = ngx_http_weaveit_pg_error(pool, "schema failed: ", error);
+            ngx_http_weaveit_pg_close(pc, error);
+            return;
+        }
+
+        pool->schema_ready = 1;
+        ngx_log_error(NGX_LOG_INFO, pool->log, 0,
+                      "weaveit: database schema is up to date");
+        ngx_http_weaveit_pg_make_idle(pc);
+        ngx_http_weaveit_pg_post_dispatch(pool);
+        return;
+    }
+
+    q = pc->query;
+    pc->query = NULL;
+
+    if (error) {
+        ngx_log_error(NGX_LOG_ERR, q ? q->log : pool->log, 0,
+                      "weaveit: query failed: %s", error);
+    }
+
+    ngx_http_weaveit_pg_make_idle(pc);
+
+    if (q) {
+        ngx_http_weaveit_pg_finish(q, res, error);
+    }
+
+    PQclear(res);
+
+    ngx_http_weaveit_pg_post_dispatch(pool);
+}
+
+
+static void
+ngx_http_weaveit_pg_make_idle(ngx_http_weaveit_pg_conn_t *pc)
+{
+    ngx_http_weaveit_pg_pool_t  *pool;
+
+    pool = pc->pool;
+
+    if ((ngx_exiting || ngx_terminate) && pool->nwaiting == 0) {
+        ngx_http_weaveit_pg_close(pc, NULL);
+        return;
+    }
+
+    ngx_queue_remove(&pc->queue);
+    ngx_queue_insert_head(&pool->idle, &pc->queue);
+
+    pc->state = ngx_http_weaveit_pg_idle;
+
+    /* an idle connection must not point into a freed request's log */
+
+    pc->c->log = pool->log;
+    pc->c->read->log = pool->log;
+    pc->c->write->log = pool->log;
+    pc->c->idle = 1;
+}
+
+
+/*
+ * Closes the connection and tells whoever depended on it: the query it was
+ * running and, if it never became usable, the queries waiting for one.
+ * "reason" is NULL for an orderly close.
+ */
+
+static void
+ngx_http_weaveit_pg_close(ngx_http_weaveit_pg_conn_t *pc, const char *reason)
+{
+    ngx_uint_t                    unusable;
+    ngx_http_weaveit_pg_pool_t   *pool;
+    ngx_http_weaveit_pg_query_t  *q;
+
+    pool = pc->pool;
+    q = pc->query;
+    unusable = (pc->state == ngx_http_weaveit_pg_connecting
+                || pc->state == ngx_http_weaveit_pg_schema);
+
+    if (pc->state == ngx_http_weaveit_pg_connecting) {
+        pool->nconnecting--;
+    }
+
+    if (reason) {
+        if (reason != pool->error) {
+            reason = ngx_http_weaveit_pg_error(pool, NULL, reason);
+        }
+
+        ngx_log_error(NGX_LOG_ERR, q ? q->log : pool->log, 0,
+                      "weaveit: %s", reason);
+    }
+
+    ngx_queue_remove(&pc->queue);
+    pool->nconns--;
+
+    ngx_http_weaveit_pg_unwrap_socket(pc);
+    PQclear(pc->result);
+    PQfinish(pc->pgconn);
+    ngx_free(pc);
+
+    if (reason == NULL) {
+        return;
+    }
+
+    if (q) {
+        q->conn = NULL;
+        ngx_http_weaveit_pg_finish(q, NULL, reason);
+    }
+
+    if (unusable) {
+        ngx_http_weaveit_pg_fail_waiting(pool, reason);
+    }
+
+    ngx_http_weaveit_pg_post_dispatch(pool);
+}
+
+
+/*
+ * A connection could not be opened: the queries waiting for one are told
+ * at once rather than at their timeout, so "database down" answers fast.
+ */
+
+static void
+ngx_http_weaveit_pg_fail_waiting(ngx_http_weaveit_pg_pool_t *pool,
+    const char *error)
+{
+    ngx_queue_t                   failed, *qq;
+    ngx_http_weaveit_pg_query_t  *q;
+
+    if (pool->nconns > pool->nconnecting) {
+        return;
+    }
+
+    /* handlers may queue new queries: they are not failed with these */
+
+    ngx_queue_init(&failed);
+
+    while (!ngx_queue_empty(&pool->waiting)) {
+        qq = ngx_queue_head(&pool->waiting);
+        ngx_queue_remove(qq);
+        ngx_queue_insert_tail(&failed, qq);
+    }
+
+    while (!ngx_queue_empty(&failed)) {
+        qq = ngx_queue_head(&failed);
+        ngx_queue_remove(qq);
+
+        q = ngx_queue_data(qq, ngx_http_weaveit_pg_query_t, queue);
+        q->waiting = 0;
+        pool->nwaiting--;
+
+        ngx_http_weaveit_pg_finish(q, NULL, error);
+    }
+}
+
+
+static void
+ngx_http_weaveit_pg_finish(ngx_http_weaveit_pg_query_t *q, PGresult *res,
+    const char *error)
+{
+    if (q->timer.timer_set) {
+        ngx_del_timer(&q->timer);
+    }
+
+    q->conn = NULL;
+    q->result = res;
+    q->error = error;
+
+    q->handler(q);
+}
+
+
+static void
+ngx_http_weaveit_pg_query_timeout(ngx_event_t *ev)
+{
+    ngx_http_weaveit_pg_pool_t   *pool;
+    ngx_http_weaveit_pg_query_t  *q;
+
+    q = ev->data;
+    pool = q->pool;
+    q->timed_out = 1;
+
+    if (q->conn) {
+        ngx_http_weaveit_pg_close(q->conn,
+                                  "PostgreSQL did not answer in time");
+        return;
+    }
+
+    if (q->waiting) {
+        ngx_queue_remove(&q->queue);
+        q->waiting = 0;
+        pool->nwaiting--;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, q->log, 0,
+                  "weaveit: no PostgreSQL connection within %M ms",
+                  pool->conf->pool_timeout);
+
+    ngx_http_weaveit_pg_finish(q, NULL, "database timeout");
+}
+
+
+/*
+ * Formats "prefix" + the first line of a libpq message, whitespace trimmed,
+ * into the pool's buffer (a static one at configuration time).  The result
+ * lives until the next call; "message" may point into that buffer.
+ */
+
+static const char *
+ngx_http_weaveit_pg_error(ngx_http_weaveit_pg_pool_t *pool,
+    const char *prefix, const char *message)
+{
+    static char  conf_error[NGX_HTTP_WEAVEIT_PG_ERRLEN];
+
+    char         line[NGX_HTTP_WEAVEIT_PG_ERRLEN], *buf;
+    size_t       len;
+
+    buf = pool ? pool->error : conf_error;
+
+    while (*message == ' ' || *message == '\t' || *message == '\n') {
+        message++;
+    }
+
+    len = ngx_min(strcspn(message, "\r\n"), sizeof(line) - 1);
+
+    while (len && (message[len - 1] == ' ' || message[len - 1] == '\t')) {
+        len--;
+    }
+
+    ngx_memcpy(line, message, len);
+    line[len] = '\0';
+
+    *ngx_snprintf((u_char *) buf, NGX_HTTP_WEAVEIT_PG_ERRLEN - 1, "%s%s",
+                  prefix ? prefix : "", line) = '\0';
+
+    return buf;
+}

@@ -1,0 +1,40 @@
+# Directive checking: `nginx -t` rejects bad values and names the directive.
+use strict;
+use warnings;
+use lib 't/lib';
+use Test::More;
+use WeaveIt::Test;
+
+my @cases = (
+    [ 'weaveit_db_pool max=0;',            qr/invalid parameter "max=0" in "weaveit_db_pool"/ ],
+    [ 'weaveit_db_pool max=4 size=3;',     qr/invalid parameter "size=3" in "weaveit_db_pool"/ ],
+    [ 'weaveit_db_pool max=x;',            qr/invalid parameter "max=x"/ ],
+    [ 'weaveit_db_pool max=4 timeout=0;',  qr/invalid parameter "timeout=0"/ ],
+    [ 'weaveit_db_pool max=4 timeout=xs;', qr/invalid parameter "timeout=xs"/ ],
+    [ 'weaveit_db_pool timeout=3s;',       qr/"weaveit_db_pool" needs the "max=" parameter/ ],
+    [ 'weaveit_db "host=/tmp port=notaport x";', qr/invalid "weaveit_db" value/ ],
+    [ 'weaveit_db "postgresql://[bad";',   qr/invalid "weaveit_db" value/ ],
+    [ 'weaveit_db "host=a"; weaveit_db "host=b";', qr/"weaveit_db" directive is duplicate/ ],
+);
+
+for my $c (@cases) {
+    my ($ok, $out) = WeaveIt::Nginx->test_config(http => $c->[0]);
+    ok !$ok, "rejected: $c->[0]";
+    like $out, $c->[1], '  with a message naming the directive';
+}
+
+my ($ok, $out) = WeaveIt::Nginx->test_config(
+    http => 'weaveit_db "postgresql://u@127.0.0.1:5/db"; '
+          . 'weaveit_db_pool max=3 timeout=250ms;',
+    server => 'location = /h { weaveit_health; }');
+ok $ok, 'a valid configuration passes' or diag $out;
+
+($ok, $out) = WeaveIt::Nginx->test_config(
+    server => 'location = /h { weaveit_health; }');
+ok $ok, 'weaveit_db may be omitted (libpq defaults)' or diag $out;
+
+($ok, $out) = WeaveIt::Nginx->test_config(
+    server => 'location = /h { weaveit_health on; }');
+ok !$ok, 'weaveit_health takes no argument';
+
+done_testing;

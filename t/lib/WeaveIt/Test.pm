@@ -1,0 +1,406 @@
+package WeaveIt::Test;
+
+# The test harness: a private PostgreSQL cluster and an nginx with the module
+# loaded, both on free loopback ports in a temp dir, plus small HTTP helpers.
+# Core Perl only.  Everything started is torn down at exit, even when a test
+# dies.
+
+use strict;
+use warnings;
+
+use Cwd qw(abs_path);
+use Exporter qw(import);
+use File::Basename qw(dirname);
+use File::Path qw(remove_tree);
+use File::Temp qw(tempdir);
+use IO::Select;
+use IO::Socket::INET;
+use POSIX qw(:sys_wait_h);
+use Time::HiRes qw(time sleep);
+use IPC::Open3 ();
+
+our @EXPORT_OK = qw(root http_request parallel_requests wait_until
+                    free_port);
+
+my $ROOT = abs_path(dirname(__FILE__) . '/../../..');
+my @CLEANUPS;
+
+sub root { $ROOT }
+
+sub free_port {
+    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
+                                  LocalPort => 0, ReuseAddr => 1)
+        or die "no free port: $!";
+    my $port = $s->sockport;
+    close $s;
+    return $port;
+}
+
+# A private directory both postgres and nginx's workers can enter.
+sub new_dir {
+    my $dir = tempdir('weaveit-test-XXXXXX', TMPDIR => 1);
+    chmod 0755, $dir;
+    push @CLEANUPS, sub { remove_tree($dir) };
+    return $dir;
+}
+
+sub wait_until {
+    my ($timeout, $cond) = @_;
+    my $end = time + $timeout;
+    while (time < $end) {
+        return 1 if $cond->();
+        sleep 0.05;
+    }
+    return $cond->();
+}
+
+# One HTTP/1.1 request on a fresh connection: returns
+# { status, headers => { lc name => value }, body, elapsed }.
+sub http_request {
+    my (%a) = @_;
+    my $t0 = time;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $a{port}, Timeout => 10)
+        or die "connect to port $a{port}: $!";
+    $s->autoflush(1);
+    print $s _request_text(%a);
+    my $raw = '';
+    my $sel = IO::Select->new($s);
+    my $deadline = time + ($a{timeout} // 30);
+    while (time < $deadline) {
+        last unless $sel->can_read($deadline - time);
+        my $n = sysread($s, $raw, 65536, length $raw);
+        last unless $n;
+    }
+    close $s;
+    my $res = parse_response($raw, $a{method} // 'GET');
+    $res->{elapsed} = time - $t0;
+    return $res;
+}
+
+sub _request_text {
+    my (%a) = @_;
+    my $method = $a{method} // 'GET';
+    my $body = $a{body} // '';
+    my $h = $a{headers} // {};
+    my $text = "$method $a{path} HTTP/1.1\r\nHost: localhost\r\n"
+             . "Connection: close\r\n";
+    $text .= "$_: $h->{$_}\r\n" for sort keys %$h;
+    $text .= "Content-Length: " . length($body) . "\r\n"
+        if length $body || $method eq 'POST';
+    return "$text\r\n$body";
+}
+
+sub parse_response {
+    my ($raw, $method) = @_;
+    my ($head, $body) = split /\r\n\r\n/, $raw, 2;
+    return { status => 0, headers => {}, body => '', raw => $raw }
+        unless defined $head && $head =~ m{^HTTP/1\.\d (\d{3})};
+    my %res = (status => $1, headers => {}, raw => $raw);
+    for my $line (split /\r\n/, $head) {
+        next unless $line =~ /^([^:]+):\s*(.*)$/;
+        $res{headers}{lc $1} = $2;
+    }
+    $body //= '';
+    if (($res{headers}{'transfer-encoding'} // '') eq 'chunked') {
+        my $out = '';
+        while ($body =~ s/^([0-9a-fA-F]+)\r\n//) {
+            my $n = hex $1;
+            last if $n == 0;
+            $out .= substr($body, 0, $n, '');
+            $body =~ s/^\r\n//;
+        }
+        $body = $out;
+    }
+    $res{body} = $body;
+    return \%res;
+}
+
+# Sends $n copies of a request at once over $n connections and collects
+# every response.
+sub parallel_requests {
+    my ($n, %a) = @_;
+    my (%conns, @done);
+    my $sel = IO::Select->new;
+    for my $i (1 .. $n) {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $a{port}, Timeout => 10)
+            or die "connect: $!";
+        $s->blocking(0);
+        $conns{fileno $s} = { sock => $s, raw => '', t0 => time,
+                              out => _request_text(%a) };
+        $sel->add($s);
+    }
+    my $wsel = IO::Select->new($sel->handles);
+    my $deadline = time + ($a{timeout} // 60);
+    while ($sel->count && time < $deadline) {
+        my ($r, $w) = IO::Select->select($sel, $wsel, undef, 1);
+        for my $s (@{ $w // [] }) {
+            my $c = $conns{fileno $s};
+            my $n = syswrite($s, $c->{out});
+            substr($c->{out}, 0, $n, '') if $n;
+            $wsel->remove($s) unless length $c->{out};
+        }
+        for my $s (@{ $r // [] }) {
+            my $c = $conns{fileno $s};
+            my $n = sysread($s, $c->{raw}, 65536, length $c->{raw});
+            next if !defined $n && $!{EAGAIN};
+            next if $n;
+            my $res = parse_response($c->{raw}, $a{method} // 'GET');
+            $res->{elapsed} = time - $c->{t0};
+            push @done, $res;
+            $sel->remove($s);
+            $wsel->remove($s);
+            close $s;
+        }
+    }
+    push @done, { status => 0, headers => {}, body => '' }
+        for 1 .. $sel->count;
+    return @done;
+}
+
+END {
+    my $status = $?;
+    $_->() for reverse @CLEANUPS;
+    @CLEANUPS = ();
+    $? = $status;
+}
+
+$SIG{INT} = $SIG{TERM} = sub { exit 1 };
+
+
+package WeaveIt::Pg;
+
+# A private PostgreSQL cluster through scripts/pg.sh.
+
+use strict;
+use warnings;
+
+sub start {
+    my ($class, %a) = @_;
+    my $dir = WeaveIt::Test::new_dir();
+    my $self = bless { dir => $dir, data => "$dir/pg", sock => "$dir/pgsock",
+                       port => WeaveIt::Test::free_port() }, $class;
+    $self->_start;
+    push @CLEANUPS, sub { $self->thaw; $self->stop('immediate') };
+    return $self;
+}
+
+sub _start {
+    my ($self) = @_;
+    system(WeaveIt::Test::root() . '/scripts/pg.sh', 'start', $self->{data},
+           $self->{sock}, $self->{port}) == 0
+        or die "PostgreSQL did not start";
+}
+
+sub restart { $_[0]->_start }
+
+sub stop {
+    my ($self, $mode) = @_;
+    system(WeaveIt::Test::root() . '/scripts/pg.sh', 'stop', $self->{data},
+           $mode // 'fast');
+}
+
+sub conninfo {
+    my ($self) = @_;
+    return "host=$self->{sock} port=$self->{port} user=postgres "
+         . "dbname=postgres";
+}
+
+# Runs SQL with psql and returns its unaligned, tuples-only output; dies
+# with psql's message on error.
+sub psql {
+    my ($self, $sql) = @_;
+    my $err = File::Temp->new;
+    my $pid = IPC::Open3::open3(my $in, my $out, ">&" . fileno($err),
+        'psql', '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1',
+        '-h', $self->{sock}, '-p', $self->{port}, '-U', 'postgres',
+        '-d', 'postgres', '-c', $sql);
+    close $in;
+    my $text = do { local $/; <$out> } // '';
+    waitpid $pid, 0;
+    if ($?) {
+        seek $err, 0, 0;
+        die "psql: " . do { local $/; <$err> } . "  on: $sql\n";
+    }
+    $text =~ s/\n+\z//;
+    return $text;
+}
+
+sub pids {
+    my ($self) = @_;
+    open my $fh, '<', "$self->{data}/postmaster.pid" or return ();
+    my $master = <$fh>;
+    close $fh;
+    chomp $master;
+    my @children = split ' ', `pgrep -P $master`;
+    return ($master, @children);
+}
+
+# SIGSTOP every server process: connections and connects then hang.
+sub freeze {
+    my ($self) = @_;
+    $self->{frozen} = [ $self->pids ];
+    kill 'STOP', @{ $self->{frozen} };
+}
+
+sub thaw {
+    my ($self) = @_;
+    kill 'CONT', @{ delete $self->{frozen} // [] };
+}
+
+
+package WeaveIt::Nginx;
+
+# nginx with the module, on a generated configuration.
+
+use strict;
+use warnings;
+
+use POSIX qw(:sys_wait_h);
+use Time::HiRes qw(sleep);
+
+my $NGINX = '/usr/sbin/nginx';
+
+sub module_path {
+    return WeaveIt::Test::root() . '/build/nginx/ngx_http_weaveit_module.so';
+}
+
+# Builds nginx.conf.  Arguments: pg (a WeaveIt::Pg), workers, main (main
+# context lines), http (http context lines), server (server context lines,
+# usually locations).
+sub config_text {
+    my (%a) = @_;
+    my $dir = $a{dir};
+    my $db = $a{pg} ? 'weaveit_db "' . $a{pg}->conninfo . '";' : '';
+    my $workers = $a{workers} // 1;
+    my $module = module_path();
+    my $port = $a{port} // 1;
+    return <<"CONF";
+load_module $module;
+worker_processes $workers;
+pid $dir/nginx.pid;
+error_log $dir/error.log info;
+$a{main}
+events {
+    worker_connections 4096;
+}
+http {
+    access_log off;
+    client_body_temp_path $dir/tmp/body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+    default_type text/plain;
+    $db
+    $a{http}
+    server {
+        listen 127.0.0.1:$port;
+        location = /static { return 200 "static\\n"; }
+        $a{server}
+    }
+}
+CONF
+}
+
+sub _write_config {
+    my (%a) = @_;
+    mkdir "$a{dir}/tmp";
+    chmod 0777, "$a{dir}/tmp";
+    open my $fh, '>', "$a{dir}/nginx.conf" or die "$a{dir}/nginx.conf: $!";
+    print $fh config_text(%a);
+    close $fh;
+}
+
+# `nginx -t` on a configuration: returns (ok, output).
+sub test_config {
+    my ($class, %a) = @_;
+    $a{main} //= '';
+    $a{http} //= '';
+    $a{server} //= '';
+    $a{dir} = WeaveIt::Test::new_dir();
+    _write_config(%a);
+    my $out = `$NGINX -t -p $a{dir} -c $a{dir}/nginx.conf -e $a{dir}/error.log 2>&1`;
+    return ($? == 0, $out);
+}
+
+sub start {
+    my ($class, %a) = @_;
+    $a{main} //= '';
+    $a{http} //= '';
+    $a{server} //= '';
+    $a{dir} //= WeaveIt::Test::new_dir();
+    $a{port} //= WeaveIt::Test::free_port();
+    my $self = bless { %a }, $class;
+    _write_config(%a);
+    $self->_run;
+    push @CLEANUPS, sub { $self->stop };
+    return $self;
+}
+
+sub _run {
+    my ($self) = @_;
+    my $d = $self->{dir};
+    system($NGINX, '-p', $d, '-c', "$d/nginx.conf", '-e', "$d/error.log") == 0
+        or die "nginx did not start:\n" . $self->error_log;
+    WeaveIt::Test::wait_until(10, sub {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $self->{port});
+        return $s ? 1 : 0;
+    }) or die "nginx does not listen:\n" . $self->error_log;
+    $self->{running} = 1;
+}
+
+sub port { $_[0]->{port} }
+sub dir { $_[0]->{dir} }
+
+sub master_pid {
+    my ($self) = @_;
+    open my $fh, '<', "$self->{dir}/nginx.pid" or return;
+    my $pid = <$fh>;
+    chomp $pid;
+    return $pid;
+}
+
+sub worker_pids {
+    my ($self) = @_;
+    my $m = $self->master_pid or return ();
+    return split ' ', `pgrep -P $m`;
+}
+
+sub error_log {
+    my ($self) = @_;
+    open my $fh, '<', "$self->{dir}/error.log" or return '';
+    local $/;
+    return <$fh>;
+}
+
+sub signal {
+    my ($self, $sig) = @_;
+    kill $sig, $self->master_pid;
+}
+
+# Graceful stop (QUIT): returns once the master has exited.
+sub stop {
+    my ($self) = @_;
+    return unless $self->{running};
+    my $pid = $self->master_pid;
+    $self->{running} = 0;
+    return unless $pid && kill 0, $pid;
+    kill 'QUIT', $pid;
+    WeaveIt::Test::wait_until(30, sub { !kill 0, $pid })
+        or kill 'KILL', $pid;
+}
+
+sub request {
+    my ($self, %a) = @_;
+    return WeaveIt::Test::http_request(port => $self->{port}, %a);
+}
+
+sub get {
+    my ($self, $path, %a) = @_;
+    return $self->request(path => $path, %a);
+}
+
+1;
