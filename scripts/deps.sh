@@ -8,7 +8,9 @@ build_pkgs="gcc make pkg-config nginx-core nginx-dev libpcre2-dev zlib1g-dev
     espeak-ng-data libavcodec-dev libavformat-dev libavutil-dev
     libswresample-dev libswscale-dev libfreetype-dev fonts-dejavu-core"
 run_pkgs="postgresql-15 postgresql-client-15 curl"
-test_pkgs="perl ffmpeg espeak-ng chromium nodejs npm"
+# pkg:command entries are satisfied by the command from anywhere (a Node.js
+# from another source ships its own npm, which conflicts with Debian's).
+test_pkgs="perl ffmpeg espeak-ng chromium nodejs:node npm:npm"
 bench_pkgs="wrk time"
 
 want=""
@@ -24,7 +26,11 @@ for set in "$@"; do
 done
 
 missing=""
-for p in $want; do
+for entry in $want; do
+    p=${entry%%:*}
+    if [ "$p" != "$entry" ] && command -v "${entry#*:}" > /dev/null; then
+        continue
+    fi
     status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
     case $status in
     *"install ok installed"*) ;;
