@@ -779,14 +779,14 @@ static void
 weaveit_band_chroma(weaveit_render_t *r, int y0, uint8_t *data[3],
     const int linesize[3])
 {
-    int       x0, x1, y1, cx, cy, x, y, k, luma, range;
-    double    w, a;
+    int       x0, x1, y1, cx, cy, x, y, k, a, w, range, full;
     uint8_t  *py;
 
     x0 = WEAVEIT_PAD_X - WEAVEIT_BAND_MARGIN;
     x1 = r->width - WEAVEIT_PAD_X + WEAVEIT_BAND_MARGIN;
     y1 = y0 + r->line_height;
     range = r->band_y - r->text_y;
+    full = 4 * range;
 
     for (cy = (y0 < 0 ? 0 : y0 / 2); cy < (r->height + 1) / 2; cy++) {
         if (2 * cy >= y1) {
@@ -794,6 +794,8 @@ weaveit_band_chroma(weaveit_render_t *r, int y0, uint8_t *data[3],
         }
 
         for (cx = x0 / 2; cx < (x1 + 1) / 2; cx++) {
+
+            /* w: band share of the 2x2 block, in units of 1 / full */
             w = 0;
 
             for (k = 0; k < 4; k++) {
@@ -807,16 +809,14 @@ weaveit_band_chroma(weaveit_render_t *r, int y0, uint8_t *data[3],
                 }
 
                 py = data[0] + (ptrdiff_t) y * linesize[0] + x;
-                luma = *py;
-                a = (double) (r->band_y - luma) / range;
-                w += 1 - (a < 0 ? 0 : (a > 1 ? 1 : a));
+                a = r->band_y - *py;
+                w += range - (a < 0 ? 0 : (a > range ? range : a));
             }
 
-            w /= 4;
             data[1][(ptrdiff_t) cy * linesize[1] + cx] =
-                (uint8_t) lround(128 + (r->band_u - 128) * w);
+                (uint8_t) (128 + ((r->band_u - 128) * w + full / 2) / full);
             data[2][(ptrdiff_t) cy * linesize[2] + cx] =
-                (uint8_t) lround(128 + (r->band_v - 128) * w);
+                (uint8_t) (128 + ((r->band_v - 128) * w + full / 2) / full);
         }
     }
 }
