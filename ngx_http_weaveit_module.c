@@ -15,7 +15,12 @@ static char *ngx_http_weaveit_db(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_weaveit_db_pool(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static void *ngx_http_weaveit_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_weaveit_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
 static char *ngx_http_weaveit_health(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_weaveit_video(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_weaveit_init_process(ngx_cycle_t *cycle);
 static void ngx_http_weaveit_exit_process(ngx_cycle_t *cycle);
@@ -44,6 +49,20 @@ static ngx_command_t  ngx_http_weaveit_commands[] = {
       0,
       NULL },
 
+    { ngx_string("weaveit_video"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_weaveit_video,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_weaveit_loc_conf_t, video_id),
+      NULL },
+
+    { ngx_string("weaveit_video_chunk"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_weaveit_loc_conf_t, video_chunk),
+      NULL },
+
       ngx_null_command
 };
 
@@ -58,8 +77,8 @@ static ngx_http_module_t  ngx_http_weaveit_module_ctx = {
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
 
-    NULL,                                  /* create location configuration */
-    NULL                                   /* merge location configuration */
+    ngx_http_weaveit_create_loc_conf,      /* create location configuration */
+    ngx_http_weaveit_merge_loc_conf        /* merge location configuration */
 };
 
 
@@ -198,19 +217,88 @@ invalid:
 }
 
 
+static void *
+ngx_http_weaveit_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_weaveit_loc_conf_t  *wlcf;
+
+    wlcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_weaveit_loc_conf_t));
+    if (wlcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     wlcf->video_id = NULL;
+     */
+
+    wlcf->video_chunk = NGX_CONF_UNSET_SIZE;
+
+    return wlcf;
+}
+
+
 static char *
-ngx_http_weaveit_health(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_weaveit_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_weaveit_loc_conf_t *prev = parent;
+    ngx_http_weaveit_loc_conf_t *conf = child;
+
+    ngx_conf_merge_size_value(conf->video_chunk, prev->video_chunk,
+                              512 * 1024);
+
+    if (conf->video_chunk < 4096) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"weaveit_video_chunk\" must be at least 4k");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * Installs a location's content handler; every WeaveIt handler talks to
+ * the database, so the worker connects at start.
+ */
+
+static char *
+ngx_http_weaveit_set_handler(ngx_conf_t *cf, ngx_http_handler_pt handler)
 {
     ngx_http_core_loc_conf_t      *clcf;
     ngx_http_weaveit_main_conf_t  *wmcf;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-    clcf->handler = ngx_http_weaveit_health_handler;
+    clcf->handler = handler;
 
     wmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_weaveit_module);
     wmcf->used = 1;
 
     return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_weaveit_health(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    return ngx_http_weaveit_set_handler(cf, ngx_http_weaveit_health_handler);
+}
+
+
+/* weaveit_video $id: the id may be a job id or a video id */
+
+static char *
+ngx_http_weaveit_video(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *rv;
+
+    rv = ngx_http_set_complex_value_slot(cf, cmd, conf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    return ngx_http_weaveit_set_handler(cf, ngx_http_weaveit_video_handler);
 }
 
 

@@ -63,6 +63,13 @@ typedef struct {
 } ngx_http_weaveit_main_conf_t;
 
 
+typedef struct {
+    /* video streaming (ngx_http_weaveit_video.c) */
+    ngx_http_complex_value_t       *video_id;
+    size_t                          video_chunk;
+} ngx_http_weaveit_loc_conf_t;
+
+
 extern ngx_module_t  ngx_http_weaveit_module;
 
 
@@ -75,6 +82,9 @@ void ngx_http_weaveit_pg_exit_process(ngx_http_weaveit_main_conf_t *wmcf);
 ngx_int_t ngx_http_weaveit_pg_query(ngx_http_weaveit_pg_pool_t *pool,
     ngx_http_weaveit_pg_query_t *q, ngx_pool_t *owner);
 void ngx_http_weaveit_pg_cancel(ngx_http_weaveit_pg_query_t *q);
+
+/* ngx_http_weaveit_video.c */
+ngx_int_t ngx_http_weaveit_video_handler(ngx_http_request_t *r);
 
 /* ngx_http_weaveit_api.c */
 ngx_int_t ngx_http_weaveit_health_handler(ngx_http_request_t *r);
