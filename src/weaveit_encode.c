@@ -50,9 +50,10 @@ struct weaveit_encoder_s {
     AVFrame            *picture;
     AVFrame            *samples;
     AVPacket           *packet;
+    AVPacket           *held;           /* last video packet, no duration */
     SwrContext         *swr;
 
-    int64_t             video_pts;
+    int                 holding;
     int64_t             audio_pts;
     int                 pending;        /* samples waiting in "samples" */
     int                 header_written;
@@ -75,6 +76,8 @@ static int weaveit_encoder_send(weaveit_encoder_t *e, AVCodecContext *c,
     AVStream *st, AVFrame *frame, char *err, size_t errlen);
 static int weaveit_encoder_flush_audio(weaveit_encoder_t *e, char *err,
     size_t errlen);
+static int weaveit_encoder_write(weaveit_encoder_t *e, AVPacket *pkt,
+    AVCodecContext *c, AVStream *st, char *err, size_t errlen);
 static void weaveit_av_error(char *err, size_t errlen, const char *what,
     int rc);
 static void weaveit_av_log_once(void);
@@ -341,7 +344,9 @@ weaveit_encoder_open(const weaveit_params_t *p, int sample_rate, char *err,
     e->oc->io_close2 = weaveit_io_close2;
 
     e->packet = av_packet_alloc();
-    if (e->packet == NULL) {
+    e->held = av_packet_alloc();
+
+    if (e->packet == NULL || e->held == NULL) {
         goto nomem;
     }
 
@@ -411,6 +416,13 @@ weaveit_encoder_open_video(weaveit_encoder_t *e, const weaveit_params_t *p,
     c->time_base = (AVRational) { 1, p->fps };
     c->framerate = (AVRational) { p->fps, 1 };
     c->gop_size = p->fps * 4;
+
+    /*
+     * no B-frames: packets come out in presentation order, so each one's
+     * duration is known when the next arrives (frames are sent only when
+     * the picture changes), and they cost speed for little gain here
+     */
+    c->max_b_frames = 0;
     c->color_range = AVCOL_RANGE_MPEG;
     c->colorspace = AVCOL_SPC_BT709;
     c->color_primaries = AVCOL_PRI_BT709;
@@ -575,9 +587,10 @@ weaveit_encoder_picture(weaveit_encoder_t *e, uint8_t *data[3],
 
 
 int
-weaveit_encoder_video(weaveit_encoder_t *e, char *err, size_t errlen)
+weaveit_encoder_video(weaveit_encoder_t *e, int64_t pts, char *err,
+    size_t errlen)
 {
-    e->picture->pts = e->video_pts++;
+    e->picture->pts = pts;
 
     return weaveit_encoder_send(e, e->video, e->video_stream, e->picture,
                                 err, errlen);
@@ -608,15 +621,46 @@ weaveit_encoder_send(weaveit_encoder_t *e, AVCodecContext *c, AVStream *st,
             return -1;
         }
 
-        av_packet_rescale_ts(e->packet, c->time_base, st->time_base);
-        e->packet->stream_index = st->index;
+        if (c != e->video) {
+            if (weaveit_encoder_write(e, e->packet, c, st, err, errlen) != 0)
+            {
+                return -1;
+            }
 
-        rc = av_interleaved_write_frame(e->oc, e->packet);
-        if (rc < 0) {
-            weaveit_av_error(err, errlen, "cannot write to the MP4", rc);
-            return -1;
+            continue;
         }
+
+        /* a picture lasts until the next one starts */
+        if (e->holding) {
+            e->held->duration = e->packet->pts - e->held->pts;
+
+            if (weaveit_encoder_write(e, e->held, c, st, err, errlen) != 0) {
+                return -1;
+            }
+        }
+
+        av_packet_move_ref(e->held, e->packet);
+        e->holding = 1;
     }
+}
+
+
+static int
+weaveit_encoder_write(weaveit_encoder_t *e, AVPacket *pkt, AVCodecContext *c,
+    AVStream *st, char *err, size_t errlen)
+{
+    int  rc;
+
+    av_packet_rescale_ts(pkt, c->time_base, st->time_base);
+    pkt->stream_index = st->index;
+
+    rc = av_interleaved_write_frame(e->oc, pkt);
+    if (rc < 0) {
+        weaveit_av_error(err, errlen, "cannot write to the MP4", rc);
+        return -1;
+    }
+
+    return 0;
 }
 
 
@@ -693,8 +737,8 @@ weaveit_encoder_flush_audio(weaveit_encoder_t *e, char *err, size_t errlen)
 
 
 int
-weaveit_encoder_finish(weaveit_encoder_t *e, unsigned char **data,
-    size_t *size, char *err, size_t errlen)
+weaveit_encoder_finish(weaveit_encoder_t *e, int64_t end_pts,
+    unsigned char **data, size_t *size, char *err, size_t errlen)
 {
     int  rc;
 
@@ -706,6 +750,17 @@ weaveit_encoder_finish(weaveit_encoder_t *e, unsigned char **data,
                                 err, errlen) != 0)
     {
         return -1;
+    }
+
+    if (e->holding) {
+        e->held->duration = end_pts - e->held->pts;
+        e->holding = 0;
+
+        if (weaveit_encoder_write(e, e->held, e->video, e->video_stream, err,
+                                  errlen) != 0)
+        {
+            return -1;
+        }
     }
 
     rc = av_write_trailer(e->oc);
@@ -746,6 +801,7 @@ weaveit_encoder_close(weaveit_encoder_t *e)
     av_frame_free(&e->picture);
     av_frame_free(&e->samples);
     av_packet_free(&e->packet);
+    av_packet_free(&e->held);
     swr_free(&e->swr);
 
     /* AVFMT_FLAG_CUSTOM_IO: the context leaves our AVIOContext alone */

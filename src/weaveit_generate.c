@@ -172,8 +172,8 @@ weaveit_generate(const weaveit_params_t *p, const char *script, size_t len,
 
     if (weaveit_generate_frames(&job, progress, err, errlen) != 0
         || weaveit_generate_audio(&job, job.total, err, errlen) != 0
-        || weaveit_encoder_finish(job.encoder, &out->data, &out->size, err,
-                                  errlen) != 0)
+        || weaveit_encoder_finish(job.encoder, job.frames, &out->data,
+                                  &out->size, err, errlen) != 0)
     {
         goto done;
     }
@@ -197,19 +197,32 @@ done:
 }
 
 
+/*
+ * A frame is painted and encoded only when the picture changes (the scroll
+ * moves, the highlight moves on, the title card ends): most of a narration
+ * is the text at rest, and an unchanged picture simply lasts longer in the
+ * MP4 (timestamps stay on the 1 / fps grid).  A picture is repeated at
+ * least once a second so players never wait long for one.
+ */
+
 static int
 weaveit_generate_frames(weaveit_job_t *job, atomic_int *progress, char *err,
     size_t errlen)
 {
-    int                      linesize[3], pct, last;
+    int                      linesize[3], pct, last, scroll, title;
+    int                      last_scroll, last_title;
     double                   t;
-    size_t                   until;
+    size_t                   until, spoken, last_spoken;
     uint8_t                 *data[3];
-    unsigned                 i;
+    unsigned                 i, sent;
     const weaveit_params_t  *p;
 
     p = job->params;
     last = 0;
+    sent = 0;
+    last_scroll = -1;
+    last_title = -1;
+    last_spoken = 0;
 
     for (i = 0; i < job->frames; i++) {
 
@@ -217,26 +230,7 @@ weaveit_generate_frames(weaveit_job_t *job, atomic_int *progress, char *err,
         until = (size_t) (((uint64_t) i + 1) * job->speech.sample_rate
                           / p->fps);
 
-        if (weaveit_generate_audio(job, until, err, errlen) != 0
-            || weaveit_encoder_picture(job->encoder, data, linesize, err,
-                                       errlen) != 0)
-        {
-            return -1;
-        }
-
-        if (i < job->title_frames) {
-            if (weaveit_render_title(job->render, p->title, data, linesize,
-                                     err, errlen) != 0)
-            {
-                return -1;
-            }
-
-        } else {
-            t = (double) (i - job->title_frames) / p->fps;
-            weaveit_render_frame(job->render, t, data, linesize);
-        }
-
-        if (weaveit_encoder_video(job->encoder, err, errlen) != 0) {
+        if (weaveit_generate_audio(job, until, err, errlen) != 0) {
             return -1;
         }
 
@@ -246,6 +240,48 @@ weaveit_generate_frames(weaveit_job_t *job, atomic_int *progress, char *err,
             atomic_store(progress, pct);
             last = pct;
         }
+
+        title = (i < job->title_frames);
+        t = title ? 0 : (double) (i - job->title_frames) / p->fps;
+        scroll = title ? 0 : weaveit_render_scroll(job->render, t, &spoken);
+        spoken = title ? 0 : spoken;
+
+        if (title == last_title && scroll == last_scroll
+            && spoken == last_spoken && i - sent < (unsigned) p->fps)
+        {
+            continue;
+        }
+
+        if (weaveit_encoder_picture(job->encoder, data, linesize, err,
+                                    errlen) != 0)
+        {
+            return -1;
+        }
+
+        if (title == last_title && scroll == last_scroll
+            && spoken == last_spoken)
+        {
+            /* a repeat: the picture still holds the same pixels */
+
+        } else if (title) {
+            if (weaveit_render_title(job->render, p->title, data, linesize,
+                                     err, errlen) != 0)
+            {
+                return -1;
+            }
+
+        } else {
+            weaveit_render_frame(job->render, t, data, linesize);
+        }
+
+        if (weaveit_encoder_video(job->encoder, i, err, errlen) != 0) {
+            return -1;
+        }
+
+        sent = i;
+        last_title = title;
+        last_scroll = scroll;
+        last_spoken = spoken;
     }
 
     return 0;

@@ -84,13 +84,18 @@ weaveit_encoder_t *weaveit_encoder_open(const weaveit_params_t *p,
 /* a writable picture to paint the next video frame into */
 int weaveit_encoder_picture(weaveit_encoder_t *e, uint8_t *data[3],
     int linesize[3], char *err, size_t errlen);
-int weaveit_encoder_video(weaveit_encoder_t *e, char *err, size_t errlen);
+/*
+ * sends the picture as frame number pts (1 / fps units); frames may be
+ * skipped: a picture lasts until the next one, the last until end_pts
+ */
+int weaveit_encoder_video(weaveit_encoder_t *e, int64_t pts, char *err,
+    size_t errlen);
 /* mono 16-bit samples; pcm NULL means n samples of silence */
 int weaveit_encoder_audio(weaveit_encoder_t *e, const int16_t *pcm, size_t n,
     char *err, size_t errlen);
 /* flushes, writes the index (moov first) and hands over the MP4 buffer */
-int weaveit_encoder_finish(weaveit_encoder_t *e, unsigned char **data,
-    size_t *size, char *err, size_t errlen);
+int weaveit_encoder_finish(weaveit_encoder_t *e, int64_t end_pts,
+    unsigned char **data, size_t *size, char *err, size_t errlen);
 void weaveit_encoder_close(weaveit_encoder_t *e);
 
 
