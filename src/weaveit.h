@@ -37,7 +37,8 @@ typedef struct {
 
 #define WEAVEIT_DEFAULT_FONT                                                  \
     "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf"
-#define WEAVEIT_DEFAULT_PRESET  "ultrafast"
+/* measured (bench/): as fast as ultrafast here, a third smaller */
+#define WEAVEIT_DEFAULT_PRESET  "superfast"
 #define WEAVEIT_DEFAULT_CRF     23
 #define WEAVEIT_TITLE_SECONDS   2.0
 

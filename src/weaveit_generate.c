@@ -23,6 +23,7 @@ typedef struct {
 } weaveit_job_t;
 
 
+static int weaveit_has_title(const weaveit_params_t *p);
 static int weaveit_params_check(const weaveit_params_t *p, char *err,
     size_t errlen);
 static int weaveit_generate_frames(weaveit_job_t *job, atomic_int *progress,
@@ -47,6 +48,27 @@ weaveit_params_init(weaveit_params_t *p)
     p->crf = WEAVEIT_DEFAULT_CRF;
     p->threads = 0;
     p->title = NULL;
+}
+
+
+/* a blank title (as a form may send) means no title card */
+
+static int
+weaveit_has_title(const weaveit_params_t *p)
+{
+    const char  *c;
+
+    if (p->title == NULL) {
+        return 0;
+    }
+
+    for (c = p->title; *c != '\0'; c++) {
+        if (*c != ' ' && *c != '\t' && *c != '\r' && *c != '\n') {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -89,7 +111,7 @@ weaveit_params_check(const weaveit_params_t *p, char *err, size_t errlen)
         return -1;
     }
 
-    if (p->title && p->title[0] != '\0'
+    if (weaveit_has_title(p)
         && weaveit_text_check(p->title, strlen(p->title), "title", err,
                               errlen) != 0)
     {
@@ -151,7 +173,7 @@ weaveit_generate(const weaveit_params_t *p, const char *script, size_t len,
     }
 
     /* the title card is a whole number of frames of silence before speech */
-    if (p->title && p->title[0] != '\0') {
+    if (weaveit_has_title(p)) {
         job.title_frames = (unsigned) lround(WEAVEIT_TITLE_SECONDS * p->fps);
         job.lead = (size_t) job.title_frames * job.speech.sample_rate
                    / p->fps;
