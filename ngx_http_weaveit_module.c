@@ -22,6 +22,43 @@ static char *ngx_http_weaveit_health(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_weaveit_video(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_weaveit_generate(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_weaveit_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_weaveit_wallet_videos(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_weaveit_points(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_weaveit_video_size(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_weaveit_x264_preset(ngx_conf_t *cf, void *post,
+    void *data);
+
+
+static ngx_conf_num_bounds_t  ngx_http_weaveit_positive = {
+    ngx_conf_check_num_bounds, 1, -1
+};
+
+static ngx_conf_num_bounds_t  ngx_http_weaveit_not_negative = {
+    ngx_conf_check_num_bounds, 0, -1
+};
+
+static ngx_conf_num_bounds_t  ngx_http_weaveit_fps_bounds = {
+    ngx_conf_check_num_bounds, 1, 60
+};
+
+static ngx_conf_num_bounds_t  ngx_http_weaveit_font_size_bounds = {
+    ngx_conf_check_num_bounds, 6, 200
+};
+
+static ngx_conf_num_bounds_t  ngx_http_weaveit_speech_rate_bounds = {
+    ngx_conf_check_num_bounds, 80, 450
+};
+
+static ngx_conf_post_t  ngx_http_weaveit_x264_preset_post = {
+    ngx_http_weaveit_x264_preset
+};
 static ngx_int_t ngx_http_weaveit_init_process(ngx_cycle_t *cycle);
 static void ngx_http_weaveit_exit_process(ngx_cycle_t *cycle);
 
@@ -55,6 +92,160 @@ static ngx_command_t  ngx_http_weaveit_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_weaveit_loc_conf_t, video_id),
       NULL },
+
+    { ngx_string("weaveit_generate"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_weaveit_generate,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("weaveit_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_weaveit_status,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_weaveit_loc_conf_t, status_id),
+      NULL },
+
+    { ngx_string("weaveit_wallet_videos"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_weaveit_wallet_videos,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_weaveit_loc_conf_t, wallet),
+      NULL },
+
+    { ngx_string("weaveit_points"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_weaveit_points,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_weaveit_loc_conf_t, wallet),
+      NULL },
+
+    { ngx_string("weaveit_max_script"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_weaveit_loc_conf_t, max_script),
+      NULL },
+
+    { ngx_string("weaveit_signup_points"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_weaveit_loc_conf_t, signup_points),
+      &ngx_http_weaveit_not_negative },
+
+    { ngx_string("weaveit_generate_cost"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_weaveit_loc_conf_t, generate_cost),
+      &ngx_http_weaveit_not_negative },
+
+    { ngx_string("weaveit_max_pending"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_weaveit_loc_conf_t, max_pending),
+      &ngx_http_weaveit_positive },
+
+    { ngx_string("weaveit_generate_wait"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_weaveit_loc_conf_t, generate_wait),
+      NULL },
+
+    { ngx_string("weaveit_thread_pool"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_weaveit_main_conf_t, thread_pool_name),
+      NULL },
+
+    { ngx_string("weaveit_max_jobs"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_weaveit_main_conf_t, max_jobs),
+      &ngx_http_weaveit_positive },
+
+    { ngx_string("weaveit_job_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_weaveit_main_conf_t, job_interval),
+      NULL },
+
+    { ngx_string("weaveit_job_attempts"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_weaveit_main_conf_t, job_attempts),
+      &ngx_http_weaveit_positive },
+
+    { ngx_string("weaveit_keep_script"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_weaveit_main_conf_t, keep_script),
+      NULL },
+
+    { ngx_string("weaveit_cleanup_failed_after"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_weaveit_main_conf_t, cleanup_failed_after),
+      NULL },
+
+    { ngx_string("weaveit_video_size"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_weaveit_video_size,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("weaveit_video_fps"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_weaveit_main_conf_t, video_fps),
+      &ngx_http_weaveit_fps_bounds },
+
+    { ngx_string("weaveit_font"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_weaveit_main_conf_t, font),
+      NULL },
+
+    { ngx_string("weaveit_font_size"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_weaveit_main_conf_t, font_size),
+      &ngx_http_weaveit_font_size_bounds },
+
+    { ngx_string("weaveit_voice"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_weaveit_main_conf_t, voice),
+      NULL },
+
+    { ngx_string("weaveit_speech_rate"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_weaveit_main_conf_t, speech_rate),
+      &ngx_http_weaveit_speech_rate_bounds },
+
+    { ngx_string("weaveit_x264_preset"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_weaveit_main_conf_t, x264_preset),
+      &ngx_http_weaveit_x264_preset_post },
 
     { ngx_string("weaveit_video_chunk"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -116,10 +307,25 @@ ngx_http_weaveit_create_main_conf(ngx_conf_t *cf)
      *     wmcf->values = NULL;
      *     wmcf->pool = NULL;
      *     wmcf->used = 0;
+     *     wmcf->generates = 0;
+     *     wmcf->thread_pool_name = { 0, NULL };
+     *     wmcf->font = { 0, NULL };
+     *     wmcf->voice = { 0, NULL };
+     *     wmcf->x264_preset = { 0, NULL };
      */
 
     wmcf->pool_max = NGX_CONF_UNSET_UINT;
     wmcf->pool_timeout = NGX_CONF_UNSET_MSEC;
+    wmcf->max_jobs = NGX_CONF_UNSET;
+    wmcf->job_interval = NGX_CONF_UNSET_MSEC;
+    wmcf->job_attempts = NGX_CONF_UNSET;
+    wmcf->keep_script = NGX_CONF_UNSET;
+    wmcf->cleanup_failed_after = NGX_CONF_UNSET;
+    wmcf->video_width = NGX_CONF_UNSET;
+    wmcf->video_height = NGX_CONF_UNSET;
+    wmcf->video_fps = NGX_CONF_UNSET;
+    wmcf->font_size = NGX_CONF_UNSET;
+    wmcf->speech_rate = NGX_CONF_UNSET;
 
     return wmcf;
 }
@@ -133,7 +339,11 @@ ngx_http_weaveit_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(wmcf->pool_max, 8);
     ngx_conf_init_msec_value(wmcf->pool_timeout, 5000);
 
-    return ngx_http_weaveit_pg_parse_conninfo(cf, wmcf);
+    if (ngx_http_weaveit_pg_parse_conninfo(cf, wmcf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return ngx_http_weaveit_job_init_conf(cf, wmcf);
 }
 
 
@@ -230,9 +440,16 @@ ngx_http_weaveit_create_loc_conf(ngx_conf_t *cf)
     /*
      * set by ngx_pcalloc():
      *
+     *     wlcf->status_id = NULL;
+     *     wlcf->wallet = NULL;
      *     wlcf->video_id = NULL;
      */
 
+    wlcf->max_script = NGX_CONF_UNSET_SIZE;
+    wlcf->signup_points = NGX_CONF_UNSET;
+    wlcf->generate_cost = NGX_CONF_UNSET;
+    wlcf->max_pending = NGX_CONF_UNSET;
+    wlcf->generate_wait = NGX_CONF_UNSET;
     wlcf->video_chunk = NGX_CONF_UNSET_SIZE;
 
     return wlcf;
@@ -245,6 +462,11 @@ ngx_http_weaveit_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_weaveit_loc_conf_t *prev = parent;
     ngx_http_weaveit_loc_conf_t *conf = child;
 
+    ngx_conf_merge_size_value(conf->max_script, prev->max_script, 20000);
+    ngx_conf_merge_value(conf->signup_points, prev->signup_points, 0);
+    ngx_conf_merge_value(conf->generate_cost, prev->generate_cost, 0);
+    ngx_conf_merge_value(conf->max_pending, prev->max_pending, 1000);
+    ngx_conf_merge_value(conf->generate_wait, prev->generate_wait, 0);
     ngx_conf_merge_size_value(conf->video_chunk, prev->video_chunk,
                               512 * 1024);
 
@@ -302,6 +524,125 @@ ngx_http_weaveit_video(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+static char *
+ngx_http_weaveit_generate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_weaveit_main_conf_t  *wmcf;
+
+    wmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_weaveit_module);
+    wmcf->generates = 1;
+
+    return ngx_http_weaveit_set_handler(cf,
+                                        ngx_http_weaveit_generate_handler);
+}
+
+
+static char *
+ngx_http_weaveit_set_id_handler(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf, ngx_http_handler_pt handler)
+{
+    char  *rv;
+
+    rv = ngx_http_set_complex_value_slot(cf, cmd, conf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    return ngx_http_weaveit_set_handler(cf, handler);
+}
+
+
+static char *
+ngx_http_weaveit_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    return ngx_http_weaveit_set_id_handler(cf, cmd, conf,
+                                           ngx_http_weaveit_status_handler);
+}
+
+
+static char *
+ngx_http_weaveit_wallet_videos(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    return ngx_http_weaveit_set_id_handler(cf, cmd, conf,
+                                     ngx_http_weaveit_wallet_videos_handler);
+}
+
+
+static char *
+ngx_http_weaveit_points(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    return ngx_http_weaveit_set_id_handler(cf, cmd, conf,
+                                           ngx_http_weaveit_points_handler);
+}
+
+
+/* weaveit_video_size WIDTHxHEIGHT; H.264 4:2:0 wants even sizes */
+
+static char *
+ngx_http_weaveit_video_size(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_weaveit_main_conf_t  *wmcf = conf;
+
+    u_char     *x;
+    ngx_int_t   w, h;
+    ngx_str_t  *value;
+
+    if (wmcf->video_width != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    x = ngx_strlchr(value[1].data, value[1].data + value[1].len, 'x');
+    if (x == NULL) {
+        goto invalid;
+    }
+
+    w = ngx_atoi(value[1].data, x - value[1].data);
+    h = ngx_atoi(x + 1, value[1].data + value[1].len - x - 1);
+
+    if (w < 160 || h < 90 || w > 3840 || h > 2160 || w % 2 || h % 2) {
+        goto invalid;
+    }
+
+    wmcf->video_width = w;
+    wmcf->video_height = h;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\" in \"%V\": want WIDTHxHEIGHT, "
+                       "even numbers from 160x90 to 3840x2160",
+                       &value[1], &cmd->name);
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_weaveit_x264_preset(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_str_t  *preset = data;
+
+    static const char  *presets[] = {
+        "ultrafast", "superfast", "veryfast", "faster", "fast", "medium",
+        "slow", "slower", "veryslow", "placebo", NULL
+    };
+
+    ngx_uint_t  i;
+
+    for (i = 0; presets[i]; i++) {
+        if (ngx_strcmp(preset->data, presets[i]) == 0) {
+            return NGX_CONF_OK;
+        }
+    }
+
+    return "is not an x264 preset (ultrafast ... placebo)";
+}
+
+
 static ngx_int_t
 ngx_http_weaveit_init_process(ngx_cycle_t *cycle)
 {
@@ -313,7 +654,11 @@ ngx_http_weaveit_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    return ngx_http_weaveit_pg_init_process(cycle, wmcf);
+    if (ngx_http_weaveit_pg_init_process(cycle, wmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_weaveit_job_init_process(cycle, wmcf);
 }
 
 

@@ -57,7 +57,8 @@ BEGIN
         ADD COLUMN IF NOT EXISTS progress     SMALLINT NOT NULL DEFAULT 0,
         ADD COLUMN IF NOT EXISTS claimed_by   TEXT,
         ADD COLUMN IF NOT EXISTS lease_until  TIMESTAMPTZ,
-        ADD COLUMN IF NOT EXISTS attempts     INTEGER NOT NULL DEFAULT 0;
+        ADD COLUMN IF NOT EXISTS attempts     INTEGER NOT NULL DEFAULT 0,
+        ADD COLUMN IF NOT EXISTS points_charged INTEGER NOT NULL DEFAULT 0;
 
     ALTER TABLE video_jobs DROP CONSTRAINT IF EXISTS video_jobs_status_check;
     ALTER TABLE video_jobs ADD CONSTRAINT video_jobs_status_check
@@ -82,3 +83,56 @@ BEGIN
     INSERT INTO weaveit_schema (version) VALUES (1);
 END
 $weaveit$;
+
+-- The seed's timestamps are "timestamp without time zone", written by
+-- NOW() in the session's time zone: this spells them in ISO 8601 UTC.
+CREATE OR REPLACE FUNCTION weaveit_iso(ts TIMESTAMP) RETURNS TEXT
+LANGUAGE sql STABLE AS $$
+    SELECT to_char((ts AT TIME ZONE current_setting('TimeZone'))
+                   AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+$$;
+
+-- Creates a pending job for POST /api/generate in one round trip: makes
+-- the user (with the signup points), charges the cost, inserts the job.
+-- outcome: 'created', 'points' (too few points) or 'busy' (queue full);
+-- on the last two nothing at all is written.
+CREATE OR REPLACE FUNCTION weaveit_create_job(
+    p_job_id UUID, p_wallet TEXT, p_script TEXT, p_title TEXT,
+    p_signup_points INTEGER, p_cost INTEGER, p_max_pending INTEGER,
+    OUT outcome TEXT, OUT points INTEGER)
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF (SELECT count(*) FROM video_jobs WHERE status = 'pending')
+       >= p_max_pending
+    THEN
+        outcome := 'busy';
+        RETURN;
+    END IF;
+
+    BEGIN
+        INSERT INTO users (wallet_address, prompt_points)
+            VALUES (p_wallet, p_signup_points)
+            ON CONFLICT (wallet_address) DO NOTHING;
+
+        UPDATE users SET prompt_points = prompt_points - p_cost
+            WHERE wallet_address = p_wallet
+            RETURNING prompt_points INTO points;
+
+        IF points < 0 THEN
+            RAISE EXCEPTION USING ERRCODE = 'WI402';
+        END IF;
+
+        INSERT INTO video_jobs (job_id, wallet_address, script_body, title,
+                                status, points_charged)
+            VALUES (p_job_id, p_wallet, p_script, p_title, 'pending',
+                    p_cost);
+        outcome := 'created';
+
+    EXCEPTION WHEN SQLSTATE 'WI402' THEN
+        -- the block's writes are rolled back: report what the user has
+        outcome := 'points';
+        SELECT coalesce(max(prompt_points), p_signup_points) INTO points
+            FROM users WHERE wallet_address = p_wallet;
+    END;
+END
+$$;

@@ -9,6 +9,11 @@
 #include <jansson.h>
 
 
+#if !(NGX_THREADS)
+#error "weaveit needs nginx configured --with-threads"
+#endif
+
+
 typedef struct ngx_http_weaveit_pg_pool_s  ngx_http_weaveit_pg_pool_t;
 typedef struct ngx_http_weaveit_pg_conn_s  ngx_http_weaveit_pg_conn_t;
 typedef struct ngx_http_weaveit_pg_query_s ngx_http_weaveit_pg_query_t;
@@ -52,6 +57,9 @@ struct ngx_http_weaveit_pg_query_s {
 };
 
 
+typedef struct ngx_http_weaveit_jobs_s  ngx_http_weaveit_jobs_t;
+
+
 typedef struct {
     ngx_str_t                       conninfo;
     const char                    **keywords;
@@ -60,10 +68,42 @@ typedef struct {
     ngx_msec_t                      pool_timeout;
     ngx_http_weaveit_pg_pool_t     *pool;
     ngx_flag_t                      used;
+
+    /* jobs (ngx_http_weaveit_job.c) */
+    ngx_flag_t                      generates;
+    ngx_str_t                       thread_pool_name;
+    ngx_thread_pool_t              *thread_pool;
+    ngx_int_t                       max_jobs;
+    ngx_msec_t                      job_interval;
+    ngx_int_t                       job_attempts;
+    ngx_flag_t                      keep_script;
+    time_t                          cleanup_failed_after;
+    ngx_http_weaveit_jobs_t        *jobs;
+
+    /* rendering, handed to the generation core */
+    ngx_int_t                       video_width;
+    ngx_int_t                       video_height;
+    ngx_int_t                       video_fps;
+    ngx_str_t                       font;
+    ngx_int_t                       font_size;
+    ngx_str_t                       voice;
+    ngx_int_t                       speech_rate;
+    ngx_str_t                       x264_preset;
 } ngx_http_weaveit_main_conf_t;
 
 
 typedef struct {
+    /* POST /api/generate */
+    size_t                          max_script;
+    ngx_int_t                       signup_points;
+    ngx_int_t                       generate_cost;
+    ngx_int_t                       max_pending;
+    ngx_flag_t                      generate_wait;
+
+    /* the id or wallet of status, wallet videos and points */
+    ngx_http_complex_value_t       *status_id;
+    ngx_http_complex_value_t       *wallet;
+
     /* video streaming (ngx_http_weaveit_video.c) */
     ngx_http_complex_value_t       *video_id;
     size_t                          video_chunk;
@@ -86,8 +126,23 @@ void ngx_http_weaveit_pg_cancel(ngx_http_weaveit_pg_query_t *q);
 /* ngx_http_weaveit_video.c */
 ngx_int_t ngx_http_weaveit_video_handler(ngx_http_request_t *r);
 
+/* ngx_http_weaveit_job.c */
+char *ngx_http_weaveit_job_init_conf(ngx_conf_t *cf,
+    ngx_http_weaveit_main_conf_t *wmcf);
+ngx_int_t ngx_http_weaveit_job_init_process(ngx_cycle_t *cycle,
+    ngx_http_weaveit_main_conf_t *wmcf);
+void ngx_http_weaveit_job_kick(ngx_http_weaveit_main_conf_t *wmcf);
+ngx_int_t ngx_http_weaveit_job_wait(ngx_http_request_t *r,
+    ngx_str_t *job_id);
+
 /* ngx_http_weaveit_api.c */
 ngx_int_t ngx_http_weaveit_health_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_weaveit_generate_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_weaveit_status_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_weaveit_wallet_videos_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_weaveit_points_handler(ngx_http_request_t *r);
+void ngx_http_weaveit_send_generated(ngx_http_request_t *r,
+    ngx_str_t *job_id, ngx_str_t *video_id);
 ngx_int_t ngx_http_weaveit_send_json(ngx_http_request_t *r,
     ngx_uint_t status, json_t *json);
 ngx_int_t ngx_http_weaveit_send_error(ngx_http_request_t *r,

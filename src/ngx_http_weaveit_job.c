@@ -1,0 +1,899 @@
+
+/*
+ * Job lifecycle.  Jobs live in PostgreSQL, not in a worker's memory: a job
+ * being generated carries a lease (claimed_by, lease_until, attempts).  A
+ * timer in every worker runs a round of queries each weaveit_job_interval:
+ * renew the leases it holds and write their progress, fail jobs that used
+ * up their attempts, claim pending or expired jobs while its thread pool
+ * has room, answer requests waiting for a job, delete old failed jobs.
+ *
+ * A claimed job runs weaveit_generate() in an nginx thread pool on plain C
+ * inputs; its completion event, back on the event loop, stores the video
+ * and marks the job completed in one statement, which only succeeds while
+ * this worker still holds the claim: a job is never stored twice.
+ */
+
+
+#include "ngx_http_weaveit.h"
+#include "weaveit.h"
+
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <uuid/uuid.h>
+
+
+#define NGX_HTTP_WEAVEIT_UUID_LEN     36
+#define NGX_HTTP_WEAVEIT_ID_LEN       128
+#define NGX_HTTP_WEAVEIT_CLEANUP_SEC  60
+
+
+typedef enum {
+    ngx_http_weaveit_step_renew = 0,
+    ngx_http_weaveit_step_reap,
+    ngx_http_weaveit_step_claim,
+    ngx_http_weaveit_step_waiters,
+    ngx_http_weaveit_step_cleanup,
+    ngx_http_weaveit_step_done
+} ngx_http_weaveit_step_e;
+
+
+typedef struct {
+    ngx_queue_t                    queue;
+    ngx_http_weaveit_jobs_t       *jobs;
+    char                           id[NGX_HTTP_WEAVEIT_UUID_LEN + 1];
+    char                           video_id[NGX_HTTP_WEAVEIT_UUID_LEN + 1];
+    char                          *script;
+    size_t                         script_len;
+    char                          *title;
+    weaveit_params_t               params;
+    weaveit_video_t                video;
+    atomic_int                     progress;
+    int                            rc;
+    char                           error[256];
+    char                           duration[NGX_INT_T_LEN + 1];
+    const char                    *values[6];
+    int                            lengths[6];
+    int                            formats[6];
+    ngx_http_weaveit_pg_query_t    query;
+    ngx_thread_task_t              task;
+} ngx_http_weaveit_job_t;
+
+
+typedef struct {
+    ngx_queue_t                    queue;
+    ngx_http_request_t            *request;
+    ngx_str_t                      job_id;
+    unsigned                       waiting:1;
+} ngx_http_weaveit_waiter_t;
+
+
+struct ngx_http_weaveit_jobs_s {
+    ngx_http_weaveit_main_conf_t  *conf;
+    ngx_log_t                     *log;
+    ngx_queue_t                    running;
+    ngx_int_t                      nrunning;
+    ngx_queue_t                    waiters;
+    ngx_event_t                    tick;
+    ngx_http_weaveit_step_e        step;
+    ngx_http_weaveit_pg_query_t    query;
+    const char                    *values[4];
+    char                           lease[NGX_INT_T_LEN + 16];
+    char                           number[NGX_INT_T_LEN + 16];
+    char                          *ids;
+    char                          *progress;
+    char                          *waiter_ids;
+    time_t                         last_cleanup;
+    char                           worker_id[NGX_HTTP_WEAVEIT_ID_LEN];
+    unsigned                       ticking:1;
+    unsigned                       again:1;
+};
+
+
+static void ngx_http_weaveit_job_tick(ngx_event_t *ev);
+static void ngx_http_weaveit_job_next_step(ngx_http_weaveit_jobs_t *jobs);
+static void ngx_http_weaveit_job_step_done(ngx_http_weaveit_pg_query_t *q);
+static void ngx_http_weaveit_job_send(ngx_http_weaveit_jobs_t *jobs,
+    const char *sql, ngx_uint_t nparams);
+static ngx_int_t ngx_http_weaveit_job_renew(ngx_http_weaveit_jobs_t *jobs);
+static ngx_int_t ngx_http_weaveit_job_poll_waiters(
+    ngx_http_weaveit_jobs_t *jobs);
+static void ngx_http_weaveit_job_start_claimed(ngx_http_weaveit_jobs_t *jobs,
+    PGresult *res);
+static ngx_int_t ngx_http_weaveit_job_start(ngx_http_weaveit_jobs_t *jobs,
+    PGresult *res, int row);
+static void ngx_http_weaveit_job_thread(void *data, ngx_log_t *log);
+static void ngx_http_weaveit_job_done(ngx_event_t *ev);
+static void ngx_http_weaveit_job_stored(ngx_http_weaveit_pg_query_t *q);
+static void ngx_http_weaveit_job_free(ngx_http_weaveit_job_t *job);
+static void ngx_http_weaveit_job_answer_waiters(
+    ngx_http_weaveit_jobs_t *jobs, PGresult *res);
+static void ngx_http_weaveit_job_wake(ngx_http_weaveit_jobs_t *jobs,
+    const char *job_id, const char *status, const char *video_id);
+static void ngx_http_weaveit_job_waiter_cleanup(void *data);
+
+
+/* configuration */
+
+
+char *
+ngx_http_weaveit_job_init_conf(ngx_conf_t *cf,
+    ngx_http_weaveit_main_conf_t *wmcf)
+{
+    ngx_conf_init_value(wmcf->max_jobs, 1);
+    ngx_conf_init_msec_value(wmcf->job_interval, 1000);
+    ngx_conf_init_value(wmcf->job_attempts, 3);
+    ngx_conf_init_value(wmcf->keep_script, 0);
+    ngx_conf_init_value(wmcf->cleanup_failed_after, 7 * 24 * 60 * 60);
+
+    ngx_conf_init_value(wmcf->video_width, 1280);
+    ngx_conf_init_value(wmcf->video_height, 720);
+    ngx_conf_init_value(wmcf->video_fps, 30);
+    ngx_conf_init_value(wmcf->font_size, 28);
+    ngx_conf_init_value(wmcf->speech_rate, 175);
+
+    if (wmcf->font.data == NULL) {
+        ngx_str_set(&wmcf->font, WEAVEIT_DEFAULT_FONT);
+    }
+
+    if (wmcf->voice.data == NULL) {
+        ngx_str_set(&wmcf->voice, "en");
+    }
+
+    if (wmcf->x264_preset.data == NULL) {
+        ngx_str_set(&wmcf->x264_preset, WEAVEIT_DEFAULT_PRESET);
+    }
+
+    if (wmcf->thread_pool_name.data == NULL) {
+        ngx_str_set(&wmcf->thread_pool_name, "default");
+    }
+
+    if (!wmcf->generates) {
+        return NGX_CONF_OK;
+    }
+
+    /* conf strings are NUL-terminated: the core gets them as they are */
+
+    if (access((char *) wmcf->font.data, R_OK) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "\"weaveit_font\" \"%V\" is not readable",
+                           &wmcf->font);
+        return NGX_CONF_ERROR;
+    }
+
+    wmcf->thread_pool = ngx_thread_pool_add(cf, &wmcf->thread_pool_name);
+    if (wmcf->thread_pool == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_int_t
+ngx_http_weaveit_job_init_process(ngx_cycle_t *cycle,
+    ngx_http_weaveit_main_conf_t *wmcf)
+{
+    u_char                   host[NGX_MAXHOSTNAMELEN];
+    uuid_t                   boot;
+    char                     boot_text[NGX_HTTP_WEAVEIT_UUID_LEN + 1];
+    ngx_http_weaveit_jobs_t  *jobs;
+
+    if (!wmcf->generates) {
+        return NGX_OK;
+    }
+
+    jobs = ngx_pcalloc(cycle->pool, sizeof(ngx_http_weaveit_jobs_t));
+    if (jobs == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* room for the renew round's arrays of ids and progress values */
+
+    jobs->ids = ngx_pnalloc(cycle->pool,
+                            wmcf->max_jobs * (NGX_HTTP_WEAVEIT_UUID_LEN + 1)
+                            + 3);
+    jobs->progress = ngx_pnalloc(cycle->pool, wmcf->max_jobs * 4 + 3);
+    if (jobs->ids == NULL || jobs->progress == NULL) {
+        return NGX_ERROR;
+    }
+
+    jobs->conf = wmcf;
+    jobs->log = cycle->log;
+    ngx_queue_init(&jobs->running);
+    ngx_queue_init(&jobs->waiters);
+
+    /* host, pid and a per-start random part: unique across a fleet */
+
+    if (gethostname((char *) host, NGX_MAXHOSTNAMELEN) == -1) {
+        ngx_cpystrn(host, (u_char *) "localhost", NGX_MAXHOSTNAMELEN);
+    }
+
+    host[NGX_MAXHOSTNAMELEN - 1] = '\0';
+    uuid_generate_random(boot);
+    uuid_unparse_lower(boot, boot_text);
+    boot_text[8] = '\0';
+
+    ngx_snprintf((u_char *) jobs->worker_id, NGX_HTTP_WEAVEIT_ID_LEN - 1,
+                 "%s/%P/%s%Z", host, ngx_pid, boot_text);
+
+    (void) ngx_sprintf((u_char *) jobs->lease, "%M milliseconds%Z",
+                       10 * wmcf->job_interval);
+
+    jobs->query.handler = ngx_http_weaveit_job_step_done;
+    jobs->query.data = jobs;
+    jobs->query.log = cycle->log;
+    jobs->query.values = jobs->values;
+
+    jobs->tick.handler = ngx_http_weaveit_job_tick;
+    jobs->tick.data = jobs;
+    jobs->tick.log = cycle->log;
+    jobs->tick.cancelable = 1;
+    ngx_add_timer(&jobs->tick, 1);
+
+    wmcf->jobs = jobs;
+
+    return NGX_OK;
+}
+
+
+/* the round of queries */
+
+
+void
+ngx_http_weaveit_job_kick(ngx_http_weaveit_main_conf_t *wmcf)
+{
+    ngx_http_weaveit_jobs_t  *jobs;
+
+    jobs = wmcf->jobs;
+
+    if (jobs->ticking) {
+        jobs->again = 1;
+        return;
+    }
+
+    if (jobs->tick.timer_set) {
+        ngx_del_timer(&jobs->tick);
+    }
+
+    if (!jobs->tick.posted) {
+        ngx_post_event(&jobs->tick, &ngx_posted_events);
+    }
+}
+
+
+static void
+ngx_http_weaveit_job_tick(ngx_event_t *ev)
+{
+    ngx_http_weaveit_jobs_t  *jobs;
+
+    jobs = ev->data;
+
+    if (jobs->ticking) {
+        jobs->again = 1;
+        return;
+    }
+
+    if (jobs->tick.timer_set) {
+        ngx_del_timer(&jobs->tick);
+    }
+
+    jobs->ticking = 1;
+    jobs->again = 0;
+    jobs->step = ngx_http_weaveit_step_renew;
+
+    ngx_http_weaveit_job_next_step(jobs);
+}
+
+
+static void
+ngx_http_weaveit_job_next_step(ngx_http_weaveit_jobs_t *jobs)
+{
+    ngx_http_weaveit_main_conf_t  *wmcf;
+
+    wmcf = jobs->conf;
+
+    for ( ;; ) {
+
+        switch (jobs->step) {
+
+        case ngx_http_weaveit_step_renew:
+            if (jobs->nrunning && ngx_http_weaveit_job_renew(jobs) == NGX_OK) {
+                return;
+            }
+            break;
+
+        case ngx_http_weaveit_step_reap:
+            (void) ngx_sprintf((u_char *) jobs->number, "%i%Z",
+                               wmcf->job_attempts);
+            jobs->values[0] = jobs->number;
+            ngx_http_weaveit_job_send(jobs,
+                "WITH j AS ("
+                "  UPDATE video_jobs SET status = 'failed',"
+                "    error_message = 'Generation did not finish after '"
+                "      || attempts || ' attempts',"
+                "    lease_until = NULL, updated_at = now()"
+                "  WHERE status = 'generating' AND lease_until < now()"
+                "    AND attempts >= $1::int"
+                "  RETURNING wallet_address, points_charged"
+                "), refund AS ("
+                "  UPDATE users u SET prompt_points = u.prompt_points + r.p"
+                "  FROM (SELECT wallet_address, sum(points_charged) AS p"
+                "        FROM j GROUP BY wallet_address) r"
+                "  WHERE u.wallet_address = r.wallet_address"
+                ") SELECT count(*) FROM j", 1);
+            return;
+
+        case ngx_http_weaveit_step_claim:
+            if (ngx_exiting || jobs->nrunning >= wmcf->max_jobs) {
+                break;
+            }
+
+            (void) ngx_sprintf((u_char *) jobs->number, "%i%Z",
+                               wmcf->max_jobs - jobs->nrunning);
+            jobs->values[0] = jobs->worker_id;
+            jobs->values[1] = jobs->lease;
+            jobs->values[2] = jobs->number;
+            ngx_http_weaveit_job_send(jobs,
+                "WITH c AS ("
+                "  SELECT job_id FROM video_jobs"
+                "  WHERE status = 'pending'"
+                "     OR (status = 'generating' AND lease_until < now())"
+                "  ORDER BY created_at LIMIT $3::int"
+                "  FOR UPDATE SKIP LOCKED"
+                ") UPDATE video_jobs j SET status = 'generating',"
+                "    claimed_by = $1, lease_until = now() + $2::interval,"
+                "    attempts = j.attempts + 1, progress = 0,"
+                "    updated_at = now()"
+                "  FROM c WHERE j.job_id = c.job_id"
+                "  RETURNING j.job_id, j.script_body, j.title", 3);
+            return;
+
+        case ngx_http_weaveit_step_waiters:
+            if (!ngx_queue_empty(&jobs->waiters)
+                && ngx_http_weaveit_job_poll_waiters(jobs) == NGX_OK)
+            {
+                return;
+            }
+            break;
+
+        case ngx_http_weaveit_step_cleanup:
+            if (wmcf->cleanup_failed_after == 0
+                || ngx_time() - jobs->last_cleanup
+                   < NGX_HTTP_WEAVEIT_CLEANUP_SEC)
+            {
+                break;
+            }
+
+            jobs->last_cleanup = ngx_time();
+            (void) ngx_sprintf((u_char *) jobs->number, "%T seconds%Z",
+                               wmcf->cleanup_failed_after);
+            jobs->values[0] = jobs->number;
+
+            /* one worker of the whole fleet at a time */
+
+            ngx_http_weaveit_job_send(jobs,
+                "WITH l AS (SELECT pg_try_advisory_xact_lock("
+                "  7245327115563012097) AS ok)"
+                " DELETE FROM video_jobs"
+                " WHERE (SELECT ok FROM l) AND status = 'failed'"
+                "   AND updated_at < now() - $1::interval", 1);
+            return;
+
+        default:
+            jobs->ticking = 0;
+
+            /* a worker shutting down waits for its jobs and waiters */
+
+            jobs->tick.cancelable = (jobs->nrunning == 0
+                                     && ngx_queue_empty(&jobs->waiters));
+            ngx_add_timer(&jobs->tick, jobs->again ? 1 : wmcf->job_interval);
+            return;
+        }
+
+        jobs->step++;
+    }
+}
+
+
+static void
+ngx_http_weaveit_job_send(ngx_http_weaveit_jobs_t *jobs, const char *sql,
+    ngx_uint_t nparams)
+{
+    jobs->query.sql = sql;
+    jobs->query.nparams = nparams;
+
+    (void) ngx_http_weaveit_pg_query(jobs->conf->pool, &jobs->query, NULL);
+}
+
+
+static void
+ngx_http_weaveit_job_step_done(ngx_http_weaveit_pg_query_t *q)
+{
+    ngx_http_weaveit_jobs_t  *jobs;
+
+    jobs = q->data;
+
+    if (q->error == NULL) {
+
+        switch (jobs->step) {
+
+        case ngx_http_weaveit_step_reap:
+            if (ngx_atoi((u_char *) PQgetvalue(q->result, 0, 0),
+                         PQgetlength(q->result, 0, 0)) > 0)
+            {
+                ngx_log_error(NGX_LOG_WARN, jobs->log, 0,
+                              "weaveit: failed %s job(s) out of attempts",
+                              PQgetvalue(q->result, 0, 0));
+            }
+            break;
+
+        case ngx_http_weaveit_step_claim:
+            ngx_http_weaveit_job_start_claimed(jobs, q->result);
+            break;
+
+        case ngx_http_weaveit_step_waiters:
+            ngx_http_weaveit_job_answer_waiters(jobs, q->result);
+            break;
+
+        default:
+            break;
+        }
+    }
+
+    if (jobs->step == ngx_http_weaveit_step_waiters) {
+        ngx_free(jobs->waiter_ids);
+        jobs->waiter_ids = NULL;
+    }
+
+    jobs->step++;
+    ngx_http_weaveit_job_next_step(jobs);
+}
+
+
+/* renews the leases of this worker's jobs and writes their progress */
+
+static ngx_int_t
+ngx_http_weaveit_job_renew(ngx_http_weaveit_jobs_t *jobs)
+{
+    u_char                  *ids, *progress;
+    ngx_queue_t             *qq;
+    ngx_http_weaveit_job_t  *job;
+
+    ids = (u_char *) jobs->ids;
+    progress = (u_char *) jobs->progress;
+    *ids++ = '{';
+    *progress++ = '{';
+
+    for (qq = ngx_queue_head(&jobs->running);
+         qq != ngx_queue_sentinel(&jobs->running);
+         qq = ngx_queue_next(qq))
+    {
+        job = ngx_queue_data(qq, ngx_http_weaveit_job_t, queue);
+
+        if (ids[-1] != '{') {
+            *ids++ = ',';
+            *progress++ = ',';
+        }
+
+        ids = ngx_cpymem(ids, job->id, NGX_HTTP_WEAVEIT_UUID_LEN);
+        progress = ngx_sprintf(progress, "%d",
+                               atomic_load(&job->progress) % 101);
+    }
+
+    *ids++ = '}';
+    *ids = '\0';
+    *progress++ = '}';
+    *progress = '\0';
+
+    jobs->values[0] = jobs->worker_id;
+    jobs->values[1] = jobs->lease;
+    jobs->values[2] = jobs->ids;
+    jobs->values[3] = jobs->progress;
+
+    ngx_http_weaveit_job_send(jobs,
+        "UPDATE video_jobs j SET lease_until = now() + $2::interval,"
+        "  progress = p.progress, updated_at = now()"
+        " FROM unnest($3::uuid[], $4::int[]) AS p(job_id, progress)"
+        " WHERE j.job_id = p.job_id AND j.claimed_by = $1"
+        "   AND j.status = 'generating'", 4);
+
+    return NGX_OK;
+}
+
+
+/* starting claimed jobs in the thread pool */
+
+
+static void
+ngx_http_weaveit_job_start_claimed(ngx_http_weaveit_jobs_t *jobs,
+    PGresult *res)
+{
+    int  row;
+
+    for (row = 0; row < PQntuples(res); row++) {
+        if (ngx_http_weaveit_job_start(jobs, res, row) != NGX_OK) {
+            ngx_log_error(NGX_LOG_ERR, jobs->log, 0,
+                          "weaveit: job %s not started; another worker "
+                          "will take it when its lease expires",
+                          PQgetvalue(res, row, 0));
+        }
+    }
+}
+
+
+static ngx_int_t
+ngx_http_weaveit_job_start(ngx_http_weaveit_jobs_t *jobs, PGresult *res,
+    int row)
+{
+    size_t                         script_len, title_len;
+    ngx_http_weaveit_job_t        *job;
+    ngx_http_weaveit_main_conf_t  *wmcf;
+
+    wmcf = jobs->conf;
+    script_len = PQgetlength(res, row, 1);
+    title_len = PQgetisnull(res, row, 2) ? 0 : PQgetlength(res, row, 2);
+
+    if (PQgetlength(res, row, 0) != NGX_HTTP_WEAVEIT_UUID_LEN) {
+        return NGX_ERROR;
+    }
+
+    job = ngx_calloc(sizeof(ngx_http_weaveit_job_t) + script_len + 1
+                     + title_len + 1, jobs->log);
+    if (job == NULL) {
+        return NGX_ERROR;
+    }
+
+    job->jobs = jobs;
+    ngx_memcpy(job->id, PQgetvalue(res, row, 0), NGX_HTTP_WEAVEIT_UUID_LEN);
+
+    job->script = (char *) (job + 1);
+    job->script_len = script_len;
+    ngx_memcpy(job->script, PQgetvalue(res, row, 1), script_len);
+
+    job->title = job->script + script_len + 1;
+    ngx_memcpy(job->title, PQgetvalue(res, row, 2), title_len);
+
+    weaveit_params_init(&job->params);
+    job->params.width = wmcf->video_width;
+    job->params.height = wmcf->video_height;
+    job->params.fps = wmcf->video_fps;
+    job->params.font_path = (const char *) wmcf->font.data;
+    job->params.font_size = wmcf->font_size;
+    job->params.voice = (const char *) wmcf->voice.data;
+    job->params.speech_rate = wmcf->speech_rate;
+    job->params.x264_preset = (const char *) wmcf->x264_preset.data;
+    job->params.title = title_len ? job->title : NULL;
+
+    job->task.ctx = job;
+    job->task.handler = ngx_http_weaveit_job_thread;
+    job->task.event.data = job;
+    job->task.event.handler = ngx_http_weaveit_job_done;
+    job->task.event.log = jobs->log;
+
+    if (ngx_thread_task_post(wmcf->thread_pool, &job->task) != NGX_OK) {
+        ngx_free(job);
+        return NGX_ERROR;
+    }
+
+    ngx_queue_insert_tail(&jobs->running, &job->queue);
+    jobs->nrunning++;
+
+    ngx_log_error(NGX_LOG_INFO, jobs->log, 0,
+                  "weaveit: job %s generating", job->id);
+
+    return NGX_OK;
+}
+
+
+/*
+ * In a thread of the pool: nothing here may touch nginx or PostgreSQL.
+ * The thread's priority is lowered once (x264's own threads inherit it),
+ * so the event loop stays ahead of the encoder when every core encodes.
+ */
+
+static void
+ngx_http_weaveit_job_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_weaveit_job_t  *job = data;
+
+    static __thread int  lowered;
+
+    if (!lowered) {
+        (void) setpriority(PRIO_PROCESS, (id_t) syscall(SYS_gettid), 10);
+        lowered = 1;
+    }
+
+    job->rc = weaveit_generate(&job->params, job->script, job->script_len,
+                               &job->video, &job->progress, job->error,
+                               sizeof(job->error));
+}
+
+
+/* back on the event loop: store the video, or record the failure */
+
+static void
+ngx_http_weaveit_job_done(ngx_event_t *ev)
+{
+    uuid_t                   video_id;
+    ngx_http_weaveit_job_t  *job;
+    ngx_http_weaveit_jobs_t *jobs;
+
+    job = ev->data;
+    jobs = job->jobs;
+
+    job->values[0] = job->id;
+    job->values[1] = jobs->worker_id;
+
+    job->query.values = job->values;
+    job->query.lengths = job->lengths;
+    job->query.formats = job->formats;
+    job->query.handler = ngx_http_weaveit_job_stored;
+    job->query.data = job;
+    job->query.log = jobs->log;
+
+    if (job->rc != 0) {
+        ngx_log_error(NGX_LOG_ERR, jobs->log, 0,
+                      "weaveit: job %s failed: %s", job->id, job->error);
+
+        job->values[2] = job->error;
+        job->query.nparams = 3;
+        job->query.sql =
+            "WITH j AS ("
+            "  UPDATE video_jobs SET status = 'failed', error_message = $3,"
+            "    lease_until = NULL, updated_at = now()"
+            "  WHERE job_id = $1 AND claimed_by = $2"
+            "    AND status = 'generating'"
+            "  RETURNING job_id, wallet_address, points_charged"
+            "), refund AS ("
+            "  UPDATE users u SET prompt_points = u.prompt_points"
+            "    + j.points_charged"
+            "  FROM j WHERE u.wallet_address = j.wallet_address"
+            ") SELECT job_id, 'failed', NULL FROM j";
+
+        (void) ngx_http_weaveit_pg_query(jobs->conf->pool, &job->query,
+                                         NULL);
+        return;
+    }
+
+    uuid_generate_random(video_id);
+    uuid_unparse_lower(video_id, job->video_id);
+    (void) ngx_sprintf((u_char *) job->duration, "%d%Z",
+                       (int) (job->video.duration + 0.5));
+
+    job->values[2] = job->video_id;
+    job->values[3] = (const char *) job->video.data;
+    job->lengths[3] = job->video.size;
+    job->formats[3] = 1;
+    job->values[4] = job->duration;
+    job->values[5] = jobs->conf->keep_script ? "t" : "f";
+    job->query.nparams = 6;
+    job->query.sql =
+        "WITH j AS ("
+        "  UPDATE video_jobs SET status = 'completed', progress = 100,"
+        "    error_message = NULL, lease_until = NULL, updated_at = now(),"
+        "    script_body = CASE WHEN $6::bool THEN script_body END"
+        "  WHERE job_id = $1 AND claimed_by = $2"
+        "    AND status = 'generating'"
+        "  RETURNING job_id, wallet_address"
+        ") INSERT INTO videos (video_id, job_id, wallet_address, video_data,"
+        "    duration_sec, format)"
+        "  SELECT $3, j.job_id, j.wallet_address, $4, $5::int, 'mp4' FROM j"
+        "  RETURNING job_id, 'completed', video_id";
+
+    (void) ngx_http_weaveit_pg_query(jobs->conf->pool, &job->query, NULL);
+}
+
+
+static void
+ngx_http_weaveit_job_stored(ngx_http_weaveit_pg_query_t *q)
+{
+    ngx_http_weaveit_job_t   *job;
+    ngx_http_weaveit_jobs_t  *jobs;
+
+    job = q->data;
+    jobs = job->jobs;
+
+    if (q->error) {
+        ngx_log_error(NGX_LOG_ERR, jobs->log, 0,
+                      "weaveit: job %s not recorded (%s); it runs again "
+                      "when its lease expires", job->id, q->error);
+
+    } else if (PQntuples(q->result) == 0) {
+        ngx_log_error(NGX_LOG_WARN, jobs->log, 0,
+                      "weaveit: job %s was taken over by another worker; "
+                      "result dropped", job->id);
+
+    } else {
+        ngx_log_error(NGX_LOG_INFO, jobs->log, 0, "weaveit: job %s %s",
+                      job->id, PQgetvalue(q->result, 0, 1));
+
+        ngx_http_weaveit_job_wake(jobs, job->id,
+                                  PQgetvalue(q->result, 0, 1),
+                                  PQgetisnull(q->result, 0, 2)
+                                  ? NULL : PQgetvalue(q->result, 0, 2));
+    }
+
+    ngx_http_weaveit_job_free(job);
+
+    /* room in the thread pool: claim the next job now */
+
+    ngx_http_weaveit_job_kick(jobs->conf);
+}
+
+
+static void
+ngx_http_weaveit_job_free(ngx_http_weaveit_job_t *job)
+{
+    ngx_queue_remove(&job->queue);
+    job->jobs->nrunning--;
+
+    weaveit_video_free(&job->video);
+    ngx_free(job);
+}
+
+
+/* requests waiting for their job to end (wait mode) */
+
+
+ngx_int_t
+ngx_http_weaveit_job_wait(ngx_http_request_t *r, ngx_str_t *job_id)
+{
+    ngx_pool_cleanup_t            *cln;
+    ngx_http_weaveit_jobs_t       *jobs;
+    ngx_http_weaveit_waiter_t     *w;
+    ngx_http_weaveit_main_conf_t  *wmcf;
+
+    wmcf = ngx_http_get_module_main_conf(r, ngx_http_weaveit_module);
+    jobs = wmcf->jobs;
+
+    w = ngx_pcalloc(r->pool, sizeof(ngx_http_weaveit_waiter_t));
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (w == NULL || cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    w->request = r;
+    w->job_id = *job_id;
+    w->waiting = 1;
+    ngx_queue_insert_tail(&jobs->waiters, &w->queue);
+
+    cln->handler = ngx_http_weaveit_job_waiter_cleanup;
+    cln->data = w;
+
+    /* notice a client that leaves; the job goes on without it */
+
+    r->read_event_handler = ngx_http_test_reading;
+
+    jobs->tick.cancelable = 0;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_weaveit_job_waiter_cleanup(void *data)
+{
+    ngx_http_weaveit_waiter_t  *w = data;
+
+    if (w->waiting) {
+        ngx_queue_remove(&w->queue);
+        w->waiting = 0;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_weaveit_job_poll_waiters(ngx_http_weaveit_jobs_t *jobs)
+{
+    u_char                     *p;
+    ngx_uint_t                  n;
+    ngx_queue_t                *qq;
+    ngx_http_weaveit_waiter_t  *w;
+
+    n = 0;
+
+    for (qq = ngx_queue_head(&jobs->waiters);
+         qq != ngx_queue_sentinel(&jobs->waiters);
+         qq = ngx_queue_next(qq))
+    {
+        n++;
+    }
+
+    p = ngx_alloc(n * (NGX_HTTP_WEAVEIT_UUID_LEN + 1) + 3, jobs->log);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    jobs->waiter_ids = (char *) p;
+    *p++ = '{';
+
+    for (qq = ngx_queue_head(&jobs->waiters);
+         qq != ngx_queue_sentinel(&jobs->waiters);
+         qq = ngx_queue_next(qq))
+    {
+        w = ngx_queue_data(qq, ngx_http_weaveit_waiter_t, queue);
+
+        if (p[-1] != '{') {
+            *p++ = ',';
+        }
+
+        p = ngx_cpymem(p, w->job_id.data, w->job_id.len);
+    }
+
+    *p++ = '}';
+    *p = '\0';
+
+    jobs->values[0] = jobs->waiter_ids;
+
+    /* a job deleted meanwhile counts as failed */
+
+    ngx_http_weaveit_job_send(jobs,
+        "SELECT w.job_id, coalesce(j.status, 'failed'), v.video_id"
+        " FROM unnest($1::uuid[]) AS w(job_id)"
+        " LEFT JOIN video_jobs j ON j.job_id = w.job_id"
+        " LEFT JOIN videos v ON v.job_id = w.job_id", 1);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_weaveit_job_answer_waiters(ngx_http_weaveit_jobs_t *jobs,
+    PGresult *res)
+{
+    int  row;
+
+    for (row = 0; row < PQntuples(res); row++) {
+        ngx_http_weaveit_job_wake(jobs, PQgetvalue(res, row, 0),
+                                  PQgetvalue(res, row, 1),
+                                  PQgetisnull(res, row, 2)
+                                  ? NULL : PQgetvalue(res, row, 2));
+    }
+}
+
+
+/* answers the requests waiting for a job that ended */
+
+static void
+ngx_http_weaveit_job_wake(ngx_http_weaveit_jobs_t *jobs, const char *job_id,
+    const char *status, const char *video_id)
+{
+    ngx_str_t                   vid;
+    ngx_queue_t                *qq, *next;
+    ngx_http_request_t         *r;
+    ngx_http_weaveit_waiter_t  *w;
+
+    if (ngx_strcmp(status, "completed") != 0
+        && ngx_strcmp(status, "failed") != 0)
+    {
+        return;
+    }
+
+    if (ngx_strcmp(status, "completed") != 0) {
+        video_id = NULL;
+    }
+
+    for (qq = ngx_queue_head(&jobs->waiters);
+         qq != ngx_queue_sentinel(&jobs->waiters);
+         qq = next)
+    {
+        next = ngx_queue_next(qq);
+        w = ngx_queue_data(qq, ngx_http_weaveit_waiter_t, queue);
+
+        if (w->job_id.len != ngx_strlen(job_id)
+            || ngx_strncmp(w->job_id.data, job_id, w->job_id.len) != 0)
+        {
+            continue;
+        }
+
+        ngx_queue_remove(qq);
+        w->waiting = 0;
+        r = w->request;
+
+        vid.data = (u_char *) video_id;
+        vid.len = video_id ? ngx_strlen(video_id) : 0;
+
+        ngx_http_weaveit_send_generated(r, &w->job_id,
+                                        video_id ? &vid : NULL);
+    }
+}

@@ -1,0 +1,85 @@
+# POST /api/generate end to end: 202, the job moves through pending and
+# generating to completed with progress 100, the stored video is a real
+# H.264/AAC MP4 with duration_sec filled, and wait mode answers exactly
+# like the original service.
+use strict;
+use warnings;
+use lib 't/lib';
+use Test::More;
+use JSON::PP;
+use WeaveIt::Test;
+use WeaveIt::Jobs qw(api_locations thread_pool post_job job_status wait_job
+                     stored_video ffprobe_json script_words WALLET);
+
+my $pg = WeaveIt::Pg->start;
+my $ngx = WeaveIt::Nginx->start(pg => $pg, main => thread_pool(),
+    http => 'weaveit_thread_pool weaveit; weaveit_job_interval 200ms;'
+          . 'weaveit_max_jobs 1; weaveit_video_size 640x360;',
+    server => api_locations());
+
+# A long job A holds the only slot, so job B is seen pending.
+my $a = post_job($ngx, script => script_words(120), title => 'Long one');
+is $a->{status}, 202, 'POST answers 202';
+my $id = $a->{json}{jobId};
+like $id, qr/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+    'with a random UUID job id';
+is_deeply $a->{json}, { jobId => $id, status => 'pending',
+                        statusUrl => "/api/videos/status/$id",
+                        videoUrl => "/api/videos/$id" },
+    'and the documented body';
+like $a->{headers}{location}, qr{/api/videos/status/$id$},
+    'Location points at the status';
+
+my $b = post_job($ngx, script => 'Short second job.');
+my $bid = $b->{json}{jobId};
+is job_status($ngx, $bid)->{status}, 'pending',
+    'a job waits pending while the thread pool is busy';
+
+my ($seen, $st) = wait_job($ngx, $id);
+is_deeply [ grep { $_ ne 'pending' } @$seen ], [ 'generating', 'completed' ],
+    "job A went generating -> completed (@$seen)";
+is $st->{progress}, 100, 'progress 100 at the end';
+is $st->{ready}, JSON::PP::true, 'ready';
+is $st->{videoAvailable}, JSON::PP::true, 'videoAvailable';
+is $st->{error}, undef, 'error null';
+like $st->{createdAt}, qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/,
+    'createdAt is ISO 8601 UTC';
+
+my ($seen_b) = wait_job($ngx, $bid);
+is $seen_b->[-1], 'completed', 'job B completed after A';
+
+my $file = stored_video($pg, $id, $ngx->dir . '/a.mp4');
+my $probe = ffprobe_json($file);
+my ($v) = grep { $_->{codec_type} eq 'video' } @{ $probe->{streams} // [] };
+my ($au) = grep { $_->{codec_type} eq 'audio' } @{ $probe->{streams} // [] };
+is $v->{codec_name}, 'h264', 'stored video is H.264';
+is "$v->{width}x$v->{height}", '640x360', 'at weaveit_video_size';
+is $v->{pix_fmt}, 'yuv420p', 'yuv420p';
+is $au->{codec_name}, 'aac', 'with AAC audio';
+is `ffmpeg -v error -i '$file' -f null - 2>&1`, '', 'decodes without error';
+my $dur = $probe->{format}{duration};
+cmp_ok $dur, '>', 10, "a long script makes a long video ($dur s)";
+is $pg->psql("SELECT duration_sec FROM videos WHERE job_id = '$id'"),
+    int($dur + 0.5), 'duration_sec filled';
+is $pg->psql("SELECT script_body IS NULL FROM video_jobs "
+             . "WHERE job_id = '$id'"), 't',
+    'script cleared after success (weaveit_keep_script off)';
+is $pg->psql("SELECT attempts || ' ' || title FROM video_jobs "
+             . "WHERE job_id = '$id'"), '1 Long one', 'one attempt, titled';
+
+# Wait mode, by argument.
+my $w = post_job($ngx, script => 'Wait for me.', query => '?wait=1');
+is $w->{status}, 200, 'wait mode answers 200';
+is_deeply [ sort keys %{ $w->{json} } ], [qw(jobId message status videoId)],
+    'with exactly the original fields';
+is $w->{json}{status}, 'completed', 'status completed';
+is $w->{json}{message}, 'Educational tutorial video generated successfully',
+    'the original message';
+is $pg->psql("SELECT job_id FROM videos "
+             . "WHERE video_id = '$w->{json}{videoId}'"), $w->{json}{jobId},
+    'videoId is the stored video of jobId';
+
+$ngx->stop;
+unlike $ngx->error_log, qr/\[(alert|emerg|crit)\]/, 'no alert in error.log';
+
+done_testing;
