@@ -20,7 +20,7 @@ use Time::HiRes qw(time sleep);
 use IPC::Open3 ();
 
 our @EXPORT_OK = qw(root http_request parallel_requests wait_until
-                    free_port);
+                    free_port random_bytes);
 
 my $ROOT = abs_path(dirname(__FILE__) . '/../../..');
 my @CLEANUPS;
@@ -42,6 +42,14 @@ sub new_dir {
     chmod 0755, $dir;
     push @CLEANUPS, sub { remove_tree($dir) };
     return $dir;
+}
+
+# $n pseudo-random bytes, the same for the same seed.
+sub random_bytes {
+    my ($n, $seed) = @_;
+    srand($seed // 1);
+    my $s = pack 'L*', map { int rand 4294967296 } 1 .. int(($n + 3) / 4);
+    return substr $s, 0, $n;
 }
 
 sub wait_until {
@@ -247,6 +255,54 @@ sub freeze {
 sub thaw {
     my ($self) = @_;
     kill 'CONT', @{ delete $self->{frozen} // [] };
+}
+
+# Waits until a worker has applied the schema (it does so on start).
+sub wait_schema {
+    my ($self) = @_;
+    WeaveIt::Test::wait_until(20, sub {
+        (eval { $self->psql("SELECT to_regclass('videos') IS NOT NULL") }
+         // '') eq 't';
+    }) or die "the schema was not applied";
+}
+
+# Stores $bytes as the video of a new job of status $a{status} (default
+# completed) with title $a{title}; returns (job id, video id).  With
+# $a{no_video}, only the job is created and the video id is undef.
+sub store_video {
+    my ($self, $bytes, %a) = @_;
+    my $q = sub {
+        my ($s) = @_;
+        return 'NULL' unless defined $s;
+        $s =~ s/'/''/g;
+        return "'$s'";
+    };
+    my $wallet = $q->($a{wallet}
+                      // '7xKXtg2CW87d97TXJSDpbD5jBkheTqA83TZRuJosgAsU');
+    $self->psql("INSERT INTO users (wallet_address) VALUES ($wallet) "
+                . "ON CONFLICT DO NOTHING");
+    my $job = $self->psql("INSERT INTO video_jobs (wallet_address, status, "
+        . "title) VALUES ($wallet, " . $q->($a{status} // 'completed')
+        . ", " . $q->($a{title}) . ") RETURNING job_id");
+    return ($job, undef) if $a{no_video};
+    my $file = WeaveIt::Test::new_dir() . '/video.bin';
+    open my $fh, '>:raw', $file or die "$file: $!";
+    print $fh $bytes;
+    close $fh;
+    chmod 0644, $file;
+    my $video = $self->psql("INSERT INTO videos (job_id, wallet_address, "
+        . "video_data) VALUES ('$job', $wallet, "
+        . "pg_read_binary_file('$file')) RETURNING video_id");
+    unlink $file;
+    return ($job, $video);
+}
+
+# The bytes PostgreSQL holds for a video.
+sub video_data {
+    my ($self, $video) = @_;
+    my $hex = $self->psql("SELECT encode(video_data, 'hex') FROM videos "
+                          . "WHERE video_id = '$video'");
+    return pack 'H*', $hex;
 }
 
 
