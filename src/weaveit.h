@@ -23,7 +23,7 @@ typedef struct {
     const char   *x264_preset;          /* WEAVEIT_DEFAULT_PRESET */
     int           crf;                  /* x264 CRF, 0..51 */
     int           threads;              /* x264 threads, 0 = auto */
-    const char   *title;                /* NULL or "" = no title card */
+    const char   *title;                /* NULL or blank = no title card */
 } weaveit_params_t;
 
 
