@@ -26,6 +26,9 @@ stop:
 test:
 	@scripts/deps.sh build run test
 	@$(MAKE) -s all
+	@[ -d build/browser/node_modules/playwright-core ] || \
+	    npm install --prefix build/browser --no-audit --no-fund \
+	        playwright-core@1
 	prove -r t/
 
 bench:
