@@ -73,6 +73,7 @@ sub job_status {
 sub wait_job {
     my ($ngx, $id, $timeout) = @_;
     my (@seen, $st);
+    return ([], {}) unless defined $id;
     my $end = time + ($timeout // 120);
     while (time < $end) {
         $st = job_status($ngx, $id);
