@@ -936,14 +936,19 @@ ngx_http_weaveit_wallet_videos_handler(ngx_http_request_t *r)
     (void) ngx_sprintf((u_char *) values[2], "%i%Z", offset);
 
     return ngx_http_weaveit_request_query(r, NULL,
-        "SELECT v.video_id, v.job_id, j.title, v.duration_sec, v.format,"
-        "  weaveit_iso(v.created_at),"
-        "  (SELECT count(*) FROM videos WHERE wallet_address = $1)"
-        " FROM (SELECT 1) one"
-        " LEFT JOIN (videos v JOIN video_jobs j ON j.job_id = v.job_id)"
-        "   ON v.wallet_address = $1"
-        " ORDER BY v.created_at DESC, v.video_id"
-        " LIMIT $2::int OFFSET $3::int",
+        "WITH page AS ("
+        "  SELECT v.video_id, v.job_id, j.title, v.duration_sec, v.format,"
+        "    v.created_at"
+        "  FROM videos v JOIN video_jobs j ON j.job_id = v.job_id"
+        "  WHERE v.wallet_address = $1"
+        "  ORDER BY v.created_at DESC, v.video_id"
+        "  LIMIT $2::int OFFSET $3::int"
+        ") SELECT p.video_id, p.job_id, p.title, p.duration_sec, p.format,"
+        "    weaveit_iso(p.created_at), t.total"
+        "  FROM (SELECT count(*) AS total FROM videos"
+        "        WHERE wallet_address = $1) t"
+        "  LEFT JOIN page p ON true"
+        "  ORDER BY p.created_at DESC, p.video_id",
         3, values, ngx_http_weaveit_wallet_videos_done);
 }
 
