@@ -31,25 +31,28 @@ start() {
         createdb -h 127.0.0.1 -p "$pg_port" -U postgres weaveit
     fi
 
+    # A reload would keep the module already loaded: restart, so a new
+    # build is used.  Jobs live in PostgreSQL and survive this.
+    stop_nginx
+    /usr/sbin/nginx -p "$top" -c conf/weaveit.conf -e var/log/error.log
+    echo "WeaveIt is running: $url  (logs in var/log, 'make stop' stops)"
+}
+
+stop_nginx() {
     if nginx_running; then
-        /usr/sbin/nginx -p "$top" -c conf/weaveit.conf -e var/log/error.log \
-            -s reload
-        echo "WeaveIt reloaded: $url"
-    else
-        /usr/sbin/nginx -p "$top" -c conf/weaveit.conf -e var/log/error.log
-        echo "WeaveIt is running: $url  (logs in var/log, 'make stop' stops)"
+        pid=$(cat "$var/nginx.pid")
+        kill -QUIT "$pid"
+        for _ in $(seq 300); do
+            kill -0 "$pid" 2>/dev/null || return 0
+            sleep 0.1
+        done
+        kill -TERM "$pid" 2>/dev/null || true
+        sleep 1
     fi
 }
 
 stop() {
-    if nginx_running; then
-        pid=$(cat "$var/nginx.pid")
-        kill -QUIT "$pid"
-        for _ in $(seq 100); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-    fi
+    stop_nginx
     "$top/scripts/pg.sh" stop "$pgdata"
     echo "WeaveIt stopped"
 }
