@@ -34,26 +34,28 @@ static char *ngx_http_weaveit_video_size(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_weaveit_x264_preset(ngx_conf_t *cf, void *post,
     void *data);
+static char *ngx_http_weaveit_check_bounds(ngx_conf_t *cf, void *post,
+    void *data);
 
 
 static ngx_conf_num_bounds_t  ngx_http_weaveit_positive = {
-    ngx_conf_check_num_bounds, 1, -1
+    ngx_http_weaveit_check_bounds, 1, -1
 };
 
 static ngx_conf_num_bounds_t  ngx_http_weaveit_not_negative = {
-    ngx_conf_check_num_bounds, 0, -1
+    ngx_http_weaveit_check_bounds, 0, -1
 };
 
 static ngx_conf_num_bounds_t  ngx_http_weaveit_fps_bounds = {
-    ngx_conf_check_num_bounds, 1, 60
+    ngx_http_weaveit_check_bounds, 1, 60
 };
 
 static ngx_conf_num_bounds_t  ngx_http_weaveit_font_size_bounds = {
-    ngx_conf_check_num_bounds, 6, 200
+    ngx_http_weaveit_check_bounds, 6, 200
 };
 
 static ngx_conf_num_bounds_t  ngx_http_weaveit_speech_rate_bounds = {
-    ngx_conf_check_num_bounds, 80, 450
+    ngx_http_weaveit_check_bounds, 80, 450
 };
 
 static ngx_conf_post_t  ngx_http_weaveit_x264_preset_post = {
@@ -618,6 +620,38 @@ invalid:
                        "even numbers from 160x90 to 3840x2160",
                        &value[1], &cmd->name);
     return NGX_CONF_ERROR;
+}
+
+
+/* like ngx_conf_check_num_bounds(), but the message names the directive */
+
+static char *
+ngx_http_weaveit_check_bounds(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_conf_num_bounds_t  *bounds = post;
+    ngx_int_t              *np = data;
+
+    u_char  *msg;
+
+    if (*np >= bounds->low && (bounds->high == -1 || *np <= bounds->high)) {
+        return NGX_CONF_OK;
+    }
+
+    msg = ngx_pnalloc(cf->pool, sizeof("must be between  and ")
+                                + 2 * NGX_INT_T_LEN);
+    if (msg == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (bounds->high == -1) {
+        (void) ngx_sprintf(msg, "must be at least %i%Z", bounds->low);
+
+    } else {
+        (void) ngx_sprintf(msg, "must be between %i and %i%Z",
+                           bounds->low, bounds->high);
+    }
+
+    return (char *) msg;
 }
 
 

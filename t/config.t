@@ -15,10 +15,22 @@ my @cases = (
     [ 'weaveit_db "host=/tmp port=notaport x";', qr/invalid "weaveit_db" value/ ],
     [ 'weaveit_db "postgresql://[bad";',   qr/invalid "weaveit_db" value/ ],
     [ 'weaveit_db "host=a"; weaveit_db "host=b";', qr/"weaveit_db" directive is duplicate/ ],
+    [ 'weaveit_video_size 1280;',        qr/invalid value "1280" in "weaveit_video_size"/ ],
+    [ 'weaveit_video_size 1281x720;',    qr/invalid value "1281x720" in "weaveit_video_size"/ ],
+    [ 'weaveit_video_fps 0;',            qr/"weaveit_video_fps" directive must be between 1 and 60/ ],
+    [ 'weaveit_x264_preset warp;',       qr/"weaveit_x264_preset" directive is not an x264 preset/ ],
+    [ 'weaveit_max_jobs 0;',             qr/"weaveit_max_jobs" directive must be at least 1/ ],
+    [ 'weaveit_job_attempts 0;',         qr/"weaveit_job_attempts" directive must be at least 1/ ],
+    [ 'weaveit_speech_rate 5000;',       qr/"weaveit_speech_rate" directive must be between 80 and 450/ ],
+    [ 'weaveit_generate_cost -1;',       qr/weaveit_generate_cost/ ],
+    [ 'weaveit_job_interval soon;',      qr/weaveit_job_interval/ ],
+    [ 'weaveit_font /nonexistent.ttf;',  qr/"weaveit_font" "\/nonexistent.ttf" is not readable/,
+      'location = /g { weaveit_generate; }' ],
 );
 
 for my $c (@cases) {
-    my ($ok, $out) = WeaveIt::Nginx->test_config(http => $c->[0]);
+    my ($ok, $out) = WeaveIt::Nginx->test_config(http => $c->[0],
+                                                 server => $c->[2]);
     ok !$ok, "rejected: $c->[0]";
     like $out, $c->[1], '  with a message naming the directive';
 }

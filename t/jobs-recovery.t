@@ -32,6 +32,9 @@ my $id = post_job($ngx, script => $script)->{json}{jobId};
 ok wait_until(30, sub { (job_status($ngx, $id)->{status} // '')
                         eq 'generating' }),
     'the job is generating';
+ok wait_until(30, sub { (job_status($ngx, $id)->{progress} // 0) > 0 }),
+    'and reports progress while it runs';
+cmp_ok job_status($ngx, $id)->{progress}, '<', 100, '  below 100 until done';
 my $victim = claimed_pid($id);
 ok((grep { $_ == $victim } $ngx->worker_pids),
    "claimed by worker $victim of this nginx");
