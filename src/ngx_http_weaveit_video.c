@@ -200,11 +200,13 @@ ngx_http_weaveit_video_found(ngx_http_weaveit_pg_query_t *q)
     r = q->data;
     ctx = ngx_http_get_module_ctx(r, ngx_http_weaveit_module);
 
+    /* the pool logged the details; the client learns only what kind */
+
     if (q->error) {
         ngx_http_weaveit_finalize(r,
             ngx_http_weaveit_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                        q->timed_out ? "database timeout"
-                                                     : "database unavailable"));
+                                        q->timed_out ? "Database timeout"
+                                                     : "Database unavailable"));
         return;
     }
 

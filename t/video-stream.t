@@ -165,7 +165,7 @@ for my $method (qw(GET HEAD)) {
     is $r->{status}, 503, "database down: $method 503";
 }
 $r = $ngx->get("/api/videos/$video");
-is $r->{body}, '{"error":"database unavailable"}', 'with a JSON error';
+is $r->{body}, '{"error":"Database unavailable"}', 'with a JSON error';
 ok !exists $r->{headers}{etag}, 'and no video header';
 
 $pg->restart;
