@@ -7,6 +7,7 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use JSON::PP;
+use IO::Socket::INET;
 use WeaveIt::Test;
 use WeaveIt::Jobs qw(api_locations thread_pool post_job job_status wait_job
                      stored_video ffprobe_json script_words WALLET);
@@ -78,6 +79,24 @@ is $w->{json}{message}, 'Educational tutorial video generated successfully',
 is $pg->psql("SELECT job_id FROM videos "
              . "WHERE video_id = '$w->{json}{videoId}'"), $w->{json}{jobId},
     'videoId is the stored video of jobId';
+
+# A wait-mode client that leaves does not cancel its job.
+{
+    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $ngx->port) or die $!;
+    my $body = encode_json({ script => script_words(300),
+                             walletAddress => WALLET });
+    print $sock "POST /api/generate?wait=1 HTTP/1.1\r\nHost: x\r\n"
+        . "Content-Type: application/json\r\n"
+        . "Content-Length: " . length($body) . "\r\n\r\n$body";
+    WeaveIt::Test::wait_until(10, sub { $pg->psql(
+        "SELECT count(*) FROM video_jobs WHERE status = 'generating'") });
+    close $sock;
+}
+ok WeaveIt::Test::wait_until(60, sub { $pg->psql(
+        "SELECT count(*) FROM video_jobs WHERE status = 'completed'") == 4 }),
+    'a wait-mode client that left: its job completes all the same';
+is $ngx->get('/api/db/health')->{status}, 200, 'and the worker is fine';
 
 $ngx->stop;
 unlike $ngx->error_log, qr/\[(alert|emerg|crit)\]/, 'no alert in error.log';
