@@ -998,11 +998,18 @@ ngx_http_weaveit_video_send(ngx_http_request_t *r,
     c = r->connection;
     wev = c->write;
 
-    rc = ngx_http_output_filter(r, out);
+    /* an empty call would make the write filter cry "chain is empty" */
 
-    if (rc == NGX_ERROR) {
-        ngx_http_weaveit_finalize(r, NGX_ERROR);
-        return;
+    if (out || ctx->busy || c->buffered || r->buffered) {
+        rc = ngx_http_output_filter(r, out);
+
+        if (rc == NGX_ERROR) {
+            ngx_http_weaveit_finalize(r, NGX_ERROR);
+            return;
+        }
+
+    } else {
+        rc = NGX_OK;
     }
 
     /* the last chunk is out: ngx_http_writer() sends the rest */

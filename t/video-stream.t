@@ -24,6 +24,7 @@ my $ngx = WeaveIt::Nginx->start(pg => $pg, workers => 2,
     http => "weaveit_db_pool max=2 timeout=20s;
              server {
                  listen 127.0.0.1:$slow_port sndbuf=32k;
+                 send_timeout 2s;
                  $location
              }",
     server => $location);
@@ -111,6 +112,21 @@ is_deeply [ sort $ngx->worker_pids ], \@workers, 'the workers are the same';
 my $r = $ngx->get("/api/videos/$video");
 ok $r->{status} == 200 && $r->{body} eq $data, 'and they keep serving';
 
+# a client that stops reading: send_timeout closes it, the pool is free
+
+my $s = open_client(port => $slow_port, rcvbuf => 16384,
+                    path => "/api/videos/$video");
+my ($head, $body) = read_client($s, 1);
+like $head, qr{^HTTP/1.1 200}, 'a download that stops reading';
+ok wait_until(10, sub { $ngx->error_log =~ /client timed out/ }),
+    'send_timeout ends it';
+(undef, my $rest, my $eof) = read_client($s, undef, 10);
+$body .= $rest;
+ok $eof && length $body < length $data,
+    'the connection is closed short of the whole video';
+ok wait_until(5, sub { $pg->psql($busy) == 0 }),
+    'and no PostgreSQL connection is held';
+
 # clients that leave while their query waits for a frozen database
 
 $pg->freeze;
@@ -129,12 +145,12 @@ ok $r->{status} == 200 && $r->{body} eq $data, 'the pool still serves';
 # complete
 
 my (undef, $big) = $pg->store_video(random_bytes(4 << 20, 4));
-my $s = open_client(port => $slow_port, rcvbuf => 16384,
-                    path => "/api/videos/$big");
-my ($head, $body) = read_client($s, 100000);
+$s = open_client(port => $slow_port, rcvbuf => 16384,
+                 path => "/api/videos/$big");
+($head, $body) = read_client($s, 100000);
 like $head, qr{^HTTP/1.1 200}, 'a 4 MB download started';
 $pg->psql("DELETE FROM videos WHERE video_id = '$big'");
-(undef, my $rest, my $eof) = read_client($s, undef, 20);
+(undef, $rest, $eof) = read_client($s, undef, 20);
 $body .= $rest;
 ok $eof, 'video deleted mid-stream: the connection is closed';
 cmp_ok length $body, '<', content_length($head),
