@@ -20,7 +20,6 @@ typedef struct {
     ngx_http_weaveit_pg_query_t    query;
     const char                    *values[7];
     ngx_str_t                      job_id;
-    ngx_str_t                      wallet;
     ngx_int_t                      cost;
     ngx_uint_t                     wait;
 } ngx_http_weaveit_generate_ctx_t;
@@ -32,8 +31,14 @@ static ngx_int_t ngx_http_weaveit_request_query(ngx_http_request_t *r,
 static ngx_int_t ngx_http_weaveit_db_error(ngx_http_request_t *r,
     ngx_http_weaveit_pg_query_t *q);
 static ngx_int_t ngx_http_weaveit_get_only(ngx_http_request_t *r);
-static ngx_uint_t ngx_http_weaveit_is_uuid(ngx_str_t *s);
-static ngx_uint_t ngx_http_weaveit_is_wallet(const u_char *s, size_t len);
+static ngx_int_t ngx_http_weaveit_eval_key(ngx_http_request_t *r,
+    ngx_http_complex_value_t *cv, ngx_uint_t (*valid)(ngx_str_t *key),
+    const char *invalid, ngx_str_t *key);
+static ngx_int_t ngx_http_weaveit_lookup(ngx_http_request_t *r,
+    ngx_http_complex_value_t *cv, ngx_uint_t (*valid)(ngx_str_t *key),
+    const char *invalid, const char *sql,
+    ngx_http_weaveit_pg_handler_pt handler);
+static ngx_uint_t ngx_http_weaveit_is_wallet(ngx_str_t *wallet);
 static char *ngx_http_weaveit_pstrdup(ngx_pool_t *pool, ngx_str_t *s);
 static void ngx_http_weaveit_health_done(ngx_http_weaveit_pg_query_t *q);
 static ngx_uint_t ngx_http_weaveit_is_json(ngx_http_request_t *r);
@@ -218,7 +223,66 @@ ngx_http_weaveit_get_only(ngx_http_request_t *r)
 }
 
 
-static ngx_uint_t
+/*
+ * Evaluates a handler's id or wallet argument into a NUL-terminated
+ * string and checks it.  NGX_DECLINED: the key is good; anything else is
+ * to be returned (the 400 was sent).
+ */
+
+static ngx_int_t
+ngx_http_weaveit_eval_key(ngx_http_request_t *r, ngx_http_complex_value_t *cv,
+    ngx_uint_t (*valid)(ngx_str_t *key), const char *invalid, ngx_str_t *key)
+{
+    ngx_str_t  value;
+
+    if (ngx_http_complex_value(r, cv, &value) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (!valid(&value)) {
+        return ngx_http_weaveit_send_error(r, NGX_HTTP_BAD_REQUEST, invalid);
+    }
+
+    key->data = (u_char *) ngx_http_weaveit_pstrdup(r->pool, &value);
+    key->len = value.len;
+
+    return key->data ? NGX_DECLINED : NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+/* GET of one row by a key taken from the URI: status and points */
+
+static ngx_int_t
+ngx_http_weaveit_lookup(ngx_http_request_t *r, ngx_http_complex_value_t *cv,
+    ngx_uint_t (*valid)(ngx_str_t *key), const char *invalid,
+    const char *sql, ngx_http_weaveit_pg_handler_pt handler)
+{
+    ngx_int_t     rc;
+    ngx_str_t     key;
+    const char  **values;
+
+    rc = ngx_http_weaveit_get_only(r);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    rc = ngx_http_weaveit_eval_key(r, cv, valid, invalid, &key);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    values = ngx_palloc(r->pool, sizeof(char *));
+    if (values == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    values[0] = (char *) key.data;
+
+    return ngx_http_weaveit_request_query(r, NULL, sql, 1, values, handler);
+}
+
+
+ngx_uint_t
 ngx_http_weaveit_is_uuid(ngx_str_t *s)
 {
     char    text[NGX_HTTP_WEAVEIT_UUID_LEN + 1];
@@ -241,7 +305,7 @@ ngx_http_weaveit_is_uuid(ngx_str_t *s)
  */
 
 static ngx_uint_t
-ngx_http_weaveit_is_wallet(const u_char *s, size_t len)
+ngx_http_weaveit_is_wallet(ngx_str_t *wallet)
 {
     static const char  alphabet[] =
         "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
@@ -250,6 +314,11 @@ ngx_http_weaveit_is_wallet(const u_char *s, size_t len)
     size_t       i, j, zeros, used;
     ngx_uint_t   carry;
     const char  *digit;
+    size_t       len;
+    u_char      *s;
+
+    s = wallet->data;
+    len = wallet->len;
 
     if (len < 32 || len > 44) {
         return 0;
@@ -563,7 +632,7 @@ ngx_http_weaveit_validate(ngx_http_request_t *r, json_t *json,
 {
     size_t                        len, i, chars;
     json_t                       *script, *wallet, *title;
-    ngx_str_t                     s;
+    ngx_str_t                     s, w;
     const u_char                 *p;
     ngx_http_weaveit_loc_conf_t  *wlcf;
 
@@ -609,11 +678,14 @@ ngx_http_weaveit_validate(ngx_http_request_t *r, json_t *json,
         return "walletAddress is required";
     }
 
-    if (!json_is_string(wallet)
-        || !ngx_http_weaveit_is_wallet(
-               (const u_char *) json_string_value(wallet),
-               json_string_length(wallet)))
-    {
+    if (!json_is_string(wallet)) {
+        return "walletAddress must be a Solana base58 public key";
+    }
+
+    w.len = json_string_length(wallet);
+    w.data = (u_char *) json_string_value(wallet);
+
+    if (!ngx_http_weaveit_is_wallet(&w)) {
         return "walletAddress must be a Solana base58 public key";
     }
 
@@ -643,10 +715,7 @@ ngx_http_weaveit_validate(ngx_http_request_t *r, json_t *json,
                                : NULL;
     }
 
-    ctx->wallet.len = json_string_length(wallet);
-    ctx->wallet.data = (u_char *) json_string_value(wallet);
-    ctx->values[1] = ngx_http_weaveit_pstrdup(r->pool, &ctx->wallet);
-    ctx->wallet.data = (u_char *) ctx->values[1];
+    ctx->values[1] = ngx_http_weaveit_pstrdup(r->pool, &w);
 
     s.data = (u_char *) json_string_value(script);
     s.len = len;
@@ -789,43 +858,17 @@ ngx_http_weaveit_send_generated(ngx_http_request_t *r, ngx_str_t *job_id,
 ngx_int_t
 ngx_http_weaveit_status_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                     rc;
-    ngx_str_t                     id;
-    const char                  **values;
     ngx_http_weaveit_loc_conf_t  *wlcf;
-
-    rc = ngx_http_weaveit_get_only(r);
-    if (rc != NGX_DECLINED) {
-        return rc;
-    }
 
     wlcf = ngx_http_get_module_loc_conf(r, ngx_http_weaveit_module);
 
-    if (ngx_http_complex_value(r, wlcf->status_id, &id) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (!ngx_http_weaveit_is_uuid(&id)) {
-        return ngx_http_weaveit_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                           "Invalid job id");
-    }
-
-    values = ngx_palloc(r->pool, sizeof(char *));
-    if (values == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    values[0] = ngx_http_weaveit_pstrdup(r->pool, &id);
-    if (values[0] == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_weaveit_request_query(r, NULL,
+    return ngx_http_weaveit_lookup(r, wlcf->status_id,
+        ngx_http_weaveit_is_uuid, "Invalid job id",
         "SELECT j.job_id, j.status, j.error_message,"
         "  weaveit_iso(j.created_at), weaveit_iso(j.updated_at), j.progress,"
         "  EXISTS (SELECT 1 FROM videos v WHERE v.job_id = j.job_id)"
         " FROM video_jobs j WHERE j.job_id = $1::uuid",
-        1, values, ngx_http_weaveit_status_done);
+        ngx_http_weaveit_status_done);
 }
 
 
@@ -892,13 +935,10 @@ ngx_http_weaveit_wallet_videos_handler(ngx_http_request_t *r)
 
     wlcf = ngx_http_get_module_loc_conf(r, ngx_http_weaveit_module);
 
-    if (ngx_http_complex_value(r, wlcf->wallet, &wallet) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (!ngx_http_weaveit_is_wallet(wallet.data, wallet.len)) {
-        return ngx_http_weaveit_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                           "Invalid wallet address");
+    rc = ngx_http_weaveit_eval_key(r, wlcf->wallet, ngx_http_weaveit_is_wallet,
+                                   "Invalid wallet address", &wallet);
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
     limit = NGX_HTTP_WEAVEIT_DEFAULT_LIMIT;
@@ -925,7 +965,7 @@ ngx_http_weaveit_wallet_videos_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    values[0] = ngx_http_weaveit_pstrdup(r->pool, &wallet);
+    values[0] = (char *) wallet.data;
     values[1] = ngx_pnalloc(r->pool, NGX_INT_T_LEN + 1);
     values[2] = ngx_pnalloc(r->pool, NGX_INT_T_LEN + 1);
     if (values[0] == NULL || values[1] == NULL || values[2] == NULL) {
@@ -1030,41 +1070,15 @@ ngx_http_weaveit_wallet_videos_done(ngx_http_weaveit_pg_query_t *q)
 ngx_int_t
 ngx_http_weaveit_points_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                     rc;
-    ngx_str_t                     wallet;
-    const char                  **values;
     ngx_http_weaveit_loc_conf_t  *wlcf;
-
-    rc = ngx_http_weaveit_get_only(r);
-    if (rc != NGX_DECLINED) {
-        return rc;
-    }
 
     wlcf = ngx_http_get_module_loc_conf(r, ngx_http_weaveit_module);
 
-    if (ngx_http_complex_value(r, wlcf->wallet, &wallet) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (!ngx_http_weaveit_is_wallet(wallet.data, wallet.len)) {
-        return ngx_http_weaveit_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                           "Invalid wallet address");
-    }
-
-    values = ngx_palloc(r->pool, sizeof(char *));
-    if (values == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    values[0] = ngx_http_weaveit_pstrdup(r->pool, &wallet);
-    if (values[0] == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_weaveit_request_query(r, NULL,
+    return ngx_http_weaveit_lookup(r, wlcf->wallet,
+        ngx_http_weaveit_is_wallet, "Invalid wallet address",
         "SELECT wallet_address, prompt_points FROM users"
         " WHERE wallet_address = $1",
-        1, values, ngx_http_weaveit_points_done);
+        ngx_http_weaveit_points_done);
 }
 
 
