@@ -497,6 +497,13 @@ ngx_http_weaveit_pg_cancel(ngx_http_weaveit_pg_query_t *q)
     if (pc) {
         q->conn = NULL;
         pc->query = NULL;
+
+        /* the caller's log may go with its request */
+
+        pc->c->log = pc->pool->log;
+        pc->c->read->log = pc->pool->log;
+        pc->c->write->log = pc->pool->log;
+
         ngx_add_timer(pc->c->read, pc->pool->conf->pool_timeout);
     }
 }
