@@ -90,6 +90,8 @@ static void ngx_http_weaveit_pg_write_handler(ngx_event_t *wev);
 static void ngx_http_weaveit_pg_collect(ngx_http_weaveit_pg_conn_t *pc);
 static void ngx_http_weaveit_pg_complete(ngx_http_weaveit_pg_conn_t *pc);
 static void ngx_http_weaveit_pg_make_idle(ngx_http_weaveit_pg_conn_t *pc);
+static void ngx_http_weaveit_pg_set_log(ngx_http_weaveit_pg_conn_t *pc,
+    ngx_log_t *log);
 static void ngx_http_weaveit_pg_close(ngx_http_weaveit_pg_conn_t *pc,
     const char *reason);
 static void ngx_http_weaveit_pg_fail_waiting(ngx_http_weaveit_pg_pool_t *pool,
@@ -500,9 +502,7 @@ ngx_http_weaveit_pg_cancel(ngx_http_weaveit_pg_query_t *q)
 
         /* the caller's log may go with its request */
 
-        pc->c->log = pc->pool->log;
-        pc->c->read->log = pc->pool->log;
-        pc->c->write->log = pc->pool->log;
+        ngx_http_weaveit_pg_set_log(pc, pc->pool->log);
 
         ngx_add_timer(pc->c->read, pc->pool->conf->pool_timeout);
     }
@@ -874,9 +874,7 @@ ngx_http_weaveit_pg_send(ngx_http_weaveit_pg_conn_t *pc,
 
     pc->state = ngx_http_weaveit_pg_busy;
     pc->query = q;
-    pc->c->log = q->log;
-    pc->c->read->log = q->log;
-    pc->c->write->log = q->log;
+    ngx_http_weaveit_pg_set_log(pc, q->log);
     pc->c->idle = 0;
     q->conn = pc;
 
@@ -1113,10 +1111,17 @@ ngx_http_weaveit_pg_make_idle(ngx_http_weaveit_pg_conn_t *pc)
 
     /* an idle connection must not point into a freed request's log */
 
-    pc->c->log = pool->log;
-    pc->c->read->log = pool->log;
-    pc->c->write->log = pool->log;
+    ngx_http_weaveit_pg_set_log(pc, pool->log);
     pc->c->idle = 1;
+}
+
+
+static void
+ngx_http_weaveit_pg_set_log(ngx_http_weaveit_pg_conn_t *pc, ngx_log_t *log)
+{
+    pc->c->log = log;
+    pc->c->read->log = log;
+    pc->c->write->log = log;
 }
 
 
