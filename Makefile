@@ -34,7 +34,7 @@ test:
 bench:
 	@scripts/deps.sh build run test bench
 	@$(MAKE) -s all
-	@for b in bench/generate bench/stream; do \
+	@for b in bench/generate bench/stream bench/jobs; do \
 	    if [ -x $$b ]; then $$b || exit 1; fi; \
 	done
 
