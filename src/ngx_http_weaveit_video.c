@@ -35,7 +35,6 @@ typedef struct {
     off_t                         start;
     off_t                         end;
     off_t                         offset;
-    off_t                         guess;
 
     ngx_chain_t                  *free;
     ngx_chain_t                  *busy;
@@ -45,8 +44,6 @@ typedef struct {
 
 
 static ngx_uint_t ngx_http_weaveit_video_valid_uuid(ngx_str_t *id);
-static void ngx_http_weaveit_video_guess(ngx_http_request_t *r,
-    ngx_http_weaveit_video_ctx_t *ctx, size_t chunk);
 static void ngx_http_weaveit_video_found(ngx_http_weaveit_pg_query_t *q);
 static ngx_int_t ngx_http_weaveit_video_headers(ngx_http_request_t *r,
     ngx_http_weaveit_video_ctx_t *ctx, PGresult *res);
@@ -65,8 +62,6 @@ static ngx_table_elt_t *ngx_http_weaveit_video_add_header(
 static void ngx_http_weaveit_video_fetch(ngx_http_request_t *r,
     ngx_http_weaveit_video_ctx_t *ctx);
 static void ngx_http_weaveit_video_chunk(ngx_http_weaveit_pg_query_t *q);
-static ngx_chain_t *ngx_http_weaveit_video_buffer(ngx_http_request_t *r,
-    ngx_http_weaveit_video_ctx_t *ctx, u_char *data, size_t len);
 static void ngx_http_weaveit_video_send(ngx_http_request_t *r,
     ngx_http_weaveit_video_ctx_t *ctx, ngx_chain_t *out);
 static void ngx_http_weaveit_video_write_handler(ngx_http_request_t *r);
@@ -76,16 +71,13 @@ static void ngx_http_weaveit_video_write_handler(ngx_http_request_t *r);
  * The id is a job id or a video id; a video id wins, and a job with
  * several videos (a retried job) gives its latest.  created_at is a
  * timestamp without time zone written with now(): the session's zone
- * turns it back into an instant.  The first chunk the answer will most
- * likely need comes along, which saves a round trip per request.  The
- * columns are text, so the binary result format that the chunk needs
- * gives them as they are.
+ * turns it back into an instant.
  */
 
 static const char  ngx_http_weaveit_video_find_sql[] =
-    "SELECT v.video_id::text, octet_length(v.video_data)::text,"
-    " floor(extract(epoch FROM v.created_at::timestamptz))::int8::text,"
-    " j.title, substring(v.video_data FROM $2 FOR $3)"
+    "SELECT v.video_id, octet_length(v.video_data),"
+    " floor(extract(epoch FROM v.created_at::timestamptz))::int8,"
+    " j.title"
     " FROM videos v LEFT JOIN video_jobs j ON j.job_id = v.job_id"
     " WHERE v.video_id = $1::uuid OR v.job_id = $1::uuid"
     " ORDER BY v.video_id = $1::uuid DESC, v.created_at DESC"
@@ -140,13 +132,10 @@ ngx_http_weaveit_video_handler(ngx_http_request_t *r)
 
     ngx_http_set_ctx(r, ctx, ngx_http_weaveit_module);
 
-    ngx_http_weaveit_video_guess(r, ctx, wlcf->video_chunk);
-
     q = &ctx->query;
     q->sql = ngx_http_weaveit_video_find_sql;
-    q->nparams = 3;
+    q->nparams = 1;
     q->values = ctx->values;
-    q->binary_result = 1;
     q->handler = ngx_http_weaveit_video_found;
     q->data = r;
     q->log = r->connection->log;
@@ -204,11 +193,8 @@ ngx_http_weaveit_video_valid_uuid(ngx_str_t *id)
 static void
 ngx_http_weaveit_video_found(ngx_http_weaveit_pg_query_t *q)
 {
-    off_t                          count;
     ngx_int_t                      rc;
-    ngx_chain_t                   *cl;
     ngx_http_request_t            *r;
-    ngx_http_weaveit_loc_conf_t   *wlcf;
     ngx_http_weaveit_video_ctx_t  *ctx;
 
     r = q->data;
@@ -224,7 +210,7 @@ ngx_http_weaveit_video_found(ngx_http_weaveit_pg_query_t *q)
         return;
     }
 
-    if (PQntuples(q->result) != 1 || PQnfields(q->result) != 5
+    if (PQntuples(q->result) != 1 || PQnfields(q->result) != 4
         || PQgetisnull(q->result, 0, 1))
     {
         ngx_http_weaveit_finalize(r,
@@ -252,27 +238,6 @@ ngx_http_weaveit_video_found(ngx_http_weaveit_pg_query_t *q)
         return;
     }
 
-    /* the guessed first chunk is the right one: the result goes with it */
-
-    wlcf = ngx_http_get_module_loc_conf(r, ngx_http_weaveit_module);
-    count = ngx_min((off_t) wlcf->video_chunk, ctx->end - ctx->start);
-    ctx->offset = ctx->start;
-    cl = NULL;
-
-    if (r->method != NGX_HTTP_HEAD && !r->header_only && count > 0
-        && ctx->start == ctx->guess
-        && PQgetlength(q->result, 0, 4) >= count)
-    {
-        cl = ngx_http_weaveit_video_buffer(r, ctx,
-                                           (u_char *) PQgetvalue(q->result,
-                                                                 0, 4),
-                                           (size_t) count);
-        if (cl == NULL) {
-            ngx_http_weaveit_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
-        }
-    }
-
     rc = ngx_http_send_header(r);
 
     if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
@@ -286,63 +251,9 @@ ngx_http_weaveit_video_found(ngx_http_weaveit_pg_query_t *q)
     }
 
     r->write_event_handler = ngx_http_weaveit_video_write_handler;
-
-    if (cl) {
-        ngx_http_weaveit_video_send(r, ctx, cl);
-        return;
-    }
+    ctx->offset = ctx->start;
 
     ngx_http_weaveit_video_fetch(r, ctx);
-}
-
-
-/*
- * Where the body will most likely start, before the size is known: 0, or
- * the start of a "bytes=a-..." range.  No bytes for HEAD, a suffix range
- * or a conditional request (a 304 needs none).
- */
-
-static void
-ngx_http_weaveit_video_guess(ngx_http_request_t *r,
-    ngx_http_weaveit_video_ctx_t *ctx, size_t chunk)
-{
-    off_t             start, end, count;
-    ngx_table_elt_t  *h;
-
-    start = 0;
-    count = chunk;
-    h = r->headers_in.range;
-
-    if (r->method == NGX_HTTP_HEAD
-        || r->headers_in.if_none_match
-        || r->headers_in.if_modified_since)
-    {
-        count = 0;
-
-    } else if (h
-               && ngx_http_weaveit_video_parse_range(&h->value,
-                                                     NGX_MAX_OFF_T_VALUE,
-                                                     &start, &end)
-                  == NGX_OK)
-    {
-        /* substring() takes int4; a suffix range lands near the maximum */
-
-        if (start > NGX_MAX_INT32_VALUE - (off_t) chunk) {
-            start = 0;
-            count = 0;
-
-        } else {
-            count = ngx_min(count, end - start);
-        }
-
-    } else {
-        start = 0;
-    }
-
-    ctx->guess = start;
-
-    *ngx_sprintf(ctx->from, "%O", start + 1) = '\0';
-    *ngx_sprintf(ctx->count, "%O", count) = '\0';
 }
 
 
@@ -992,6 +903,8 @@ static void
 ngx_http_weaveit_video_chunk(ngx_http_weaveit_pg_query_t *q)
 {
     off_t                          count;
+    size_t                         len;
+    ngx_buf_t                     *b;
     ngx_chain_t                   *cl;
     ngx_http_request_t            *r;
     ngx_http_weaveit_video_ctx_t  *ctx;
@@ -1025,42 +938,26 @@ ngx_http_weaveit_video_chunk(ngx_http_weaveit_pg_query_t *q)
         return;
     }
 
-    cl = ngx_http_weaveit_video_buffer(r, ctx,
-                                       (u_char *) PQgetvalue(q->result, 0, 0),
-                                       (size_t) count);
+    len = (size_t) count;
+
+    cl = ngx_chain_get_free_buf(r->pool, &ctx->free);
     if (cl == NULL) {
         ngx_http_weaveit_finalize(r, NGX_ERROR);
         return;
     }
 
-    ngx_http_weaveit_video_send(r, ctx, cl);
-}
-
-
-/*
- * Copies the chunk at ctx->offset into the request's chunk buffer.  The
- * first chunk is the largest of the request: its buffer serves them all,
- * as ngx_chain_update_chains() hands it back once sent.
- */
-
-static ngx_chain_t *
-ngx_http_weaveit_video_buffer(ngx_http_request_t *r,
-    ngx_http_weaveit_video_ctx_t *ctx, u_char *data, size_t len)
-{
-    ngx_buf_t    *b;
-    ngx_chain_t  *cl;
-
-    cl = ngx_chain_get_free_buf(r->pool, &ctx->free);
-    if (cl == NULL) {
-        return NULL;
-    }
-
     b = cl->buf;
+
+    /*
+     * The first chunk is the largest of the request: its buffer serves
+     * them all, as ngx_chain_update_chains() hands it back once sent.
+     */
 
     if (b->start == NULL) {
         b->start = ngx_palloc(r->pool, len);
         if (b->start == NULL) {
-            return NULL;
+            ngx_http_weaveit_finalize(r, NGX_ERROR);
+            return;
         }
 
         b->end = b->start + len;
@@ -1069,17 +966,17 @@ ngx_http_weaveit_video_buffer(ngx_http_request_t *r,
     }
 
     b->pos = b->start;
-    b->last = ngx_cpymem(b->start, data, len);
+    b->last = ngx_cpymem(b->start, PQgetvalue(q->result, 0, 0), len);
     b->flush = 1;
 
-    ctx->offset += len;
+    ctx->offset += count;
 
     if (ctx->offset == ctx->end) {
         b->last_buf = (r == r->main);
         b->last_in_chain = 1;
     }
 
-    return cl;
+    ngx_http_weaveit_video_send(r, ctx, cl);
 }
 
 
