@@ -43,7 +43,6 @@ typedef struct {
 } ngx_http_weaveit_video_ctx_t;
 
 
-static ngx_uint_t ngx_http_weaveit_video_valid_uuid(ngx_str_t *id);
 static void ngx_http_weaveit_video_found(ngx_http_weaveit_pg_query_t *q);
 static ngx_int_t ngx_http_weaveit_video_headers(ngx_http_request_t *r,
     ngx_http_weaveit_video_ctx_t *ctx, PGresult *res);
@@ -114,7 +113,7 @@ ngx_http_weaveit_video_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (!ngx_http_weaveit_video_valid_uuid(&id)) {
+    if (!ngx_http_weaveit_is_uuid(&id)) {
         return ngx_http_weaveit_send_error(r, NGX_HTTP_BAD_REQUEST,
                                            "Invalid video id");
     }
@@ -153,40 +152,6 @@ ngx_http_weaveit_video_handler(ngx_http_request_t *r)
     r->main->count++;
 
     return NGX_DONE;
-}
-
-
-/* the canonical 8-4-4-4-12 form only: ids are only ever handed out so */
-
-static ngx_uint_t
-ngx_http_weaveit_video_valid_uuid(ngx_str_t *id)
-{
-    u_char      c;
-    ngx_uint_t  i;
-
-    if (id->len != NGX_HTTP_WEAVEIT_UUID_LEN) {
-        return 0;
-    }
-
-    for (i = 0; i < NGX_HTTP_WEAVEIT_UUID_LEN; i++) {
-        c = id->data[i];
-
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (c != '-') {
-                return 0;
-            }
-
-            continue;
-        }
-
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')
-              || (c >= 'A' && c <= 'F')))
-        {
-            return 0;
-        }
-    }
-
-    return 1;
 }
 
 
