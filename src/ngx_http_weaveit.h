@@ -151,6 +151,9 @@ ngx_int_t ngx_http_weaveit_method_not_allowed(ngx_http_request_t *r,
     const char *allow);
 void ngx_http_weaveit_finalize(ngx_http_request_t *r, ngx_int_t rc);
 ngx_uint_t ngx_http_weaveit_is_uuid(ngx_str_t *s);
+ngx_int_t ngx_http_weaveit_get_only(ngx_http_request_t *r);
+ngx_int_t ngx_http_weaveit_db_error(ngx_http_request_t *r,
+    ngx_http_weaveit_pg_query_t *q);
 
 
 #endif /* _NGX_HTTP_WEAVEIT_H_INCLUDED_ */

@@ -28,9 +28,6 @@ typedef struct {
 static ngx_int_t ngx_http_weaveit_request_query(ngx_http_request_t *r,
     ngx_http_weaveit_pg_query_t *q, const char *sql, int nparams,
     const char *const *values, ngx_http_weaveit_pg_handler_pt handler);
-static ngx_int_t ngx_http_weaveit_db_error(ngx_http_request_t *r,
-    ngx_http_weaveit_pg_query_t *q);
-static ngx_int_t ngx_http_weaveit_get_only(ngx_http_request_t *r);
 static ngx_int_t ngx_http_weaveit_eval_key(ngx_http_request_t *r,
     ngx_http_complex_value_t *cv, ngx_uint_t (*valid)(ngx_str_t *key),
     const char *invalid, ngx_str_t *key);
@@ -196,7 +193,7 @@ ngx_http_weaveit_request_query(ngx_http_request_t *r,
 
 /* the pool logged the details; the client learns only what kind */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_weaveit_db_error(ngx_http_request_t *r,
     ngx_http_weaveit_pg_query_t *q)
 {
@@ -208,7 +205,7 @@ ngx_http_weaveit_db_error(ngx_http_request_t *r,
 
 /* NGX_DECLINED: the request may go on; anything else is to be returned */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_weaveit_get_only(ngx_http_request_t *r)
 {
     ngx_int_t  rc;
@@ -405,8 +402,8 @@ ngx_http_weaveit_health_done(ngx_http_weaveit_pg_query_t *q)
     if (q->error) {
         status = NGX_HTTP_SERVICE_UNAVAILABLE;
         json = json_pack("{sbss}", "ok", 0, "error",
-                         q->timed_out ? "database timeout"
-                                      : "database unavailable");
+                         q->timed_out ? "Database timeout"
+                                      : "Database unavailable");
 
     } else {
         status = NGX_HTTP_OK;

@@ -97,12 +97,8 @@ ngx_http_weaveit_video_handler(ngx_http_request_t *r)
     ngx_http_weaveit_main_conf_t  *wmcf;
     ngx_http_weaveit_video_ctx_t  *ctx;
 
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return ngx_http_weaveit_method_not_allowed(r, "GET, HEAD");
-    }
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
+    rc = ngx_http_weaveit_get_only(r);
+    if (rc != NGX_DECLINED) {
         return rc;
     }
 
@@ -165,13 +161,8 @@ ngx_http_weaveit_video_found(ngx_http_weaveit_pg_query_t *q)
     r = q->data;
     ctx = ngx_http_get_module_ctx(r, ngx_http_weaveit_module);
 
-    /* the pool logged the details; the client learns only what kind */
-
     if (q->error) {
-        ngx_http_weaveit_finalize(r,
-            ngx_http_weaveit_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                        q->timed_out ? "Database timeout"
-                                                     : "Database unavailable"));
+        ngx_http_weaveit_finalize(r, ngx_http_weaveit_db_error(r, q));
         return;
     }
 

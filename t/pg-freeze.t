@@ -46,7 +46,7 @@ for my $round (1, 2) {
     cmp_ok $static_done, '<', $done,
         "round $round: ... while health was still waiting";
     is $status, 503, "round $round: health ended in 503";
-    is $body, '{"ok":false,"error":"database timeout"}',
+    is $body, '{"ok":false,"error":"Database timeout"}',
         "round $round: saying it timed out";
     cmp_ok $elapsed, '>=', 1.9, "round $round: not before the timeout";
     cmp_ok $elapsed, '<', 3, "round $round: at the timeout (+1 s)";

@@ -19,8 +19,8 @@ $pg->stop('fast');
 my $r = $ngx->get('/api/db/health');
 is $r->{status}, 503, 'PostgreSQL stopped: 503';
 is_deeply decode_json($r->{body}),
-    { ok => JSON::PP::false, error => 'database unavailable' },
-    'with {"ok":false,"error":"database unavailable"}';
+    { ok => JSON::PP::false, error => 'Database unavailable' },
+    'with {"ok":false,"error":"Database unavailable"}';
 cmp_ok $r->{elapsed}, '<', 3, 'within the pool timeout (+1 s)';
 
 my $s = $ngx->get('/static');
