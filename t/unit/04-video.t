@@ -5,19 +5,11 @@
 
 use strict;
 use warnings;
+use Test::More;
 use File::Temp qw(tempdir);
 
 my $dir = tempdir(CLEANUP => 1);
 my $render = './build/weaveit-render';
-my $n = 0;
-
-sub ok {
-    my ($cond, $name) = @_;
-    $n++;
-    print $cond ? "ok $n - $name\n" : "not ok $n - $name\n";
-    return $cond;
-}
-
 sub spew {
     my ($path, $data) = @_;
     open my $f, '>', $path or die "$path: $!";
@@ -84,7 +76,6 @@ sub dark_box {
     return ($minx, $maxx, $miny, $maxy);
 }
 
-print "1..16\n";
 
 my $script = <<'END';
 In this lesson we print a greeting from a small C program.
@@ -103,7 +94,7 @@ END
 spew("$dir/script.txt", $script);
 
 my $out = `$render $dir/script.txt $dir/out.mp4 2>&1`;
-ok($? == 0, 'weaveit-render exits 0') or print "# $out";
+ok($? == 0, 'weaveit-render exits 0') or diag $out;
 my ($dur, $frames) = $out =~ /: ([\d.]+) s, (\d+) frames/;
 ok(defined $dur && $out =~ /bytes, [\d.]+ s taken/, "one-line summary: $out");
 chomp $out;
@@ -115,7 +106,7 @@ if (system('espeak-ng --version >/dev/null 2>&1') == 0
 {
     my $d = `ffprobe -v error -show_entries format=duration -of csv=p=0 $dir/ref.wav`;
     $speech = $d + 0 if $d =~ /\d/;
-    print "# reference speech from the espeak-ng CLI: $speech s\n";
+    note "reference speech from the espeak-ng CLI: $speech s";
 }
 
 my $p = probe("$dir/out.mp4");
@@ -141,11 +132,11 @@ ok($frames && abs($frames / 30 - $speech) <= 1 / 30, "$frames frames");
 
 my $err = `ffmpeg -nostdin -v error -i $dir/out.mp4 -f null - 2>&1`;
 ok($? == 0 && $err eq '', 'ffmpeg decodes it without a message')
-    or print "# $err";
+    or diag $err;
 
 # the title card
 $out = `$render --title 'Hello, World in C' $dir/script.txt $dir/title.mp4 2>&1`;
-ok($? == 0, 'with --title: exits 0') or print "# $out";
+ok($? == 0, 'with --title: exits 0') or diag $out;
 $p = probe("$dir/title.mp4");
 $fd = $p->{'format.duration'} // 0;
 ok(abs($fd - ($speech + 2)) <= 1 / 30 + 1e-6,
@@ -163,3 +154,5 @@ ok($x0 >= 78 && $x0 <= 90 && $y0 < 150, "script at 3 s from the margin: x $x0 y 
 
 $err = `ffmpeg -nostdin -v error -i $dir/title.mp4 -f null - 2>&1`;
 ok($? == 0 && $err eq '', 'titled video decodes without a message');
+
+done_testing;

@@ -5,19 +5,11 @@
 
 use strict;
 use warnings;
+use Test::More;
 use File::Temp qw(tempdir);
 
 my $dir = tempdir(CLEANUP => 1);
 my $render = './build/weaveit-render';
-my $n = 0;
-
-sub ok {
-    my ($cond, $name) = @_;
-    $n++;
-    print $cond ? "ok $n - $name\n" : "not ok $n - $name\n";
-    return $cond;
-}
-
 sub spew {
     my ($name, $data) = @_;
     open my $f, '>:raw', "$dir/$name" or die "$name: $!";
@@ -48,7 +40,6 @@ my $valgrind = system('valgrind --version >/dev/null 2>&1') == 0;
 my $vg = 'valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect'
     . ' --error-exitcode=99';
 
-print '1..', 3 * @cases + 4, "\n";
 
 for my $c (@cases) {
     my ($name, $args, $want) = @$c;
@@ -61,7 +52,7 @@ for my $c (@cases) {
     ok(!-e $out, "$name: no output file left");
 
     if (!$valgrind || $name eq 'missing script file' || $name eq 'bad size') {
-        ok(1, "$name: # skip valgrind not needed or not installed");
+        pass("$name: # skip valgrind not needed or not installed");
         next;
     }
 
@@ -81,7 +72,9 @@ if ($valgrind) {
     ok(($? >> 8) == 0, 'a whole generation is valgrind clean (exit '
        . ($? >> 8) . ')');
 } else {
-    ok(1, '# skip valgrind not installed');
+    pass('# skip valgrind not installed');
 }
 
 ok(-s "$dir/small.mp4" || !$valgrind, 'and wrote its video');
+
+done_testing;
