@@ -707,10 +707,7 @@ ngx_http_weaveit_job_stored(ngx_http_weaveit_pg_query_t *q)
         ngx_log_error(NGX_LOG_INFO, jobs->log, 0, "weaveit: job %s %s",
                       job->id, PQgetvalue(q->result, 0, 1));
 
-        ngx_http_weaveit_job_wake(jobs, job->id,
-                                  PQgetvalue(q->result, 0, 1),
-                                  PQgetisnull(q->result, 0, 2)
-                                  ? NULL : PQgetvalue(q->result, 0, 2));
+        ngx_http_weaveit_job_answer_waiters(jobs, q->result);
     }
 
     ngx_http_weaveit_job_free(job);
@@ -836,6 +833,8 @@ ngx_http_weaveit_job_poll_waiters(ngx_http_weaveit_jobs_t *jobs)
     return NGX_OK;
 }
 
+
+/* rows of (job_id, status, video_id): wakes the waiters of ended jobs */
 
 static void
 ngx_http_weaveit_job_answer_waiters(ngx_http_weaveit_jobs_t *jobs,
