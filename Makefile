@@ -23,12 +23,14 @@ run:
 stop:
 	@scripts/weaveit-local.sh stop
 
+# The last playwright-core that runs on Debian 12's Node.js 18.
+PLAYWRIGHT := playwright-core@1.61.1
+
 test:
 	@scripts/deps.sh build run test
 	@$(MAKE) -s all
-	@[ -d build/browser/node_modules/playwright-core ] || \
-	    npm install --prefix build/browser --no-audit --no-fund \
-	        playwright-core@1
+	@npm install --prefix build/browser --no-audit --no-fund --silent \
+	    $(PLAYWRIGHT)
 	prove -r t/
 
 bench:

@@ -15,7 +15,8 @@ fi
 
 as_pg() {
     if [ "$(id -u)" -eq 0 ]; then
-        runuser -u postgres -- "$@"
+        # from /: postgres may not enter the caller's directory
+        (cd / && runuser -u postgres -- "$@")
     else
         "$@"
     fi

@@ -9,10 +9,13 @@ pg_port=54329
 url=http://127.0.0.1:8080
 
 pgdata=$var/pg
+pgsock=$var/run
 # PostgreSQL runs as postgres when we are root; if it cannot reach var/
 # (a checkout under a private home), keep its files where it can.
-if [ "$(id -u)" -eq 0 ] && ! runuser -u postgres -- test -x "$top"; then
+if [ "$(id -u)" -eq 0 ] && ! (cd / && runuser -u postgres -- test -x "$top")
+then
     pgdata=/var/lib/weaveit/$(echo "$top" | md5sum | cut -c1-12)/pg
+    pgsock=$(dirname "$pgdata")/run
     mkdir -p "$(dirname "$pgdata")"
     chmod 755 /var/lib/weaveit "$(dirname "$pgdata")"
 fi
@@ -24,7 +27,7 @@ nginx_running() {
 start() {
     mkdir -p "$var/log" "$var/tmp"
     chmod 1777 "$var/tmp"
-    "$top/scripts/pg.sh" start "$pgdata" "$var/run" "$pg_port" 127.0.0.1
+    "$top/scripts/pg.sh" start "$pgdata" "$pgsock" "$pg_port" 127.0.0.1
     if ! psql -X -h 127.0.0.1 -p "$pg_port" -U postgres -tAc \
         "SELECT 1 FROM pg_database WHERE datname = 'weaveit'" | grep -q 1
     then

@@ -50,8 +50,9 @@ my $bad = WeaveIt::Nginx->start(pg => $pg, main => thread_pool(),
     http => $http . 'weaveit_font /etc/hostname;', server => api_locations());
 $r = post_job($bad, script => 'Doomed.', wallet => $WALLET3);
 is $r->{status}, 202, 'accepted';
-is decode_json($bad->get("/api/users/$WALLET3/points")->{body})->{points}, 1,
-    'charged';
+# (the failure may already have refunded it: read the charge off the job)
+is $pg->psql("SELECT points_charged FROM video_jobs "
+             . "WHERE job_id = '$r->{json}{jobId}'"), 2, 'charged 2 points';
 my ($seen, $st) = wait_job($bad, $r->{json}{jobId});
 is $st->{status}, 'failed', 'the job failed';
 like $st->{error}, qr/\S/, "with a readable error: $st->{error}";

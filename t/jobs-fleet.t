@@ -50,7 +50,7 @@ note "jobs per host: host 1 $by_host{0}, host 2 $by_host{1}";
 ok $by_host{0} && $by_host{1}, 'both hosts generated videos';
 
 # Two long jobs encode on host 1 (one per worker) while health is asked.
-my @long = map { post_job($hosts[0], script => script_words(1200))
+my @long = map { post_job($hosts[0], script => script_words(2500))
                      ->{json}{jobId} } 1 .. 2;
 ok wait_until(30, sub { $pg->psql("SELECT count(*) FROM video_jobs WHERE "
                                   . "status = 'generating'") == 2 }),

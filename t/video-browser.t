@@ -16,7 +16,7 @@ for my $need (['/usr/bin/chromium', -x '/usr/bin/chromium'],
               ['node', !system('node --version > /dev/null 2>&1')],
               ['ffmpeg', !system('ffmpeg -version > /dev/null 2>&1')],
               ['playwright-core (make test installs it: npm install '
-               . '--prefix build/browser playwright-core@1)', -d $playwright])
+               . '--prefix build/browser playwright-core@1.61.1)', -d $playwright])
 {
     ok $need->[1], "$need->[0] is there" or BAIL_OUT("$need->[0] missing");
 }
