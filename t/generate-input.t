@@ -9,9 +9,19 @@ use WeaveIt::Test;
 use WeaveIt::Jobs qw(api_locations thread_pool WALLET);
 
 my $pg = WeaveIt::Pg->start;
+# The second generate location maps nginx's own 413 to JSON the way
+# conf/weaveit.conf does.
 my $ngx = WeaveIt::Nginx->start(pg => $pg, main => thread_pool(),
     http => 'weaveit_thread_pool weaveit; client_max_body_size 64k;',
-    server => api_locations());
+    server => api_locations() . q{
+        location = /api/generate-413 {
+            error_page 413 = @body_too_large;
+            weaveit_generate;
+        }
+        location @body_too_large {
+            default_type "application/json; charset=utf-8";
+            return 413 '{"error":"Request body too large"}';
+        }});
 
 my $json = 'application/json';
 sub body { encode_json({ @_ }) }
@@ -99,7 +109,13 @@ for my $c (@cases) {
     like $got->{error} // '', $error, "$name: error says so";
 }
 
-my $r = $ngx->get('/api/generate');
+my $r = $ngx->request(method => 'POST', path => '/api/generate-413',
+    headers => { 'Content-Type' => $json },
+    body => body(script => 'a' x 70000, walletAddress => WALLET));
+is $r->{status}, 413, 'over client_max_body_size with error_page: 413';
+is $r->{body}, '{"error":"Request body too large"}', '  in JSON';
+
+$r = $ngx->get('/api/generate');
 is $r->{status}, 405, 'GET: 405';
 is $r->{headers}{allow}, 'POST', 'GET: Allow: POST';
 
