@@ -30,6 +30,8 @@ static char *ngx_http_weaveit_wallet_videos(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_weaveit_points(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_weaveit_demo(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_weaveit_video_size(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_weaveit_x264_preset(ngx_conf_t *cf, void *post,
@@ -121,6 +123,13 @@ static ngx_command_t  ngx_http_weaveit_commands[] = {
       ngx_http_weaveit_points,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_weaveit_loc_conf_t, wallet),
+      NULL },
+
+    { ngx_string("weaveit_demo"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_weaveit_demo,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("weaveit_max_script"),
@@ -576,6 +585,13 @@ ngx_http_weaveit_points(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     return ngx_http_weaveit_set_id_handler(cf, cmd, conf,
                                            ngx_http_weaveit_points_handler);
+}
+
+
+static char *
+ngx_http_weaveit_demo(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    return ngx_http_weaveit_set_handler(cf, ngx_http_weaveit_demo_handler);
 }
 
 

@@ -14,19 +14,28 @@ if [ ! -f "$src/configure" ]; then
     cp -r /usr/share/nginx/src "$src"
 fi
 
-# The schema is compiled in, so an operator needs nothing but the .so.
+# The schema and the demo page are compiled in, so an operator needs
+# nothing but the .so.
 mkdir -p "$build/gen"
-schema_h=$build/gen/ngx_http_weaveit_schema.h
-if [ ! -f "$schema_h" ] || [ "$top/conf/schema.sql" -nt "$schema_h" ]; then
-    {
-        echo "/* generated from conf/schema.sql by scripts/build-module.sh */"
-        echo "static const char ngx_http_weaveit_schema_sql[] ="
-        sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/    "/' -e 's/$/\\n"/' \
-            "$top/conf/schema.sql"
-        echo "    ;"
-    } > "$schema_h.tmp"
-    mv "$schema_h.tmp" "$schema_h"
-fi
+
+embed() {
+    local file=$1 name=$2 out=$3
+    if [ ! -f "$out" ] || [ "$file" -nt "$out" ]; then
+        {
+            echo "/* generated from ${file#"$top"/} by scripts/build-module.sh */"
+            echo "static const char $name[] ="
+            sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/    "/' \
+                -e 's/$/\\n"/' "$file"
+            echo "    ;"
+        } > "$out.tmp"
+        mv "$out.tmp" "$out"
+    fi
+}
+
+embed "$top/conf/schema.sql" ngx_http_weaveit_schema_sql \
+    "$build/gen/ngx_http_weaveit_schema.h"
+embed "$top/conf/www/index.html" ngx_http_weaveit_demo_html \
+    "$build/gen/ngx_http_weaveit_demo.h"
 
 # configure bakes the source list in: run it again when that list changes.
 srclist=$(cd "$top" && ls config src/*.c 2>/dev/null | tr '\n' ' ')

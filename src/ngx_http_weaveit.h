@@ -141,6 +141,7 @@ ngx_int_t ngx_http_weaveit_generate_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_weaveit_status_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_weaveit_wallet_videos_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_weaveit_points_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_weaveit_demo_handler(ngx_http_request_t *r);
 void ngx_http_weaveit_send_generated(ngx_http_request_t *r,
     ngx_str_t *job_id, ngx_str_t *video_id);
 ngx_int_t ngx_http_weaveit_send_json(ngx_http_request_t *r,

@@ -5,6 +5,7 @@
 
 
 #include "ngx_http_weaveit.h"
+#include "ngx_http_weaveit_demo.h"
 
 #include <uuid/uuid.h>
 
@@ -1104,4 +1105,47 @@ ngx_http_weaveit_points_done(ngx_http_weaveit_pg_query_t *q)
                       "walletAddress", PQgetvalue(q->result, 0, 0),
                       "points", (json_int_t) atoll(PQgetvalue(q->result, 0,
                                                               1)))));
+}
+
+
+/* GET /: the demo page (conf/www/index.html, compiled in) */
+
+
+ngx_int_t
+ngx_http_weaveit_demo_handler(ngx_http_request_t *r)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    rc = ngx_http_weaveit_get_only(r);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = (u_char *) ngx_http_weaveit_demo_html;
+    b->last = b->pos + sizeof(ngx_http_weaveit_demo_html) - 1;
+    b->memory = 1;
+    b->last_buf = (r == r->main);
+    b->last_in_chain = 1;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type, "text/html; charset=utf-8");
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
 }
