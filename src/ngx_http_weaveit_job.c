@@ -94,7 +94,7 @@ static void ngx_http_weaveit_job_next_step(ngx_http_weaveit_jobs_t *jobs);
 static void ngx_http_weaveit_job_step_done(ngx_http_weaveit_pg_query_t *q);
 static void ngx_http_weaveit_job_send(ngx_http_weaveit_jobs_t *jobs,
     const char *sql, ngx_uint_t nparams);
-static ngx_int_t ngx_http_weaveit_job_renew(ngx_http_weaveit_jobs_t *jobs);
+static void ngx_http_weaveit_job_renew(ngx_http_weaveit_jobs_t *jobs);
 static ngx_int_t ngx_http_weaveit_job_poll_waiters(
     ngx_http_weaveit_jobs_t *jobs);
 static void ngx_http_weaveit_job_start_claimed(ngx_http_weaveit_jobs_t *jobs,
@@ -297,7 +297,8 @@ ngx_http_weaveit_job_next_step(ngx_http_weaveit_jobs_t *jobs)
         switch (jobs->step) {
 
         case ngx_http_weaveit_step_renew:
-            if (jobs->nrunning && ngx_http_weaveit_job_renew(jobs) == NGX_OK) {
+            if (jobs->nrunning) {
+                ngx_http_weaveit_job_renew(jobs);
                 return;
             }
             break;
@@ -452,7 +453,7 @@ ngx_http_weaveit_job_step_done(ngx_http_weaveit_pg_query_t *q)
 
 /* renews the leases of this worker's jobs and writes their progress */
 
-static ngx_int_t
+static void
 ngx_http_weaveit_job_renew(ngx_http_weaveit_jobs_t *jobs)
 {
     u_char                  *ids, *progress;
@@ -496,8 +497,6 @@ ngx_http_weaveit_job_renew(ngx_http_weaveit_jobs_t *jobs)
         " FROM unnest($3::uuid[], $4::int[]) AS p(job_id, progress)"
         " WHERE j.job_id = p.job_id AND j.claimed_by = $1"
         "   AND j.status = 'generating'", 4);
-
-    return NGX_OK;
 }
 
 
