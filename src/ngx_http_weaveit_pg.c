@@ -84,7 +84,7 @@ static void ngx_http_weaveit_pg_connect_poll(ngx_http_weaveit_pg_conn_t *pc);
 static void ngx_http_weaveit_pg_connected(ngx_http_weaveit_pg_conn_t *pc);
 static void ngx_http_weaveit_pg_send(ngx_http_weaveit_pg_conn_t *pc,
     ngx_http_weaveit_pg_query_t *q);
-static void ngx_http_weaveit_pg_flush(ngx_http_weaveit_pg_conn_t *pc);
+static ngx_int_t ngx_http_weaveit_pg_flush(ngx_http_weaveit_pg_conn_t *pc);
 static void ngx_http_weaveit_pg_read_handler(ngx_event_t *rev);
 static void ngx_http_weaveit_pg_write_handler(ngx_event_t *wev);
 static void ngx_http_weaveit_pg_collect(ngx_http_weaveit_pg_conn_t *pc);
@@ -856,7 +856,7 @@ ngx_http_weaveit_pg_connected(ngx_http_weaveit_pg_conn_t *pc)
 
     ngx_add_timer(pc->c->read, pool->conf->pool_timeout);
 
-    ngx_http_weaveit_pg_flush(pc);
+    (void) ngx_http_weaveit_pg_flush(pc);
 }
 
 
@@ -887,13 +887,16 @@ ngx_http_weaveit_pg_send(ngx_http_weaveit_pg_conn_t *pc,
         return;
     }
 
-    ngx_http_weaveit_pg_flush(pc);
+    (void) ngx_http_weaveit_pg_flush(pc);
 }
 
 
-/* a large parameter (a video) takes many write events to go out */
+/*
+ * A large parameter (a video) takes many write events to go out.
+ * NGX_ERROR: the connection was closed (and freed).
+ */
 
-static void
+static ngx_int_t
 ngx_http_weaveit_pg_flush(ngx_http_weaveit_pg_conn_t *pc)
 {
     int          rc;
@@ -905,14 +908,17 @@ ngx_http_weaveit_pg_flush(ngx_http_weaveit_pg_conn_t *pc)
         error = ngx_http_weaveit_pg_error(pc->pool, "PQflush() failed: ",
                                           PQerrorMessage(pc->pgconn));
         ngx_http_weaveit_pg_close(pc, error);
-        return;
+        return NGX_ERROR;
     }
 
     pc->flushing = (rc == 1);
 
     if (ngx_http_weaveit_pg_want_write(pc, pc->flushing) != NGX_OK) {
         ngx_http_weaveit_pg_close(pc, "cannot watch the socket");
+        return NGX_ERROR;
     }
+
+    return NGX_OK;
 }
 
 
@@ -931,7 +937,7 @@ ngx_http_weaveit_pg_write_handler(ngx_event_t *wev)
     }
 
     if (pc->flushing) {
-        ngx_http_weaveit_pg_flush(pc);
+        (void) ngx_http_weaveit_pg_flush(pc);
         return;
     }
 
@@ -988,11 +994,8 @@ ngx_http_weaveit_pg_read_handler(ngx_event_t *rev)
         return;
     }
 
-    if (pc->flushing) {
-        ngx_http_weaveit_pg_flush(pc);
-        if (pc->c == NULL) {
-            return;
-        }
+    if (pc->flushing && ngx_http_weaveit_pg_flush(pc) != NGX_OK) {
+        return;
     }
 
     ngx_http_weaveit_pg_collect(pc);
