@@ -5,23 +5,13 @@
 //   node t/browser/video-play.js PAGE_URL USER_DATA_DIR
 'use strict';
 
-const path = require('path');
-const { chromium } = require(path.join(__dirname, '..', '..', 'build',
-    'browser', 'node_modules', 'playwright-core'));
+const { launch } = require('./chromium');
 
 const [pageUrl, userDataDir] = process.argv.slice(2);
 
 async function main() {
     const out = { requests: [] };
-    const context = await chromium.launchPersistentContext(userDataDir, {
-        executablePath: '/usr/bin/chromium',
-        headless: true,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
-               '--no-first-run', '--disable-background-networking',
-               '--disable-component-update', '--disable-sync',
-               '--autoplay-policy=no-user-gesture-required'],
-        timeout: 30000,
-    });
+    const context = await launch(userDataDir);
 
     try {
         const page = context.pages()[0] || await context.newPage();
