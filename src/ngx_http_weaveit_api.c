@@ -26,6 +26,8 @@ typedef struct {
 } ngx_http_weaveit_generate_ctx_t;
 
 
+static ngx_int_t ngx_http_weaveit_send_buf(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_buf_t *b);
 static ngx_int_t ngx_http_weaveit_request_query(ngx_http_request_t *r,
     ngx_http_weaveit_pg_query_t *q, const char *sql, int nparams,
     const char *const *values, ngx_http_weaveit_pg_handler_pt handler);
@@ -59,11 +61,9 @@ ngx_int_t
 ngx_http_weaveit_send_json(ngx_http_request_t *r, ngx_uint_t status,
     json_t *json)
 {
-    char         *text;
-    size_t        len;
-    ngx_buf_t    *b;
-    ngx_int_t     rc;
-    ngx_chain_t   out;
+    char       *text;
+    size_t      len;
+    ngx_buf_t  *b;
 
     text = json ? json_dumps(json, JSON_COMPACT) : NULL;
     json_decref(json);
@@ -81,15 +81,30 @@ ngx_http_weaveit_send_json(ngx_http_request_t *r, ngx_uint_t status,
     }
 
     b->last = ngx_cpymem(b->last, text, len);
-    b->last_buf = (r == r->main);
-    b->last_in_chain = 1;
     free(text);
 
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = len;
     ngx_str_set(&r->headers_out.content_type,
                 "application/json; charset=utf-8");
     r->headers_out.content_type_len = sizeof("application/json") - 1;
+
+    return ngx_http_weaveit_send_buf(r, status, b);
+}
+
+
+/* a whole response in one buffer; the content type is already set */
+
+static ngx_int_t
+ngx_http_weaveit_send_buf(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_buf_t *b)
+{
+    ngx_int_t    rc;
+    ngx_chain_t  out;
+
+    b->last_buf = (r == r->main);
+    b->last_in_chain = 1;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = b->last - b->pos;
 
     rc = ngx_http_send_header(r);
 
@@ -1114,9 +1129,8 @@ ngx_http_weaveit_points_done(ngx_http_weaveit_pg_query_t *q)
 ngx_int_t
 ngx_http_weaveit_demo_handler(ngx_http_request_t *r)
 {
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
+    ngx_int_t   rc;
+    ngx_buf_t  *b;
 
     rc = ngx_http_weaveit_get_only(r);
     if (rc != NGX_DECLINED) {
@@ -1131,21 +1145,8 @@ ngx_http_weaveit_demo_handler(ngx_http_request_t *r)
     b->pos = (u_char *) ngx_http_weaveit_demo_html;
     b->last = b->pos + sizeof(ngx_http_weaveit_demo_html) - 1;
     b->memory = 1;
-    b->last_buf = (r == r->main);
-    b->last_in_chain = 1;
 
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = b->last - b->pos;
     ngx_str_set(&r->headers_out.content_type, "text/html; charset=utf-8");
 
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_weaveit_send_buf(r, NGX_HTTP_OK, b);
 }
