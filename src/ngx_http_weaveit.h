@@ -29,9 +29,13 @@ typedef void (*ngx_http_weaveit_pg_handler_pt)(
  * cancels first: with "result" set on success, or with "error" set (and
  * "result" possibly holding the failed result) otherwise; "timed_out" tells
  * a timeout from a failure.  "error" is for logs, not for clients: it can
- * name hosts and paths.  The result is cleared when the handler returns.
+ * name hosts and paths.  The result is cleared when the handler returns,
+ * unless the handler takes it with ngx_http_weaveit_pg_take_result().
+ * A "name" makes the statement a prepared one: each connection prepares it
+ * the first time it runs it, and only binds and executes it afterwards.
  */
 struct ngx_http_weaveit_pg_query_s {
+    const char                     *name;
     const char                     *sql;
     int                             nparams;
     const char *const              *values;
@@ -122,6 +126,7 @@ void ngx_http_weaveit_pg_exit_process(ngx_http_weaveit_main_conf_t *wmcf);
 ngx_int_t ngx_http_weaveit_pg_query(ngx_http_weaveit_pg_pool_t *pool,
     ngx_http_weaveit_pg_query_t *q, ngx_pool_t *owner);
 void ngx_http_weaveit_pg_cancel(ngx_http_weaveit_pg_query_t *q);
+PGresult *ngx_http_weaveit_pg_take_result(ngx_http_weaveit_pg_query_t *q);
 
 /* ngx_http_weaveit_video.c */
 ngx_int_t ngx_http_weaveit_video_handler(ngx_http_request_t *r);

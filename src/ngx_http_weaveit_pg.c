@@ -25,7 +25,8 @@
 #include <arpa/inet.h>
 
 
-#define NGX_HTTP_WEAVEIT_PG_ERRLEN  512
+#define NGX_HTTP_WEAVEIT_PG_ERRLEN     512
+#define NGX_HTTP_WEAVEIT_PG_PREPARED   8
 
 
 typedef enum {
@@ -45,6 +46,8 @@ struct ngx_http_weaveit_pg_conn_s {
     PGresult                      *result;
     ngx_http_weaveit_pg_state_e    state;
     ino_t                          socket_ino;
+    const char                    *prepared[NGX_HTTP_WEAVEIT_PG_PREPARED];
+    const char                    *preparing;
     unsigned                       flushing:1;
 };
 
@@ -61,6 +64,7 @@ struct ngx_http_weaveit_pg_pool_s {
     ngx_event_t                    dispatch;
     char                           error[NGX_HTTP_WEAVEIT_PG_ERRLEN];
     unsigned                       schema_ready:1;
+    unsigned                       result_taken:1;
 };
 
 
@@ -84,6 +88,14 @@ static void ngx_http_weaveit_pg_connect_poll(ngx_http_weaveit_pg_conn_t *pc);
 static void ngx_http_weaveit_pg_connected(ngx_http_weaveit_pg_conn_t *pc);
 static void ngx_http_weaveit_pg_send(ngx_http_weaveit_pg_conn_t *pc,
     ngx_http_weaveit_pg_query_t *q);
+static ngx_uint_t ngx_http_weaveit_pg_prepared_slot(
+    ngx_http_weaveit_pg_conn_t *pc, const char *name);
+static void ngx_http_weaveit_pg_send_query(ngx_http_weaveit_pg_conn_t *pc,
+    ngx_http_weaveit_pg_query_t *q, ngx_uint_t prepared);
+static void ngx_http_weaveit_pg_prepared(ngx_http_weaveit_pg_conn_t *pc,
+    const char *error);
+static void ngx_http_weaveit_pg_sent(ngx_http_weaveit_pg_conn_t *pc,
+    int sent, const char *what);
 static ngx_int_t ngx_http_weaveit_pg_flush(ngx_http_weaveit_pg_conn_t *pc);
 static void ngx_http_weaveit_pg_read_handler(ngx_event_t *rev);
 static void ngx_http_weaveit_pg_write_handler(ngx_event_t *wev);
@@ -509,6 +521,24 @@ ngx_http_weaveit_pg_cancel(ngx_http_weaveit_pg_query_t *q)
 }
 
 
+/*
+ * For a handler that keeps the result past its return, to PQclear() it
+ * itself: a large value then needs no copy.
+ */
+
+PGresult *
+ngx_http_weaveit_pg_take_result(ngx_http_weaveit_pg_query_t *q)
+{
+    PGresult  *res;
+
+    res = q->result;
+    q->result = NULL;
+    q->pool->result_taken = 1;
+
+    return res;
+}
+
+
 static void
 ngx_http_weaveit_pg_cleanup(void *data)
 {
@@ -867,7 +897,7 @@ static void
 ngx_http_weaveit_pg_send(ngx_http_weaveit_pg_conn_t *pc,
     ngx_http_weaveit_pg_query_t *q)
 {
-    const char  *error;
+    ngx_uint_t  i;
 
     ngx_queue_remove(&pc->queue);
     ngx_queue_insert_tail(&pc->pool->active, &pc->queue);
@@ -878,10 +908,81 @@ ngx_http_weaveit_pg_send(ngx_http_weaveit_pg_conn_t *pc,
     pc->c->idle = 0;
     q->conn = pc;
 
-    if (!PQsendQueryParams(pc->pgconn, q->sql, q->nparams, NULL, q->values,
-                           q->lengths, q->formats, q->binary_result))
-    {
-        error = ngx_http_weaveit_pg_error(pc->pool, "query not sent: ",
+    i = q->name ? ngx_http_weaveit_pg_prepared_slot(pc, q->name)
+                : NGX_HTTP_WEAVEIT_PG_PREPARED;
+
+    if (i == NGX_HTTP_WEAVEIT_PG_PREPARED || pc->prepared[i]) {
+        ngx_http_weaveit_pg_send_query(pc, q,
+                                       i < NGX_HTTP_WEAVEIT_PG_PREPARED);
+        return;
+    }
+
+    /* the statement itself is sent once the server has answered this */
+
+    pc->preparing = q->name;
+
+    ngx_http_weaveit_pg_sent(pc,
+                             PQsendPrepare(pc->pgconn, q->name, q->sql,
+                                           q->nparams, NULL),
+                             "statement not prepared: ");
+}
+
+
+/*
+ * Where "name" is in the connection's list of prepared statements, or the
+ * free slot for it; NGX_HTTP_WEAVEIT_PG_PREPARED when the list is full and
+ * the statement is to be sent unprepared.
+ */
+
+static ngx_uint_t
+ngx_http_weaveit_pg_prepared_slot(ngx_http_weaveit_pg_conn_t *pc,
+    const char *name)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < NGX_HTTP_WEAVEIT_PG_PREPARED; i++) {
+        if (pc->prepared[i] == NULL
+            || ngx_strcmp(pc->prepared[i], name) == 0)
+        {
+            break;
+        }
+    }
+
+    return i;
+}
+
+
+static void
+ngx_http_weaveit_pg_send_query(ngx_http_weaveit_pg_conn_t *pc,
+    ngx_http_weaveit_pg_query_t *q, ngx_uint_t prepared)
+{
+    int  sent;
+
+    if (prepared) {
+        sent = PQsendQueryPrepared(pc->pgconn, q->name, q->nparams,
+                                   q->values, q->lengths, q->formats,
+                                   q->binary_result);
+
+    } else {
+        sent = PQsendQueryParams(pc->pgconn, q->sql, q->nparams, NULL,
+                                 q->values, q->lengths, q->formats,
+                                 q->binary_result);
+    }
+
+    ngx_http_weaveit_pg_sent(pc, sent, "query not sent: ");
+}
+
+
+/* after a PQsend*() call: "sent" is what it returned */
+
+static void
+ngx_http_weaveit_pg_sent(ngx_http_weaveit_pg_conn_t *pc, int sent,
+    const char *what)
+{
+    const char  *error;
+
+    if (!sent) {
+        error = ngx_http_weaveit_pg_error(pc->pool, what,
                                           PQerrorMessage(pc->pgconn));
         ngx_http_weaveit_pg_close(pc, error);
         return;
@@ -1076,20 +1177,75 @@ ngx_http_weaveit_pg_complete(ngx_http_weaveit_pg_conn_t *pc)
     }
 
     q = pc->query;
-    pc->query = NULL;
 
     if (error) {
         ngx_log_error(NGX_LOG_ERR, q ? q->log : pool->log, 0,
                       "weaveit: query failed: %s", error);
     }
 
+    if (pc->preparing) {
+        PQclear(res);
+        ngx_http_weaveit_pg_prepared(pc, error);
+        return;
+    }
+
+    pc->query = NULL;
     ngx_http_weaveit_pg_make_idle(pc);
 
     if (q) {
+        pool->result_taken = 0;
         ngx_http_weaveit_pg_finish(q, res, error);
+
+        /* q may be gone with its request by now: the pool remembers */
+
+        if (pool->result_taken) {
+            res = NULL;
+        }
     }
 
     PQclear(res);
+
+    ngx_http_weaveit_pg_post_dispatch(pool);
+}
+
+
+/*
+ * The server answered a Prepare: on success the statement it was for runs
+ * next on the same connection, unless its caller is gone.
+ */
+
+static void
+ngx_http_weaveit_pg_prepared(ngx_http_weaveit_pg_conn_t *pc,
+    const char *error)
+{
+    ngx_uint_t                    i;
+    ngx_http_weaveit_pg_pool_t   *pool;
+    ngx_http_weaveit_pg_query_t  *q;
+
+    pool = pc->pool;
+
+    if (error == NULL) {
+        i = ngx_http_weaveit_pg_prepared_slot(pc, pc->preparing);
+
+        if (i < NGX_HTTP_WEAVEIT_PG_PREPARED) {
+            pc->prepared[i] = pc->preparing;
+        }
+    }
+
+    pc->preparing = NULL;
+    q = pc->query;
+
+    if (q && error == NULL) {
+        ngx_http_weaveit_pg_send_query(pc, q, 1);
+        return;
+    }
+
+    pc->query = NULL;
+    ngx_http_weaveit_pg_make_idle(pc);
+
+    if (q) {
+        ngx_http_weaveit_pg_finish(q, NULL, error);
+    }
 
     ngx_http_weaveit_pg_post_dispatch(pool);
 }

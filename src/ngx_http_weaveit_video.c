@@ -5,9 +5,9 @@
  *
  * One query finds the video and its size without reading the bytes; the
  * headers (200, 206, 304, 412 or 416) are decided from that alone.  The
- * body is then a sequence of substring() queries, one chunk each, into one
- * buffer per request that is reused: the next chunk is fetched only once
- * the client has taken the previous one, so a connection holds at most one
+ * body is then a sequence of substring() queries, one chunk each, sent
+ * straight from libpq's result: the next chunk is fetched only once the
+ * client has taken the previous one, so a connection holds at most one
  * chunk and the PostgreSQL connection goes back to the pool in between.
  *
  * nginx's range filter stays out (r->allow_ranges is not set): it would
@@ -38,6 +38,7 @@ typedef struct {
 
     ngx_chain_t                  *free;
     ngx_chain_t                  *busy;
+    PGresult                     *chunk;
 
     unsigned                      fetching:1;
 } ngx_http_weaveit_video_ctx_t;
@@ -64,6 +65,7 @@ static void ngx_http_weaveit_video_chunk(ngx_http_weaveit_pg_query_t *q);
 static void ngx_http_weaveit_video_send(ngx_http_request_t *r,
     ngx_http_weaveit_video_ctx_t *ctx, ngx_chain_t *out);
 static void ngx_http_weaveit_video_write_handler(ngx_http_request_t *r);
+static void ngx_http_weaveit_video_cleanup(void *data);
 
 
 /*
@@ -92,6 +94,7 @@ ngx_http_weaveit_video_handler(ngx_http_request_t *r)
 {
     ngx_int_t                      rc;
     ngx_str_t                      id;
+    ngx_pool_cleanup_t            *cln;
     ngx_http_weaveit_pg_query_t   *q;
     ngx_http_weaveit_loc_conf_t   *wlcf;
     ngx_http_weaveit_main_conf_t  *wmcf;
@@ -119,6 +122,14 @@ ngx_http_weaveit_video_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_weaveit_video_cleanup;
+    cln->data = ctx;
+
     ctx->request = r;
     ngx_memcpy(ctx->id, id.data, NGX_HTTP_WEAVEIT_UUID_LEN);
     ctx->values[0] = (char *) ctx->id;
@@ -128,6 +139,7 @@ ngx_http_weaveit_video_handler(ngx_http_request_t *r)
     ngx_http_set_ctx(r, ctx, ngx_http_weaveit_module);
 
     q = &ctx->query;
+    q->name = "weaveit_video_find";
     q->sql = ngx_http_weaveit_video_find_sql;
     q->nparams = 1;
     q->values = ctx->values;
@@ -841,6 +853,7 @@ ngx_http_weaveit_video_fetch(ngx_http_request_t *r,
     *ngx_sprintf(ctx->count, "%O", count) = '\0';
 
     q = &ctx->query;
+    q->name = "weaveit_video_chunk";
     q->sql = ngx_http_weaveit_video_chunk_sql;
     q->nparams = 3;
     q->binary_result = 1;
@@ -859,7 +872,6 @@ static void
 ngx_http_weaveit_video_chunk(ngx_http_weaveit_pg_query_t *q)
 {
     off_t                          count;
-    size_t                         len;
     ngx_buf_t                     *b;
     ngx_chain_t                   *cl;
     ngx_http_request_t            *r;
@@ -894,36 +906,26 @@ ngx_http_weaveit_video_chunk(ngx_http_weaveit_pg_query_t *q)
         return;
     }
 
-    len = (size_t) count;
-
     cl = ngx_chain_get_free_buf(r->pool, &ctx->free);
     if (cl == NULL) {
         ngx_http_weaveit_finalize(r, NGX_ERROR);
         return;
     }
 
+    /* the buffer points into the result, which lives until it is sent */
+
+    ctx->chunk = ngx_http_weaveit_pg_take_result(q);
+
     b = cl->buf;
+    ngx_memzero(b, sizeof(ngx_buf_t));
 
-    /*
-     * The first chunk is the largest of the request: its buffer serves
-     * them all, as ngx_chain_update_chains() hands it back once sent.
-     */
-
-    if (b->start == NULL) {
-        b->start = ngx_palloc(r->pool, len);
-        if (b->start == NULL) {
-            ngx_http_weaveit_finalize(r, NGX_ERROR);
-            return;
-        }
-
-        b->end = b->start + len;
-        b->tag = (ngx_buf_tag_t) &ngx_http_weaveit_module;
-        b->temporary = 1;
-    }
-
+    b->start = (u_char *) PQgetvalue(ctx->chunk, 0, 0);
     b->pos = b->start;
-    b->last = ngx_cpymem(b->start, PQgetvalue(q->result, 0, 0), len);
+    b->last = b->start + count;
+    b->end = b->last;
+    b->memory = 1;
     b->flush = 1;
+    b->tag = (ngx_buf_tag_t) &ngx_http_weaveit_module;
 
     ctx->offset += count;
 
@@ -979,6 +981,9 @@ ngx_http_weaveit_video_send(ngx_http_request_t *r,
                             (ngx_buf_tag_t) &ngx_http_weaveit_module);
 
     if (ctx->busy == NULL) {
+        PQclear(ctx->chunk);
+        ctx->chunk = NULL;
+
         if (wev->timer_set && !wev->delayed) {
             ngx_del_timer(wev);
         }
@@ -1032,4 +1037,13 @@ ngx_http_weaveit_video_write_handler(ngx_http_request_t *r)
     }
 
     ngx_http_weaveit_video_send(r, ctx, NULL);
+}
+
+
+static void
+ngx_http_weaveit_video_cleanup(void *data)
+{
+    ngx_http_weaveit_video_ctx_t  *ctx = data;
+
+    PQclear(ctx->chunk);
 }

@@ -7,11 +7,9 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
-use IO::Select;
-use IO::Socket::INET;
-use Socket qw(SOL_SOCKET SO_RCVBUF inet_aton sockaddr_in);
 use Time::HiRes qw(time sleep);
-use WeaveIt::Test qw(parallel_requests random_bytes wait_until free_port);
+use WeaveIt::Test qw(parallel_requests random_bytes wait_until free_port
+                     open_client read_client);
 
 my $location = 'location ~ ^/api/videos/(?<video_id>[^/]+)$ {
                     weaveit_video $video_id;
@@ -52,40 +50,6 @@ is scalar(grep { $_->{body} eq $data } @res), 200,
     sprintf('all byte-exact (%.1f s)', $took);
 cmp_ok $pg->psql($per_worker), '<=', 2,
     'still at most 2 connections per worker';
-
-# A raw client: sends the request, reads $min body bytes (or everything),
-# optionally with a small receive buffer.
-sub open_client {
-    my (%a) = @_;
-    my $s = IO::Socket::INET->new(Proto => 'tcp') or die "socket: $!";
-    setsockopt($s, SOL_SOCKET, SO_RCVBUF, $a{rcvbuf}) or die if $a{rcvbuf};
-    connect($s, sockaddr_in($a{port}, inet_aton('127.0.0.1')))
-        or die "connect: $!";
-    $s->autoflush(1);
-    print $s "GET $a{path} HTTP/1.1\r\nHost: localhost\r\n\r\n";
-    return $s;
-}
-
-# Reads until $want bytes of body have come (all of it if undef), EOF or
-# $timeout; returns (headers text, body, eof seen).
-sub read_client {
-    my ($s, $want, $timeout) = @_;
-    my ($raw, $eof) = ('', 0);
-    my $sel = IO::Select->new($s);
-    my $end = time + ($timeout // 20);
-    while (time < $end) {
-        my ($head, $body) = split /\r\n\r\n/, $raw, 2;
-        last if defined $body && defined $want && length $body >= $want;
-        last unless $sel->can_read($end - time);
-        my $n = sysread($s, $raw, 65536, length $raw);
-        if (!$n) {
-            $eof = 1;
-            last;
-        }
-    }
-    my ($head, $body) = split /\r\n\r\n/, $raw, 2;
-    return ($head // '', $body // '', $eof);
-}
 
 sub content_length { $_[0] =~ /^Content-Length: (\d+)/mi ? $1 : -1 }
 

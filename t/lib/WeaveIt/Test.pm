@@ -16,11 +16,12 @@ use File::Temp qw(tempdir);
 use IO::Select;
 use IO::Socket::INET;
 use POSIX qw(:sys_wait_h);
+use Socket qw(SOL_SOCKET SO_RCVBUF inet_aton sockaddr_in);
 use Time::HiRes qw(time sleep);
 use IPC::Open3 ();
 
 our @EXPORT_OK = qw(root http_request parallel_requests wait_until
-                    free_port random_bytes);
+                    free_port random_bytes open_client read_client rss_kb);
 
 my $ROOT = abs_path(dirname(__FILE__) . '/../../..');
 my @CLEANUPS;
@@ -84,6 +85,50 @@ sub http_request {
     my $res = parse_response($raw, $a{method} // 'GET');
     $res->{elapsed} = time - $t0;
     return $res;
+}
+
+# A raw client for streams read slowly or left midway: sends a GET of
+# $a{path} to $a{port}, with a receive buffer of $a{rcvbuf} bytes if set,
+# and returns the socket.
+sub open_client {
+    my (%a) = @_;
+    my $s = IO::Socket::INET->new(Proto => 'tcp') or die "socket: $!";
+    setsockopt($s, SOL_SOCKET, SO_RCVBUF, $a{rcvbuf}) or die if $a{rcvbuf};
+    connect($s, sockaddr_in($a{port}, inet_aton('127.0.0.1')))
+        or die "connect: $!";
+    $s->autoflush(1);
+    print $s "GET $a{path} HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    return $s;
+}
+
+# Reads from an open_client() socket until $want bytes of body have come
+# (all of it if undef), EOF or $timeout; returns (headers text, body, eof
+# seen).
+sub read_client {
+    my ($s, $want, $timeout) = @_;
+    my ($raw, $eof) = ('', 0);
+    my $sel = IO::Select->new($s);
+    my $end = time + ($timeout // 20);
+    while (time < $end) {
+        my ($head, $body) = split /\r\n\r\n/, $raw, 2;
+        last if defined $body && defined $want && length $body >= $want;
+        last unless $sel->can_read($end - time);
+        my $n = sysread($s, $raw, 65536, length $raw);
+        if (!$n) {
+            $eof = 1;
+            last;
+        }
+    }
+    my ($head, $body) = split /\r\n\r\n/, $raw, 2;
+    return ($head // '', $body // '', $eof);
+}
+
+# A process's resident set, in KB (0 once it is gone).
+sub rss_kb {
+    my ($pid) = @_;
+    open my $fh, '<', "/proc/$pid/status" or return 0;
+    while (<$fh>) { return $1 if /^VmRSS:\s+(\d+)/ }
+    return 0;
 }
 
 sub _request_text {
