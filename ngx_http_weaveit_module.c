@@ -83,6 +83,13 @@ static ngx_command_t  ngx_http_weaveit_commands[] = {
       0,
       NULL },
 
+    { ngx_string("weaveit_db_prepare"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_weaveit_main_conf_t, prepare),
+      NULL },
+
     { ngx_string("weaveit_health"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_weaveit_health,
@@ -327,6 +334,7 @@ ngx_http_weaveit_create_main_conf(ngx_conf_t *cf)
 
     wmcf->pool_max = NGX_CONF_UNSET_UINT;
     wmcf->pool_timeout = NGX_CONF_UNSET_MSEC;
+    wmcf->prepare = NGX_CONF_UNSET;
     wmcf->max_jobs = NGX_CONF_UNSET;
     wmcf->job_interval = NGX_CONF_UNSET_MSEC;
     wmcf->job_attempts = NGX_CONF_UNSET;
@@ -349,6 +357,7 @@ ngx_http_weaveit_init_main_conf(ngx_conf_t *cf, void *conf)
 
     ngx_conf_init_uint_value(wmcf->pool_max, 4);
     ngx_conf_init_msec_value(wmcf->pool_timeout, 5000);
+    ngx_conf_init_value(wmcf->prepare, 1);
 
     if (ngx_http_weaveit_pg_parse_conninfo(cf, wmcf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;

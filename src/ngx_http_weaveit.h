@@ -31,8 +31,9 @@ typedef void (*ngx_http_weaveit_pg_handler_pt)(
  * a timeout from a failure.  "error" is for logs, not for clients: it can
  * name hosts and paths.  The result is cleared when the handler returns,
  * unless the handler takes it with ngx_http_weaveit_pg_take_result().
- * A "name" makes the statement a prepared one: each connection prepares it
- * the first time it runs it, and only binds and executes it afterwards.
+ * A "name" makes the statement a prepared one (unless weaveit_db_prepare is
+ * off): each connection prepares it the first time it runs it, and only
+ * binds and executes it afterwards.
  */
 struct ngx_http_weaveit_pg_query_s {
     const char                     *name;
@@ -70,6 +71,7 @@ typedef struct {
     const char                    **values;
     ngx_uint_t                      pool_max;
     ngx_msec_t                      pool_timeout;
+    ngx_flag_t                      prepare;
     ngx_http_weaveit_pg_pool_t     *pool;
     ngx_flag_t                      used;
 

@@ -908,8 +908,9 @@ ngx_http_weaveit_pg_send(ngx_http_weaveit_pg_conn_t *pc,
     pc->c->idle = 0;
     q->conn = pc;
 
-    i = q->name ? ngx_http_weaveit_pg_prepared_slot(pc, q->name)
-                : NGX_HTTP_WEAVEIT_PG_PREPARED;
+    i = (q->name && pc->pool->conf->prepare)
+        ? ngx_http_weaveit_pg_prepared_slot(pc, q->name)
+        : NGX_HTTP_WEAVEIT_PG_PREPARED;
 
     if (i == NGX_HTTP_WEAVEIT_PG_PREPARED || pc->prepared[i]) {
         ngx_http_weaveit_pg_send_query(pc, q,

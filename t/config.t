@@ -15,6 +15,7 @@ my @cases = (
     [ 'weaveit_db "host=/tmp port=notaport x";', qr/invalid "weaveit_db" value/ ],
     [ 'weaveit_db "postgresql://[bad";',   qr/invalid "weaveit_db" value/ ],
     [ 'weaveit_db "host=a"; weaveit_db "host=b";', qr/"weaveit_db" directive is duplicate/ ],
+    [ 'weaveit_db_prepare maybe;',       qr/invalid value "maybe" in "weaveit_db_prepare"/ ],
     [ 'weaveit_video_size 1280;',        qr/invalid value "1280" in "weaveit_video_size"/ ],
     [ 'weaveit_video_size 1281x720;',    qr/invalid value "1281x720" in "weaveit_video_size"/ ],
     [ 'weaveit_video_fps 0;',            qr/"weaveit_video_fps" directive must be between 1 and 60/ ],

@@ -1,8 +1,8 @@
 # What streaming asks of PostgreSQL and of the worker's memory: each
 # connection prepares the video statements once and afterwards only
-# executes them (again after its backend is killed), and the libpq result
-# a chunk is sent from is freed once sent, or when the client leaves
-# midway.
+# executes them (again after its backend is killed; never with
+# weaveit_db_prepare off), and the libpq result a chunk is sent from is
+# freed once sent, or when the client leaves midway.
 use strict;
 use warnings;
 use lib 't/lib';
@@ -68,6 +68,19 @@ cmp_ok count_in_log(qr/parse weaveit_video_find:/), '<=', 2,
 is count_in_log(qr/execute weaveit_video_find:/), 5, 'executed 5 times';
 is count_in_log(qr/parse <unnamed>: SELECT (?:substring|v\.video_id)/), 0,
     'neither is ever parsed unnamed';
+
+# weaveit_db_prepare off: the same statements, never prepared
+
+my $unprepared = WeaveIt::Nginx->start(pg => $pg,
+    http => 'weaveit_db_prepare off;', server => $location);
+my $r = $unprepared->get("/api/videos/$video");
+ok $r->{status} == 200 && $r->{body} eq $data,
+    'weaveit_db_prepare off: served byte-exact';
+is count_in_log(qr/parse <unnamed>: SELECT substring/), 16,
+    'with its 16 chunk statements parsed unnamed';
+is count_in_log(qr/parse weaveit_video_chunk:/), $parses,
+    'and not one prepared';
+$unprepared->stop;
 
 # backends killed: new connections prepare again
 
