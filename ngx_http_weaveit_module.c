@@ -355,7 +355,7 @@ ngx_http_weaveit_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_weaveit_main_conf_t  *wmcf = conf;
 
-    ngx_conf_init_uint_value(wmcf->pool_max, 4);
+    ngx_conf_init_uint_value(wmcf->pool_max, 2);
     ngx_conf_init_msec_value(wmcf->pool_timeout, 5000);
     ngx_conf_init_value(wmcf->prepare, 1);
 

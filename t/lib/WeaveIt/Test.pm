@@ -127,7 +127,9 @@ sub read_client {
 sub rss_kb {
     my ($pid) = @_;
     open my $fh, '<', "/proc/$pid/status" or return 0;
-    while (<$fh>) { return $1 if /^VmRSS:\s+(\d+)/ }
+    while (my $line = <$fh>) {
+        return $1 if $line =~ /^VmRSS:\s+(\d+)/;
+    }
     return 0;
 }
 
