@@ -15,6 +15,11 @@
  * connection caught mid-query is closed, since its state is unknown.
  * Handlers are never called from inside ngx_http_weaveit_pg_query(): the
  * dispatch runs from a posted event, so callers need not be reentrant.
+ *
+ * A query with a name is prepared by each connection the first time that
+ * connection runs it (one more round trip), then only bound and executed;
+ * a new connection starts with none.  weaveit_db_prepare off sends every
+ * query unnamed, for poolers that do not keep prepared statements.
  */
 
 
