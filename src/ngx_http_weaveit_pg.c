@@ -881,17 +881,12 @@ ngx_http_weaveit_pg_connected(ngx_http_weaveit_pg_conn_t *pc)
      */
 
     pc->state = ngx_http_weaveit_pg_schema;
-
-    if (!PQsendQuery(pc->pgconn, ngx_http_weaveit_schema_sql)) {
-        error = ngx_http_weaveit_pg_error(pool, "schema not sent: ",
-                                          PQerrorMessage(pc->pgconn));
-        ngx_http_weaveit_pg_close(pc, error);
-        return;
-    }
-
     ngx_add_timer(pc->c->read, pool->conf->pool_timeout);
 
-    (void) ngx_http_weaveit_pg_flush(pc);
+    ngx_http_weaveit_pg_sent(pc,
+                             PQsendQuery(pc->pgconn,
+                                         ngx_http_weaveit_schema_sql),
+                             "schema not sent: ");
 }
 
 
