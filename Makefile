@@ -9,6 +9,7 @@ SOURCES := config conf/schema.sql conf/www/index.html ngx_http_weaveit_module.c 
 all: module core
 
 include mk/core.mk
+include mk/http.mk
 
 module: $(MODULE)
 

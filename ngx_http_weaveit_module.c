@@ -7,10 +7,16 @@
 
 
 #include "ngx_http_weaveit.h"
+#include "weaveit.h"
 
 
 static void *ngx_http_weaveit_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_weaveit_init_main_conf(ngx_conf_t *cf, void *conf);
+static void ngx_http_weaveit_init_jobs_conf(
+    ngx_http_weaveit_main_conf_t *wmcf);
+static void ngx_http_weaveit_init_render_conf(
+    ngx_http_weaveit_main_conf_t *wmcf);
+static void ngx_http_weaveit_init_str(ngx_str_t *s, const char *value);
 static char *ngx_http_weaveit_db(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_weaveit_db_pool(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -18,19 +24,9 @@ static char *ngx_http_weaveit_db_pool(ngx_conf_t *cf, ngx_command_t *cmd,
 static void *ngx_http_weaveit_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_weaveit_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
-static char *ngx_http_weaveit_health(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_http_weaveit_video(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_http_weaveit_generate(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_http_weaveit_status(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_http_weaveit_wallet_videos(ngx_conf_t *cf,
+static char *ngx_http_weaveit_set_handler(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
-static char *ngx_http_weaveit_points(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_http_weaveit_demo(ngx_conf_t *cf, ngx_command_t *cmd,
+static char *ngx_http_weaveit_generate(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_weaveit_video_size(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -49,20 +45,42 @@ static ngx_conf_num_bounds_t  ngx_http_weaveit_not_negative = {
 };
 
 static ngx_conf_num_bounds_t  ngx_http_weaveit_fps_bounds = {
-    ngx_http_weaveit_check_bounds, 1, 60
+    ngx_http_weaveit_check_bounds, WEAVEIT_FPS_MIN, WEAVEIT_FPS_MAX
 };
 
 static ngx_conf_num_bounds_t  ngx_http_weaveit_font_size_bounds = {
-    ngx_http_weaveit_check_bounds, 6, 200
+    ngx_http_weaveit_check_bounds, WEAVEIT_FONT_SIZE_MIN,
+    WEAVEIT_FONT_SIZE_MAX
 };
 
 static ngx_conf_num_bounds_t  ngx_http_weaveit_speech_rate_bounds = {
-    ngx_http_weaveit_check_bounds, 80, 450
+    ngx_http_weaveit_check_bounds, WEAVEIT_SPEECH_RATE_MIN,
+    WEAVEIT_SPEECH_RATE_MAX
 };
 
 static ngx_conf_post_t  ngx_http_weaveit_x264_preset_post = {
     ngx_http_weaveit_x264_preset
 };
+
+
+/* the content handlers, for ngx_http_weaveit_set_handler() in cmd->post */
+
+static ngx_http_handler_pt  ngx_http_weaveit_health_post =
+    ngx_http_weaveit_health_handler;
+static ngx_http_handler_pt  ngx_http_weaveit_video_post =
+    ngx_http_weaveit_video_handler;
+static ngx_http_handler_pt  ngx_http_weaveit_generate_post =
+    ngx_http_weaveit_generate_handler;
+static ngx_http_handler_pt  ngx_http_weaveit_status_post =
+    ngx_http_weaveit_status_handler;
+static ngx_http_handler_pt  ngx_http_weaveit_wallet_videos_post =
+    ngx_http_weaveit_wallet_videos_handler;
+static ngx_http_handler_pt  ngx_http_weaveit_points_post =
+    ngx_http_weaveit_points_handler;
+static ngx_http_handler_pt  ngx_http_weaveit_demo_post =
+    ngx_http_weaveit_demo_handler;
+
+
 static ngx_int_t ngx_http_weaveit_init_process(ngx_cycle_t *cycle);
 static void ngx_http_weaveit_exit_process(ngx_cycle_t *cycle);
 
@@ -92,52 +110,52 @@ static ngx_command_t  ngx_http_weaveit_commands[] = {
 
     { ngx_string("weaveit_health"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
-      ngx_http_weaveit_health,
+      ngx_http_weaveit_set_handler,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
-      NULL },
+      &ngx_http_weaveit_health_post },
 
     { ngx_string("weaveit_video"),
       NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_weaveit_video,
+      ngx_http_weaveit_set_handler,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_weaveit_loc_conf_t, video_id),
-      NULL },
+      &ngx_http_weaveit_video_post },
 
     { ngx_string("weaveit_generate"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_weaveit_generate,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
-      NULL },
+      &ngx_http_weaveit_generate_post },
 
     { ngx_string("weaveit_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_weaveit_status,
+      ngx_http_weaveit_set_handler,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_weaveit_loc_conf_t, status_id),
-      NULL },
+      &ngx_http_weaveit_status_post },
 
     { ngx_string("weaveit_wallet_videos"),
       NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_weaveit_wallet_videos,
+      ngx_http_weaveit_set_handler,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_weaveit_loc_conf_t, wallet),
-      NULL },
+      &ngx_http_weaveit_wallet_videos_post },
 
     { ngx_string("weaveit_points"),
       NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_weaveit_points,
+      ngx_http_weaveit_set_handler,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_weaveit_loc_conf_t, wallet),
-      NULL },
+      &ngx_http_weaveit_points_post },
 
     { ngx_string("weaveit_demo"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
-      ngx_http_weaveit_demo,
+      ngx_http_weaveit_set_handler,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
-      NULL },
+      &ngx_http_weaveit_demo_post },
 
     { ngx_string("weaveit_max_script"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -363,7 +381,58 @@ ngx_http_weaveit_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    ngx_http_weaveit_init_jobs_conf(wmcf);
+    ngx_http_weaveit_init_render_conf(wmcf);
+
     return ngx_http_weaveit_job_init_conf(cf, wmcf);
+}
+
+
+static void
+ngx_http_weaveit_init_jobs_conf(ngx_http_weaveit_main_conf_t *wmcf)
+{
+    ngx_conf_init_value(wmcf->max_jobs, 1);
+    ngx_conf_init_msec_value(wmcf->job_interval, 1000);
+    ngx_conf_init_value(wmcf->job_attempts, 3);
+    ngx_conf_init_value(wmcf->keep_script, 0);
+    ngx_conf_init_value(wmcf->cleanup_failed_after, 7 * 24 * 60 * 60);
+
+    if (wmcf->thread_pool_name.data == NULL) {
+        ngx_str_set(&wmcf->thread_pool_name, "default");
+    }
+}
+
+
+/* the rendering defaults are the core's */
+
+static void
+ngx_http_weaveit_init_render_conf(ngx_http_weaveit_main_conf_t *wmcf)
+{
+    weaveit_params_t  defaults;
+
+    weaveit_params_init(&defaults);
+
+    ngx_conf_init_value(wmcf->video_width, defaults.width);
+    ngx_conf_init_value(wmcf->video_height, defaults.height);
+    ngx_conf_init_value(wmcf->video_fps, defaults.fps);
+    ngx_conf_init_value(wmcf->font_size, defaults.font_size);
+    ngx_conf_init_value(wmcf->speech_rate, defaults.speech_rate);
+
+    ngx_http_weaveit_init_str(&wmcf->font, defaults.font_path);
+    ngx_http_weaveit_init_str(&wmcf->voice, defaults.voice);
+    ngx_http_weaveit_init_str(&wmcf->x264_preset, defaults.x264_preset);
+}
+
+
+/* the core's strings are static, and NUL-terminated like conf strings */
+
+static void
+ngx_http_weaveit_init_str(ngx_str_t *s, const char *value)
+{
+    if (s->data == NULL) {
+        s->data = (u_char *) value;
+        s->len = ngx_strlen(value);
+    }
 }
 
 
@@ -501,18 +570,30 @@ ngx_http_weaveit_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
 
 /*
- * Installs a location's content handler; every WeaveIt handler talks to
+ * weaveit_health, weaveit_video $id, weaveit_status $id, ...: installs the
+ * location's content handler, given in cmd->post, after evaluating the
+ * directive's argument if it takes one.  Every WeaveIt handler talks to
  * the database, so the worker connects at start.
  */
 
 static char *
-ngx_http_weaveit_set_handler(ngx_conf_t *cf, ngx_http_handler_pt handler)
+ngx_http_weaveit_set_handler(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
+    ngx_http_handler_pt           *handler = cmd->post;
+
+    char                          *rv;
     ngx_http_core_loc_conf_t      *clcf;
     ngx_http_weaveit_main_conf_t  *wmcf;
 
+    if (cmd->type & NGX_CONF_TAKE1) {
+        rv = ngx_http_set_complex_value_slot(cf, cmd, conf);
+        if (rv != NGX_CONF_OK) {
+            return rv;
+        }
+    }
+
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-    clcf->handler = handler;
+    clcf->handler = *handler;
 
     wmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_weaveit_module);
     wmcf->used = 1;
@@ -521,28 +602,7 @@ ngx_http_weaveit_set_handler(ngx_conf_t *cf, ngx_http_handler_pt handler)
 }
 
 
-static char *
-ngx_http_weaveit_health(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    return ngx_http_weaveit_set_handler(cf, ngx_http_weaveit_health_handler);
-}
-
-
-/* weaveit_video $id: the id may be a job id or a video id */
-
-static char *
-ngx_http_weaveit_video(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    char  *rv;
-
-    rv = ngx_http_set_complex_value_slot(cf, cmd, conf);
-    if (rv != NGX_CONF_OK) {
-        return rv;
-    }
-
-    return ngx_http_weaveit_set_handler(cf, ngx_http_weaveit_video_handler);
-}
-
+/* a location that generates: the worker runs jobs */
 
 static char *
 ngx_http_weaveit_generate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -552,55 +612,7 @@ ngx_http_weaveit_generate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     wmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_weaveit_module);
     wmcf->generates = 1;
 
-    return ngx_http_weaveit_set_handler(cf,
-                                        ngx_http_weaveit_generate_handler);
-}
-
-
-static char *
-ngx_http_weaveit_set_id_handler(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf, ngx_http_handler_pt handler)
-{
-    char  *rv;
-
-    rv = ngx_http_set_complex_value_slot(cf, cmd, conf);
-    if (rv != NGX_CONF_OK) {
-        return rv;
-    }
-
-    return ngx_http_weaveit_set_handler(cf, handler);
-}
-
-
-static char *
-ngx_http_weaveit_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    return ngx_http_weaveit_set_id_handler(cf, cmd, conf,
-                                           ngx_http_weaveit_status_handler);
-}
-
-
-static char *
-ngx_http_weaveit_wallet_videos(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    return ngx_http_weaveit_set_id_handler(cf, cmd, conf,
-                                     ngx_http_weaveit_wallet_videos_handler);
-}
-
-
-static char *
-ngx_http_weaveit_points(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    return ngx_http_weaveit_set_id_handler(cf, cmd, conf,
-                                           ngx_http_weaveit_points_handler);
-}
-
-
-static char *
-ngx_http_weaveit_demo(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    return ngx_http_weaveit_set_handler(cf, ngx_http_weaveit_demo_handler);
+    return ngx_http_weaveit_set_handler(cf, cmd, conf);
 }
 
 
@@ -629,7 +641,10 @@ ngx_http_weaveit_video_size(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     w = ngx_atoi(value[1].data, x - value[1].data);
     h = ngx_atoi(x + 1, value[1].data + value[1].len - x - 1);
 
-    if (w < 160 || h < 90 || w > 3840 || h > 2160 || w % 2 || h % 2) {
+    if (w < WEAVEIT_WIDTH_MIN || w > WEAVEIT_WIDTH_MAX
+        || h < WEAVEIT_HEIGHT_MIN || h > WEAVEIT_HEIGHT_MAX
+        || w % 2 || h % 2)
+    {
         goto invalid;
     }
 
@@ -642,8 +657,10 @@ invalid:
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "invalid value \"%V\" in \"%V\": want WIDTHxHEIGHT, "
-                       "even numbers from 160x90 to 3840x2160",
-                       &value[1], &cmd->name);
+                       "even numbers from %dx%d to %dx%d",
+                       &value[1], &cmd->name,
+                       WEAVEIT_WIDTH_MIN, WEAVEIT_HEIGHT_MIN,
+                       WEAVEIT_WIDTH_MAX, WEAVEIT_HEIGHT_MAX);
     return NGX_CONF_ERROR;
 }
 
@@ -685,17 +702,8 @@ ngx_http_weaveit_x264_preset(ngx_conf_t *cf, void *post, void *data)
 {
     ngx_str_t  *preset = data;
 
-    static const char  *presets[] = {
-        "ultrafast", "superfast", "veryfast", "faster", "fast", "medium",
-        "slow", "slower", "veryslow", "placebo", NULL
-    };
-
-    ngx_uint_t  i;
-
-    for (i = 0; presets[i]; i++) {
-        if (ngx_strcmp(preset->data, presets[i]) == 0) {
-            return NGX_CONF_OK;
-        }
+    if (weaveit_x264_preset_valid((char *) preset->data)) {
+        return NGX_CONF_OK;
     }
 
     return "is not an x264 preset (ultrafast ... placebo)";

@@ -65,6 +65,9 @@ struct ngx_http_weaveit_pg_query_s {
 typedef struct ngx_http_weaveit_jobs_s  ngx_http_weaveit_jobs_t;
 
 
+#define NGX_HTTP_WEAVEIT_UUID_LEN         36
+
+
 typedef struct {
     ngx_str_t                       conninfo;
     const char                    **keywords;
@@ -130,17 +133,75 @@ ngx_int_t ngx_http_weaveit_pg_query(ngx_http_weaveit_pg_pool_t *pool,
 void ngx_http_weaveit_pg_cancel(ngx_http_weaveit_pg_query_t *q);
 PGresult *ngx_http_weaveit_pg_take_result(ngx_http_weaveit_pg_query_t *q);
 
-/* ngx_http_weaveit_video.c */
-ngx_int_t ngx_http_weaveit_video_handler(ngx_http_request_t *r);
+/* ngx_http_weaveit_http.c: answering requests */
+ngx_int_t ngx_http_weaveit_send_json(ngx_http_request_t *r,
+    ngx_uint_t status, json_t *json);
+ngx_int_t ngx_http_weaveit_send_buf(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_buf_t *b);
+ngx_int_t ngx_http_weaveit_send_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *message);
+ngx_int_t ngx_http_weaveit_db_error(ngx_http_request_t *r,
+    ngx_http_weaveit_pg_query_t *q);
+ngx_table_elt_t *ngx_http_weaveit_add_header(ngx_http_request_t *r,
+    char *key, u_char *value, size_t len);
+ngx_int_t ngx_http_weaveit_method_not_allowed(ngx_http_request_t *r,
+    char *allow);
+ngx_int_t ngx_http_weaveit_get_only(ngx_http_request_t *r);
+void ngx_http_weaveit_finalize(ngx_http_request_t *r, ngx_int_t rc);
+char *ngx_http_weaveit_pstrdup(ngx_pool_t *pool, ngx_str_t *s);
 
-/* ngx_http_weaveit_job.c */
+
+/* ngx_http_weaveit_rules.c: HTTP rules and id syntax on plain buffers */
+
+typedef struct {
+    ngx_str_t                      *if_match;     /* NULL: no header */
+    ngx_str_t                      *if_none_match;
+    ngx_str_t                      *if_range;
+    time_t                          if_unmodified_since; /* NGX_ERROR: */
+    time_t                          if_modified_since;   /* no header, */
+    time_t                          if_range_date;       /* or no date */
+} ngx_http_weaveit_conditions_t;
+
+
+/* a download's file name: the title, cut at a character boundary */
+#define NGX_HTTP_WEAVEIT_FILENAME_MAX     100
+#define NGX_HTTP_WEAVEIT_DISPOSITION_LEN                                      \
+    (sizeof("inline; filename=\".mp4\"; filename*=UTF-8''.mp4") - 1          \
+     + 5 * NGX_HTTP_WEAVEIT_FILENAME_MAX)
+
+ngx_int_t ngx_http_weaveit_preconditions(ngx_http_weaveit_conditions_t *c,
+    ngx_str_t *etag, time_t mtime);
+ngx_uint_t ngx_http_weaveit_etag_match(ngx_str_t *list, ngx_str_t *etag,
+    ngx_uint_t weak);
+ngx_uint_t ngx_http_weaveit_if_range(ngx_http_weaveit_conditions_t *c,
+    ngx_str_t *etag, time_t mtime);
+ngx_int_t ngx_http_weaveit_parse_range(ngx_str_t *value, off_t length,
+    off_t *start, off_t *end);
+u_char *ngx_http_weaveit_disposition(u_char *buf, u_char *title, size_t len,
+    ngx_str_t *id);
+ngx_uint_t ngx_http_weaveit_is_uuid(ngx_str_t *s);
+ngx_uint_t ngx_http_weaveit_is_wallet(ngx_str_t *wallet);
+
+
+/* ngx_http_weaveit_job.c: the job queue; knows nothing of requests */
+
+/* a job ended: video_id is NULL if it failed */
+typedef void (*ngx_http_weaveit_job_ended_pt)(void *data, ngx_str_t *job_id,
+    ngx_str_t *video_id);
+
 char *ngx_http_weaveit_job_init_conf(ngx_conf_t *cf,
     ngx_http_weaveit_main_conf_t *wmcf);
 ngx_int_t ngx_http_weaveit_job_init_process(ngx_cycle_t *cycle,
     ngx_http_weaveit_main_conf_t *wmcf);
-void ngx_http_weaveit_job_kick(ngx_http_weaveit_main_conf_t *wmcf);
-ngx_int_t ngx_http_weaveit_job_wait(ngx_http_request_t *r,
-    ngx_str_t *job_id);
+void ngx_http_weaveit_job_kick(ngx_http_weaveit_jobs_t *jobs);
+ngx_int_t ngx_http_weaveit_job_wait(ngx_http_weaveit_jobs_t *jobs,
+    ngx_pool_t *pool, ngx_str_t *job_id,
+    ngx_http_weaveit_job_ended_pt handler, void *data);
+
+
+/* ngx_http_weaveit_video.c */
+ngx_int_t ngx_http_weaveit_video_handler(ngx_http_request_t *r);
+
 
 /* ngx_http_weaveit_api.c */
 ngx_int_t ngx_http_weaveit_health_handler(ngx_http_request_t *r);
@@ -149,19 +210,6 @@ ngx_int_t ngx_http_weaveit_status_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_weaveit_wallet_videos_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_weaveit_points_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_weaveit_demo_handler(ngx_http_request_t *r);
-void ngx_http_weaveit_send_generated(ngx_http_request_t *r,
-    ngx_str_t *job_id, ngx_str_t *video_id);
-ngx_int_t ngx_http_weaveit_send_json(ngx_http_request_t *r,
-    ngx_uint_t status, json_t *json);
-ngx_int_t ngx_http_weaveit_send_error(ngx_http_request_t *r,
-    ngx_uint_t status, const char *message);
-ngx_int_t ngx_http_weaveit_method_not_allowed(ngx_http_request_t *r,
-    const char *allow);
-void ngx_http_weaveit_finalize(ngx_http_request_t *r, ngx_int_t rc);
-ngx_uint_t ngx_http_weaveit_is_uuid(ngx_str_t *s);
-ngx_int_t ngx_http_weaveit_get_only(ngx_http_request_t *r);
-ngx_int_t ngx_http_weaveit_db_error(ngx_http_request_t *r,
-    ngx_http_weaveit_pg_query_t *q);
 
 
 #endif /* _NGX_HTTP_WEAVEIT_H_INCLUDED_ */

@@ -1,6 +1,8 @@
 
 /*
- * The JSON endpoints, and the helpers every handler uses to answer JSON.
+ * The JSON endpoints: health, generate, job status, a wallet's videos, its
+ * points, and the demo page.  How a request is answered is in
+ * ngx_http_weaveit_http.c; the job queue is in ngx_http_weaveit_job.c.
  */
 
 
@@ -10,8 +12,8 @@
 #include <uuid/uuid.h>
 
 
-#define NGX_HTTP_WEAVEIT_UUID_LEN       36
-#define NGX_HTTP_WEAVEIT_MAX_TITLE      200
+/* characters, as the original service counted them */
+#define NGX_HTTP_WEAVEIT_TITLE_MAX      200
 #define NGX_HTTP_WEAVEIT_DEFAULT_LIMIT  20
 #define NGX_HTTP_WEAVEIT_MAX_LIMIT      100
 #define NGX_HTTP_WEAVEIT_MAX_OFFSET     1000000
@@ -23,14 +25,20 @@ typedef struct {
     ngx_str_t                      job_id;
     ngx_int_t                      cost;
     ngx_uint_t                     wait;
+    u_char                         id[NGX_HTTP_WEAVEIT_UUID_LEN + 1];
+    u_char                         signup_points[NGX_INT_T_LEN + 1];
+    u_char                         cost_text[NGX_INT_T_LEN + 1];
+    u_char                         max_pending[NGX_INT_T_LEN + 1];
+    u_char                         error[64];
 } ngx_http_weaveit_generate_ctx_t;
 
 
-static ngx_int_t ngx_http_weaveit_send_buf(ngx_http_request_t *r,
-    ngx_uint_t status, ngx_buf_t *b);
-static ngx_int_t ngx_http_weaveit_request_query(ngx_http_request_t *r,
+static ngx_int_t ngx_http_weaveit_send_query(ngx_http_request_t *r,
     ngx_http_weaveit_pg_query_t *q, const char *sql, int nparams,
     const char *const *values, ngx_http_weaveit_pg_handler_pt handler);
+static ngx_int_t ngx_http_weaveit_request_query(ngx_http_request_t *r,
+    const char *sql, int nparams, const char *const *values,
+    ngx_http_weaveit_pg_handler_pt handler);
 static ngx_int_t ngx_http_weaveit_eval_key(ngx_http_request_t *r,
     ngx_http_complex_value_t *cv, ngx_uint_t (*valid)(ngx_str_t *key),
     const char *invalid, ngx_str_t *key);
@@ -38,157 +46,83 @@ static ngx_int_t ngx_http_weaveit_lookup(ngx_http_request_t *r,
     ngx_http_complex_value_t *cv, ngx_uint_t (*valid)(ngx_str_t *key),
     const char *invalid, const char *sql,
     ngx_http_weaveit_pg_handler_pt handler);
-static ngx_uint_t ngx_http_weaveit_is_wallet(ngx_str_t *wallet);
-static char *ngx_http_weaveit_pstrdup(ngx_pool_t *pool, ngx_str_t *s);
 static void ngx_http_weaveit_health_done(ngx_http_weaveit_pg_query_t *q);
 static ngx_uint_t ngx_http_weaveit_is_json(ngx_http_request_t *r);
 static void ngx_http_weaveit_generate_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_weaveit_generate_parse(ngx_http_request_t *r,
+    ngx_http_weaveit_generate_ctx_t *ctx);
 static ngx_int_t ngx_http_weaveit_read_body(ngx_http_request_t *r,
     ngx_str_t *body);
-static const char *ngx_http_weaveit_validate(ngx_http_request_t *r,
-    json_t *json, ngx_http_weaveit_generate_ctx_t *ctx);
+static ngx_int_t ngx_http_weaveit_generate_fields(ngx_http_request_t *r,
+    json_t *json, ngx_http_weaveit_generate_ctx_t *ctx, const char **error);
+static const char *ngx_http_weaveit_check_script(ngx_http_request_t *r,
+    json_t *script, ngx_http_weaveit_generate_ctx_t *ctx, ngx_str_t *s);
+static const char *ngx_http_weaveit_check_wallet(json_t *wallet,
+    ngx_str_t *s);
+static const char *ngx_http_weaveit_check_title(json_t *title, ngx_str_t *s);
+static ngx_int_t ngx_http_weaveit_generate_create(ngx_http_request_t *r,
+    ngx_http_weaveit_generate_ctx_t *ctx);
 static void ngx_http_weaveit_generate_created(
     ngx_http_weaveit_pg_query_t *q);
+static ngx_int_t ngx_http_weaveit_send_busy(ngx_http_request_t *r);
 static ngx_int_t ngx_http_weaveit_send_accepted(ngx_http_request_t *r,
     ngx_http_weaveit_generate_ctx_t *ctx);
+static void ngx_http_weaveit_generate_ended(void *data, ngx_str_t *job_id,
+    ngx_str_t *video_id);
 static void ngx_http_weaveit_status_done(ngx_http_weaveit_pg_query_t *q);
 static void ngx_http_weaveit_wallet_videos_done(
     ngx_http_weaveit_pg_query_t *q);
+static json_t *ngx_http_weaveit_wallet_video(ngx_http_request_t *r,
+    PGresult *res, int row);
 static void ngx_http_weaveit_points_done(ngx_http_weaveit_pg_query_t *q);
 
 
-ngx_int_t
-ngx_http_weaveit_send_json(ngx_http_request_t *r, ngx_uint_t status,
-    json_t *json)
-{
-    char       *text;
-    size_t      len;
-    ngx_buf_t  *b;
+static const char  ngx_http_weaveit_health_sql[] = "SELECT 1";
 
-    text = json ? json_dumps(json, JSON_COMPACT) : NULL;
-    json_decref(json);
+/* user, signup points, charge and queue limit in one round trip */
 
-    if (text == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+static const char  ngx_http_weaveit_create_job_sql[] =
+    "SELECT outcome, points FROM weaveit_create_job("
+    "$1::uuid, $2, $3, $4, $5::int, $6::int, $7::int)";
 
-    len = ngx_strlen(text);
+static const char  ngx_http_weaveit_status_sql[] =
+    "SELECT j.job_id, j.status, j.error_message,"
+    "  weaveit_iso(j.created_at), weaveit_iso(j.updated_at), j.progress,"
+    "  EXISTS (SELECT 1 FROM videos v WHERE v.job_id = j.job_id)"
+    " FROM video_jobs j WHERE j.job_id = $1::uuid";
 
-    b = ngx_create_temp_buf(r->pool, len);
-    if (b == NULL) {
-        free(text);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+/* one page, and the wallet's total even when the page is empty */
 
-    b->last = ngx_cpymem(b->last, text, len);
-    free(text);
+static const char  ngx_http_weaveit_wallet_videos_sql[] =
+    "WITH page AS ("
+    "  SELECT v.video_id, v.job_id, j.title, v.duration_sec, v.format,"
+    "    v.created_at"
+    "  FROM videos v JOIN video_jobs j ON j.job_id = v.job_id"
+    "  WHERE v.wallet_address = $1"
+    "  ORDER BY v.created_at DESC, v.video_id"
+    "  LIMIT $2::int OFFSET $3::int"
+    ") SELECT p.video_id, p.job_id, p.title, p.duration_sec, p.format,"
+    "    weaveit_iso(p.created_at), t.total"
+    "  FROM (SELECT count(*) AS total FROM videos"
+    "        WHERE wallet_address = $1) t"
+    "  LEFT JOIN page p ON true"
+    "  ORDER BY p.created_at DESC, p.video_id";
 
-    ngx_str_set(&r->headers_out.content_type,
-                "application/json; charset=utf-8");
-    r->headers_out.content_type_len = sizeof("application/json") - 1;
-
-    return ngx_http_weaveit_send_buf(r, status, b);
-}
-
-
-/* a whole response in one buffer; the content type is already set */
-
-static ngx_int_t
-ngx_http_weaveit_send_buf(ngx_http_request_t *r, ngx_uint_t status,
-    ngx_buf_t *b)
-{
-    ngx_int_t    rc;
-    ngx_chain_t  out;
-
-    b->last_buf = (r == r->main);
-    b->last_in_chain = 1;
-
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = b->last - b->pos;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
-}
+static const char  ngx_http_weaveit_points_sql[] =
+    "SELECT wallet_address, prompt_points FROM users"
+    " WHERE wallet_address = $1";
 
 
-ngx_int_t
-ngx_http_weaveit_send_error(ngx_http_request_t *r, ngx_uint_t status,
-    const char *message)
-{
-    return ngx_http_weaveit_send_json(r, status,
-                                      json_pack("{ss}", "error", message));
-}
-
-
-ngx_int_t
-ngx_http_weaveit_method_not_allowed(ngx_http_request_t *r, const char *allow)
-{
-    ngx_table_elt_t  *h;
-
-    if (ngx_http_discard_request_body(r) != NGX_OK) {
-        r->keepalive = 0;
-    }
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Allow");
-    h->value.data = (u_char *) allow;
-    h->value.len = ngx_strlen(allow);
-
-    return ngx_http_weaveit_send_error(r, NGX_HTTP_NOT_ALLOWED,
-                                       "Method not allowed");
-}
-
-
-/*
- * Answers a request that was parked with r->main->count++ while the
- * database worked, from outside the request's own event handlers.
- */
-
-void
-ngx_http_weaveit_finalize(ngx_http_request_t *r, ngx_int_t rc)
-{
-    ngx_connection_t  *c;
-
-    c = r->connection;
-
-    ngx_http_finalize_request(r, rc);
-    ngx_http_run_posted_requests(c);
-}
-
-
-/*
- * Runs one query for a request: parks the request (r->main->count++) and
- * returns NGX_DONE; the handler answers with ngx_http_weaveit_finalize().
- */
+/* sends one query on behalf of a request; its handler gets q->data == r */
 
 static ngx_int_t
-ngx_http_weaveit_request_query(ngx_http_request_t *r,
+ngx_http_weaveit_send_query(ngx_http_request_t *r,
     ngx_http_weaveit_pg_query_t *q, const char *sql, int nparams,
     const char *const *values, ngx_http_weaveit_pg_handler_pt handler)
 {
     ngx_http_weaveit_main_conf_t  *wmcf;
 
     wmcf = ngx_http_get_module_main_conf(r, ngx_http_weaveit_module);
-
-    if (q == NULL) {
-        q = ngx_pcalloc(r->pool, sizeof(ngx_http_weaveit_pg_query_t));
-        if (q == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-    }
 
     q->sql = sql;
     q->nparams = nparams;
@@ -197,42 +131,37 @@ ngx_http_weaveit_request_query(ngx_http_request_t *r,
     q->data = r;
     q->log = r->connection->log;
 
-    if (ngx_http_weaveit_pg_query(wmcf->pool, q, r->pool) != NGX_OK) {
+    return ngx_http_weaveit_pg_query(wmcf->pool, q, r->pool);
+}
+
+
+/*
+ * From a content handler: runs one query and parks the request
+ * (r->main->count++); the query's handler answers with
+ * ngx_http_weaveit_finalize().
+ */
+
+static ngx_int_t
+ngx_http_weaveit_request_query(ngx_http_request_t *r, const char *sql,
+    int nparams, const char *const *values,
+    ngx_http_weaveit_pg_handler_pt handler)
+{
+    ngx_http_weaveit_pg_query_t  *q;
+
+    q = ngx_pcalloc(r->pool, sizeof(ngx_http_weaveit_pg_query_t));
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_weaveit_send_query(r, q, sql, nparams, values, handler)
+        != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     r->main->count++;
 
     return NGX_DONE;
-}
-
-
-/* the pool logged the details; the client learns only what kind */
-
-ngx_int_t
-ngx_http_weaveit_db_error(ngx_http_request_t *r,
-    ngx_http_weaveit_pg_query_t *q)
-{
-    return ngx_http_weaveit_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                       q->timed_out ? "Database timeout"
-                                                    : "Database unavailable");
-}
-
-
-/* NGX_DECLINED: the request may go on; anything else is to be returned */
-
-ngx_int_t
-ngx_http_weaveit_get_only(ngx_http_request_t *r)
-{
-    ngx_int_t  rc;
-
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return ngx_http_weaveit_method_not_allowed(r, "GET, HEAD");
-    }
-
-    rc = ngx_http_discard_request_body(r);
-
-    return (rc == NGX_OK) ? NGX_DECLINED : rc;
 }
 
 
@@ -291,100 +220,7 @@ ngx_http_weaveit_lookup(ngx_http_request_t *r, ngx_http_complex_value_t *cv,
 
     values[0] = (char *) key.data;
 
-    return ngx_http_weaveit_request_query(r, NULL, sql, 1, values, handler);
-}
-
-
-ngx_uint_t
-ngx_http_weaveit_is_uuid(ngx_str_t *s)
-{
-    char    text[NGX_HTTP_WEAVEIT_UUID_LEN + 1];
-    uuid_t  uu;
-
-    if (s->len != NGX_HTTP_WEAVEIT_UUID_LEN) {
-        return 0;
-    }
-
-    ngx_memcpy(text, s->data, NGX_HTTP_WEAVEIT_UUID_LEN);
-    text[NGX_HTTP_WEAVEIT_UUID_LEN] = '\0';
-
-    return uuid_parse(text, uu) == 0;
-}
-
-
-/*
- * A Solana public key: 32 to 44 base58 characters decoding to exactly
- * 32 bytes.  Debian packages no base58 library, hence this decoder.
- */
-
-static ngx_uint_t
-ngx_http_weaveit_is_wallet(ngx_str_t *wallet)
-{
-    static const char  alphabet[] =
-        "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
-
-    u_char       num[33];
-    size_t       i, j, zeros, used;
-    ngx_uint_t   carry;
-    const char  *digit;
-    size_t       len;
-    u_char      *s;
-
-    s = wallet->data;
-    len = wallet->len;
-
-    if (len < 32 || len > 44) {
-        return 0;
-    }
-
-    ngx_memzero(num, sizeof(num));
-    zeros = 0;
-
-    while (zeros < len && s[zeros] == '1') {
-        zeros++;
-    }
-
-    for (i = 0; i < len; i++) {
-        digit = (s[i] == '\0') ? NULL : ngx_strchr(alphabet, s[i]);
-        if (digit == NULL) {
-            return 0;
-        }
-
-        carry = digit - alphabet;
-
-        for (j = sizeof(num); j > 0; j--) {
-            carry += 58 * num[j - 1];
-            num[j - 1] = carry & 0xff;
-            carry >>= 8;
-        }
-
-        if (carry) {
-            return 0;
-        }
-    }
-
-    for (used = sizeof(num); used > 0 && num[sizeof(num) - used] == 0;
-         used--)
-    {
-        /* void */
-    }
-
-    return zeros + used == 32;
-}
-
-
-static char *
-ngx_http_weaveit_pstrdup(ngx_pool_t *pool, ngx_str_t *s)
-{
-    char  *p;
-
-    p = ngx_pnalloc(pool, s->len + 1);
-    if (p != NULL) {
-        ngx_memcpy(p, s->data, s->len);
-        p[s->len] = '\0';
-    }
-
-    return p;
+    return ngx_http_weaveit_request_query(r, sql, 1, values, handler);
 }
 
 
@@ -401,7 +237,8 @@ ngx_http_weaveit_health_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    return ngx_http_weaveit_request_query(r, NULL, "SELECT 1", 0, NULL,
+    return ngx_http_weaveit_request_query(r, ngx_http_weaveit_health_sql,
+                                          0, NULL,
                                           ngx_http_weaveit_health_done);
 }
 
@@ -492,22 +329,16 @@ ngx_http_weaveit_is_json(ngx_http_request_t *r)
 }
 
 
+/*
+ * The body is read: the body read's own reference holds the request
+ * until a handler finalizes it, so nothing here parks it.
+ */
+
 static void
 ngx_http_weaveit_generate_body(ngx_http_request_t *r)
 {
-    uuid_t                            uu;
-    json_t                           *json;
     ngx_int_t                         rc;
-    ngx_str_t                         body, wait;
-    const char                       *error;
-    json_error_t                      jerr;
-    ngx_http_weaveit_loc_conf_t      *wlcf;
     ngx_http_weaveit_generate_ctx_t  *ctx;
-
-    if (ngx_http_weaveit_read_body(r, &body) != NGX_OK) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
 
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_weaveit_generate_ctx_t));
     if (ctx == NULL) {
@@ -515,70 +346,54 @@ ngx_http_weaveit_generate_body(ngx_http_request_t *r)
         return;
     }
 
-    json = json_loadb((char *) body.data, body.len, JSON_REJECT_DUPLICATES,
-                      &jerr);
-    if (json == NULL) {
-        rc = ngx_http_weaveit_send_json(r, NGX_HTTP_BAD_REQUEST,
-                 json_pack("{s:s+}", "error", "Invalid JSON: ", jerr.text));
-        ngx_http_finalize_request(r, rc);
-        return;
+    ngx_http_set_ctx(r, ctx, ngx_http_weaveit_module);
+
+    rc = ngx_http_weaveit_generate_parse(r, ctx);
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_weaveit_generate_create(r, ctx);
     }
-
-    error = ngx_http_weaveit_validate(r, json, ctx);
-    json_decref(json);
-
-    if (error) {
-        ngx_http_finalize_request(r,
-            ngx_http_weaveit_send_error(r, NGX_HTTP_BAD_REQUEST, error));
-        return;
-    }
-
-    if (ctx->values[0] == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    wlcf = ngx_http_get_module_loc_conf(r, ngx_http_weaveit_module);
-
-    ctx->wait = wlcf->generate_wait
-                || (ngx_http_arg(r, (u_char *) "wait", 4, &wait) == NGX_OK
-                    && wait.len == 1 && wait.data[0] == '1');
-    ctx->cost = wlcf->generate_cost;
-
-    ctx->job_id.data = ngx_pnalloc(r->pool, NGX_HTTP_WEAVEIT_UUID_LEN + 1);
-    ctx->values[4] = ngx_pnalloc(r->pool, NGX_INT_T_LEN + 1);
-    ctx->values[5] = ngx_pnalloc(r->pool, NGX_INT_T_LEN + 1);
-    ctx->values[6] = ngx_pnalloc(r->pool, NGX_INT_T_LEN + 1);
-    if (ctx->job_id.data == NULL || ctx->values[4] == NULL
-        || ctx->values[5] == NULL || ctx->values[6] == NULL)
-    {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    uuid_generate_random(uu);
-    uuid_unparse_lower(uu, (char *) ctx->job_id.data);
-    ctx->job_id.len = NGX_HTTP_WEAVEIT_UUID_LEN;
-
-    (void) ngx_sprintf((u_char *) ctx->values[4], "%i%Z",
-                       wlcf->signup_points);
-    (void) ngx_sprintf((u_char *) ctx->values[5], "%i%Z", ctx->cost);
-    (void) ngx_sprintf((u_char *) ctx->values[6], "%i%Z", wlcf->max_pending);
-    ctx->values[0] = (char *) ctx->job_id.data;
-
-    /* the body read holds the request: no count++ of our own */
-
-    rc = ngx_http_weaveit_request_query(r, &ctx->query,
-             "SELECT outcome, points FROM weaveit_create_job("
-             "$1::uuid, $2, $3, $4, $5::int, $6::int, $7::int)",
-             7, ctx->values, ngx_http_weaveit_generate_created);
 
     if (rc != NGX_DONE) {
         ngx_http_finalize_request(r, rc);
-        return;
+    }
+}
+
+
+/*
+ * NGX_DECLINED: ctx->values[1..3] hold the fields and the request goes on;
+ * anything else is to be finalized with (the 400 was sent)
+ */
+
+static ngx_int_t
+ngx_http_weaveit_generate_parse(ngx_http_request_t *r,
+    ngx_http_weaveit_generate_ctx_t *ctx)
+{
+    json_t        *json;
+    ngx_int_t      rc;
+    ngx_str_t      body;
+    const char    *error;
+    json_error_t   jerr;
+
+    if (ngx_http_weaveit_read_body(r, &body) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    r->main->count--;
+    json = json_loadb((char *) body.data, body.len, JSON_REJECT_DUPLICATES,
+                      &jerr);
+    if (json == NULL) {
+        return ngx_http_weaveit_send_json(r, NGX_HTTP_BAD_REQUEST,
+                   json_pack("{s:s+}", "error", "Invalid JSON: ", jerr.text));
+    }
+
+    rc = ngx_http_weaveit_generate_fields(r, json, ctx, &error);
+    json_decref(json);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_weaveit_send_error(r, NGX_HTTP_BAD_REQUEST, error);
+    }
+
+    return (rc == NGX_OK) ? NGX_DECLINED : NGX_HTTP_INTERNAL_SERVER_ERROR;
 }
 
 
@@ -635,29 +450,63 @@ ngx_http_weaveit_read_body(ngx_http_request_t *r, ngx_str_t *body)
 
 
 /*
- * Checks the fields and fills ctx->values[1..3] (wallet, script, title);
- * returns the error for the client, naming the field, or NULL.
+ * Checks the fields in the original service's order and copies them into
+ * ctx->values[1..3] (wallet, script, title).  Returns NGX_OK, NGX_DECLINED
+ * with the client's error, naming the field, in *error, or NGX_ERROR.
  */
 
-static const char *
-ngx_http_weaveit_validate(ngx_http_request_t *r, json_t *json,
-    ngx_http_weaveit_generate_ctx_t *ctx)
+static ngx_int_t
+ngx_http_weaveit_generate_fields(ngx_http_request_t *r, json_t *json,
+    ngx_http_weaveit_generate_ctx_t *ctx, const char **error)
 {
-    size_t                        len, i, chars;
-    json_t                       *script, *wallet, *title;
-    ngx_str_t                     s, w;
-    const u_char                 *p;
-    ngx_http_weaveit_loc_conf_t  *wlcf;
-
-    static u_char  too_long[64];
-
-    wlcf = ngx_http_get_module_loc_conf(r, ngx_http_weaveit_module);
+    ngx_str_t  script, wallet, title;
 
     if (!json_is_object(json)) {
-        return "Request body must be a JSON object";
+        *error = "Request body must be a JSON object";
+        return NGX_DECLINED;
     }
 
-    script = json_object_get(json, "script");
+    *error = ngx_http_weaveit_check_script(r,
+                 json_object_get(json, "script"), ctx, &script);
+
+    if (*error == NULL) {
+        *error = ngx_http_weaveit_check_wallet(
+                     json_object_get(json, "walletAddress"), &wallet);
+    }
+
+    if (*error == NULL) {
+        *error = ngx_http_weaveit_check_title(json_object_get(json, "title"),
+                                              &title);
+    }
+
+    if (*error) {
+        return NGX_DECLINED;
+    }
+
+    ctx->values[1] = ngx_http_weaveit_pstrdup(r->pool, &wallet);
+    ctx->values[2] = ngx_http_weaveit_pstrdup(r->pool, &script);
+    ctx->values[3] = title.len ? ngx_http_weaveit_pstrdup(r->pool, &title)
+                               : NULL;
+
+    if (ctx->values[1] == NULL || ctx->values[2] == NULL
+        || (title.len && ctx->values[3] == NULL))
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a message for the client, or NULL: *s is the script */
+
+static const char *
+ngx_http_weaveit_check_script(ngx_http_request_t *r, json_t *script,
+    ngx_http_weaveit_generate_ctx_t *ctx, ngx_str_t *s)
+{
+    size_t                        i;
+    ngx_http_weaveit_loc_conf_t  *wlcf;
+
     if (script == NULL || json_is_null(script)) {
         return "script is required";
     }
@@ -666,27 +515,37 @@ ngx_http_weaveit_validate(ngx_http_request_t *r, json_t *json,
         return "script must be a string";
     }
 
-    p = (const u_char *) json_string_value(script);
-    len = json_string_length(script);
+    s->data = (u_char *) json_string_value(script);
+    s->len = json_string_length(script);
 
-    for (i = 0; i < len; i++) {
-        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r' && p[i] != '\n') {
+    for (i = 0; i < s->len; i++) {
+        if (s->data[i] != ' ' && s->data[i] != '\t' && s->data[i] != '\r'
+            && s->data[i] != '\n')
+        {
             break;
         }
     }
 
-    if (i == len) {
+    if (i == s->len) {
         return "script must not be empty";
     }
 
-    if (len > wlcf->max_script) {
-        (void) ngx_snprintf(too_long, sizeof(too_long) - 1,
+    wlcf = ngx_http_get_module_loc_conf(r, ngx_http_weaveit_module);
+
+    if (s->len > wlcf->max_script) {
+        (void) ngx_snprintf(ctx->error, sizeof(ctx->error) - 1,
                             "script is longer than %uz bytes%Z",
                             wlcf->max_script);
-        return (const char *) too_long;
+        return (const char *) ctx->error;
     }
 
-    wallet = json_object_get(json, "walletAddress");
+    return NULL;
+}
+
+
+static const char *
+ngx_http_weaveit_check_wallet(json_t *wallet, ngx_str_t *s)
+{
     if (wallet == NULL || json_is_null(wallet)) {
         return "walletAddress is required";
     }
@@ -695,48 +554,94 @@ ngx_http_weaveit_validate(ngx_http_request_t *r, json_t *json,
         return "walletAddress must be a Solana base58 public key";
     }
 
-    w.len = json_string_length(wallet);
-    w.data = (u_char *) json_string_value(wallet);
+    s->len = json_string_length(wallet);
+    s->data = (u_char *) json_string_value(wallet);
 
-    if (!ngx_http_weaveit_is_wallet(&w)) {
+    if (!ngx_http_weaveit_is_wallet(s)) {
         return "walletAddress must be a Solana base58 public key";
     }
 
-    title = json_object_get(json, "title");
+    return NULL;
+}
 
-    if (title && !json_is_null(title)) {
-        if (!json_is_string(title)) {
-            return "title must be a string";
-        }
 
-        /* jansson checked the UTF-8: count characters, not bytes */
+/* *s is empty when there is no title */
 
-        p = (const u_char *) json_string_value(title);
-        chars = 0;
+static const char *
+ngx_http_weaveit_check_title(json_t *title, ngx_str_t *s)
+{
+    size_t  i, chars;
 
-        for (i = 0; i < json_string_length(title); i++) {
-            chars += (p[i] & 0xc0) != 0x80;
-        }
+    s->len = 0;
 
-        if (chars > NGX_HTTP_WEAVEIT_MAX_TITLE) {
-            return "title must be at most 200 characters";
-        }
-
-        s.data = (u_char *) p;
-        s.len = json_string_length(title);
-        ctx->values[3] = s.len ? ngx_http_weaveit_pstrdup(r->pool, &s)
-                               : NULL;
+    if (title == NULL || json_is_null(title)) {
+        return NULL;
     }
 
-    ctx->values[1] = ngx_http_weaveit_pstrdup(r->pool, &w);
+    if (!json_is_string(title)) {
+        return "title must be a string";
+    }
 
-    s.data = (u_char *) json_string_value(script);
-    s.len = len;
-    ctx->values[2] = ngx_http_weaveit_pstrdup(r->pool, &s);
+    s->data = (u_char *) json_string_value(title);
+    s->len = json_string_length(title);
 
-    ctx->values[0] = (ctx->values[1] && ctx->values[2]) ? "" : NULL;
+    /* jansson checked the UTF-8: count characters, not bytes */
+
+    chars = 0;
+
+    for (i = 0; i < s->len; i++) {
+        chars += (s->data[i] & 0xc0) != 0x80;
+    }
+
+    if (chars > NGX_HTTP_WEAVEIT_TITLE_MAX) {
+        return "title must be at most 200 characters";
+    }
 
     return NULL;
+}
+
+
+/* NGX_DONE: the job is being created; otherwise an answer's code */
+
+static ngx_int_t
+ngx_http_weaveit_generate_create(ngx_http_request_t *r,
+    ngx_http_weaveit_generate_ctx_t *ctx)
+{
+    uuid_t                        uu;
+    ngx_str_t                     wait;
+    ngx_http_weaveit_loc_conf_t  *wlcf;
+
+    wlcf = ngx_http_get_module_loc_conf(r, ngx_http_weaveit_module);
+
+    ctx->wait = wlcf->generate_wait
+                || (ngx_http_arg(r, (u_char *) "wait", 4, &wait) == NGX_OK
+                    && wait.len == 1 && wait.data[0] == '1');
+    ctx->cost = wlcf->generate_cost;
+
+    uuid_generate_random(uu);
+    uuid_unparse_lower(uu, (char *) ctx->id);
+    ctx->job_id.data = ctx->id;
+    ctx->job_id.len = NGX_HTTP_WEAVEIT_UUID_LEN;
+
+    (void) ngx_sprintf(ctx->signup_points, "%i%Z", wlcf->signup_points);
+    (void) ngx_sprintf(ctx->cost_text, "%i%Z", ctx->cost);
+    (void) ngx_sprintf(ctx->max_pending, "%i%Z", wlcf->max_pending);
+
+    ctx->values[0] = (char *) ctx->id;
+    ctx->values[4] = (char *) ctx->signup_points;
+    ctx->values[5] = (char *) ctx->cost_text;
+    ctx->values[6] = (char *) ctx->max_pending;
+
+    if (ngx_http_weaveit_send_query(r, &ctx->query,
+                                    ngx_http_weaveit_create_job_sql, 7,
+                                    ctx->values,
+                                    ngx_http_weaveit_generate_created)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_DONE;
 }
 
 
@@ -745,12 +650,12 @@ ngx_http_weaveit_generate_created(ngx_http_weaveit_pg_query_t *q)
 {
     char                             *outcome;
     ngx_int_t                         rc, points;
-    ngx_table_elt_t                  *h;
     ngx_http_request_t               *r;
+    ngx_http_weaveit_main_conf_t     *wmcf;
     ngx_http_weaveit_generate_ctx_t  *ctx;
 
     r = q->data;
-    ctx = (ngx_http_weaveit_generate_ctx_t *) q;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_weaveit_module);
 
     if (q->error) {
         ngx_http_weaveit_finalize(r, ngx_http_weaveit_db_error(r, q));
@@ -762,19 +667,7 @@ ngx_http_weaveit_generate_created(ngx_http_weaveit_pg_query_t *q)
                       PQgetlength(q->result, 0, 1));
 
     if (ngx_strcmp(outcome, "busy") == 0) {
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
-            ngx_http_weaveit_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
-        }
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "Retry-After");
-        ngx_str_set(&h->value, "10");
-
-        rc = ngx_http_weaveit_send_error(r, NGX_HTTP_TOO_MANY_REQUESTS,
-                                         "Too many pending jobs, retry later");
-        ngx_http_weaveit_finalize(r, rc);
+        ngx_http_weaveit_finalize(r, ngx_http_weaveit_send_busy(r));
         return;
     }
 
@@ -787,18 +680,41 @@ ngx_http_weaveit_generate_created(ngx_http_weaveit_pg_query_t *q)
         return;
     }
 
-    ngx_http_weaveit_job_kick(
-        ngx_http_get_module_main_conf(r, ngx_http_weaveit_module));
+    wmcf = ngx_http_get_module_main_conf(r, ngx_http_weaveit_module);
 
-    if (ctx->wait) {
-        if (ngx_http_weaveit_job_wait(r, &ctx->job_id) != NGX_OK) {
-            ngx_http_weaveit_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        }
+    ngx_http_weaveit_job_kick(wmcf->jobs);
 
+    if (!ctx->wait) {
+        ngx_http_weaveit_finalize(r, ngx_http_weaveit_send_accepted(r, ctx));
         return;
     }
 
-    ngx_http_weaveit_finalize(r, ngx_http_weaveit_send_accepted(r, ctx));
+    if (ngx_http_weaveit_job_wait(wmcf->jobs, r->pool, &ctx->job_id,
+                                  ngx_http_weaveit_generate_ended, r)
+        != NGX_OK)
+    {
+        ngx_http_weaveit_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    /* notice a client that leaves; the job goes on without it */
+
+    r->read_event_handler = ngx_http_test_reading;
+}
+
+
+static ngx_int_t
+ngx_http_weaveit_send_busy(ngx_http_request_t *r)
+{
+    if (ngx_http_weaveit_add_header(r, "Retry-After", (u_char *) "10",
+                                    sizeof("10") - 1)
+        == NULL)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_weaveit_send_error(r, NGX_HTTP_TOO_MANY_REQUESTS,
+                                       "Too many pending jobs, retry later");
 }
 
 
@@ -813,18 +729,19 @@ ngx_http_weaveit_send_accepted(ngx_http_request_t *r,
                                       + NGX_HTTP_WEAVEIT_UUID_LEN);
     video_url = ngx_pnalloc(r->pool, sizeof("/api/videos/")
                                      + NGX_HTTP_WEAVEIT_UUID_LEN);
-    h = ngx_list_push(&r->headers_out.headers);
-    if (status_url == NULL || video_url == NULL || h == NULL) {
+    if (status_url == NULL || video_url == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     (void) ngx_sprintf(status_url, "/api/videos/status/%V%Z", &ctx->job_id);
     (void) ngx_sprintf(video_url, "/api/videos/%V%Z", &ctx->job_id);
 
-    h->hash = 1;
-    ngx_str_set(&h->key, "Location");
-    h->value.data = status_url;
-    h->value.len = ngx_strlen(status_url);
+    h = ngx_http_weaveit_add_header(r, "Location", status_url,
+                                    ngx_strlen(status_url));
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     r->headers_out.location = h;
 
     return ngx_http_weaveit_send_json(r, NGX_HTTP_ACCEPTED,
@@ -838,30 +755,31 @@ ngx_http_weaveit_send_accepted(ngx_http_request_t *r,
 
 /* wait mode: the original service's answers, once the job has ended */
 
-void
-ngx_http_weaveit_send_generated(ngx_http_request_t *r, ngx_str_t *job_id,
+static void
+ngx_http_weaveit_generate_ended(void *data, ngx_str_t *job_id,
     ngx_str_t *video_id)
 {
-    json_t  *json;
+    ngx_http_request_t *r = data;
+
+    json_t      *json;
+    ngx_uint_t   status;
 
     if (video_id == NULL) {
+        status = NGX_HTTP_INTERNAL_SERVER_ERROR;
         json = json_pack("{s:s,s:s%}", "error", "Failed to generate video",
                          "jobId", job_id->data, job_id->len);
-        ngx_http_weaveit_finalize(r,
-            ngx_http_weaveit_send_json(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                       json));
-        return;
+
+    } else {
+        status = NGX_HTTP_OK;
+        json = json_pack("{s:s%,s:s%,s:s,s:s}",
+                         "jobId", job_id->data, job_id->len,
+                         "videoId", video_id->data, video_id->len,
+                         "status", "completed",
+                         "message",
+                         "Educational tutorial video generated successfully");
     }
 
-    json = json_pack("{s:s%,s:s%,s:s,s:s}",
-                     "jobId", job_id->data, job_id->len,
-                     "videoId", video_id->data, video_id->len,
-                     "status", "completed",
-                     "message",
-                     "Educational tutorial video generated successfully");
-
-    ngx_http_weaveit_finalize(r,
-                         ngx_http_weaveit_send_json(r, NGX_HTTP_OK, json));
+    ngx_http_weaveit_finalize(r, ngx_http_weaveit_send_json(r, status, json));
 }
 
 
@@ -876,12 +794,9 @@ ngx_http_weaveit_status_handler(ngx_http_request_t *r)
     wlcf = ngx_http_get_module_loc_conf(r, ngx_http_weaveit_module);
 
     return ngx_http_weaveit_lookup(r, wlcf->status_id,
-        ngx_http_weaveit_is_uuid, "Invalid job id",
-        "SELECT j.job_id, j.status, j.error_message,"
-        "  weaveit_iso(j.created_at), weaveit_iso(j.updated_at), j.progress,"
-        "  EXISTS (SELECT 1 FROM videos v WHERE v.job_id = j.job_id)"
-        " FROM video_jobs j WHERE j.job_id = $1::uuid",
-        ngx_http_weaveit_status_done);
+                                   ngx_http_weaveit_is_uuid, "Invalid job id",
+                                   ngx_http_weaveit_status_sql,
+                                   ngx_http_weaveit_status_done);
 }
 
 
@@ -988,21 +903,10 @@ ngx_http_weaveit_wallet_videos_handler(ngx_http_request_t *r)
     (void) ngx_sprintf((u_char *) values[1], "%i%Z", limit);
     (void) ngx_sprintf((u_char *) values[2], "%i%Z", offset);
 
-    return ngx_http_weaveit_request_query(r, NULL,
-        "WITH page AS ("
-        "  SELECT v.video_id, v.job_id, j.title, v.duration_sec, v.format,"
-        "    v.created_at"
-        "  FROM videos v JOIN video_jobs j ON j.job_id = v.job_id"
-        "  WHERE v.wallet_address = $1"
-        "  ORDER BY v.created_at DESC, v.video_id"
-        "  LIMIT $2::int OFFSET $3::int"
-        ") SELECT p.video_id, p.job_id, p.title, p.duration_sec, p.format,"
-        "    weaveit_iso(p.created_at), t.total"
-        "  FROM (SELECT count(*) AS total FROM videos"
-        "        WHERE wallet_address = $1) t"
-        "  LEFT JOIN page p ON true"
-        "  ORDER BY p.created_at DESC, p.video_id",
-        3, values, ngx_http_weaveit_wallet_videos_done);
+    return ngx_http_weaveit_request_query(r,
+                                          ngx_http_weaveit_wallet_videos_sql,
+                                          3, values,
+                                          ngx_http_weaveit_wallet_videos_done);
 }
 
 
@@ -1010,7 +914,6 @@ static void
 ngx_http_weaveit_wallet_videos_done(ngx_http_weaveit_pg_query_t *q)
 {
     int                  row;
-    char                *url;
     json_t              *videos, *video, *json;
     PGresult            *res;
     ngx_http_request_t  *r;
@@ -1026,34 +929,14 @@ ngx_http_weaveit_wallet_videos_done(ngx_http_weaveit_pg_query_t *q)
     videos = json_array();
 
     for (row = 0; row < PQntuples(res) && videos; row++) {
+
+        /* an empty page is one row with the total alone */
+
         if (PQgetisnull(res, row, 0)) {
             continue;
         }
 
-        url = ngx_pnalloc(r->pool, sizeof("/api/videos/")
-                                   + NGX_HTTP_WEAVEIT_UUID_LEN);
-        if (url == NULL) {
-            json_decref(videos);
-            videos = NULL;
-            break;
-        }
-
-        (void) ngx_sprintf((u_char *) url, "/api/videos/%s%Z",
-                           PQgetvalue(res, row, 0));
-
-        video = json_pack("{s:s,s:s,s:o,s:o,s:s,s:s,s:s}",
-                          "videoId", PQgetvalue(res, row, 0),
-                          "jobId", PQgetvalue(res, row, 1),
-                          "title", PQgetisnull(res, row, 2)
-                                   ? json_null()
-                                   : json_string(PQgetvalue(res, row, 2)),
-                          "durationSec", PQgetisnull(res, row, 3)
-                                   ? json_null()
-                                   : json_integer(atoi(PQgetvalue(res, row,
-                                                                  3))),
-                          "format", PQgetvalue(res, row, 4),
-                          "createdAt", PQgetvalue(res, row, 5),
-                          "videoUrl", url);
+        video = ngx_http_weaveit_wallet_video(r, res, row);
 
         if (json_array_append_new(videos, video) != 0) {
             json_decref(videos);
@@ -1077,6 +960,36 @@ ngx_http_weaveit_wallet_videos_done(ngx_http_weaveit_pg_query_t *q)
 }
 
 
+/* one row of the page: NULL if out of memory */
+
+static json_t *
+ngx_http_weaveit_wallet_video(ngx_http_request_t *r, PGresult *res, int row)
+{
+    u_char  *url;
+
+    url = ngx_pnalloc(r->pool, sizeof("/api/videos/")
+                               + NGX_HTTP_WEAVEIT_UUID_LEN);
+    if (url == NULL) {
+        return NULL;
+    }
+
+    (void) ngx_sprintf(url, "/api/videos/%s%Z", PQgetvalue(res, row, 0));
+
+    return json_pack("{s:s,s:s,s:o,s:o,s:s,s:s,s:s}",
+                     "videoId", PQgetvalue(res, row, 0),
+                     "jobId", PQgetvalue(res, row, 1),
+                     "title", PQgetisnull(res, row, 2)
+                              ? json_null()
+                              : json_string(PQgetvalue(res, row, 2)),
+                     "durationSec", PQgetisnull(res, row, 3)
+                              ? json_null()
+                              : json_integer(atoi(PQgetvalue(res, row, 3))),
+                     "format", PQgetvalue(res, row, 4),
+                     "createdAt", PQgetvalue(res, row, 5),
+                     "videoUrl", url);
+}
+
+
 /* GET /api/users/:wallet/points */
 
 
@@ -1088,10 +1001,10 @@ ngx_http_weaveit_points_handler(ngx_http_request_t *r)
     wlcf = ngx_http_get_module_loc_conf(r, ngx_http_weaveit_module);
 
     return ngx_http_weaveit_lookup(r, wlcf->wallet,
-        ngx_http_weaveit_is_wallet, "Invalid wallet address",
-        "SELECT wallet_address, prompt_points FROM users"
-        " WHERE wallet_address = $1",
-        ngx_http_weaveit_points_done);
+                                   ngx_http_weaveit_is_wallet,
+                                   "Invalid wallet address",
+                                   ngx_http_weaveit_points_sql,
+                                   ngx_http_weaveit_points_done);
 }
 
 

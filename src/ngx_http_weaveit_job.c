@@ -5,12 +5,16 @@
  * timer in every worker runs a round of queries each weaveit_job_interval:
  * renew the leases it holds and write their progress, fail jobs that used
  * up their attempts, claim pending or expired jobs while its thread pool
- * has room, answer requests waiting for a job, delete old failed jobs.
+ * has room, tell waiters about jobs that ended, delete old failed jobs.
  *
  * A claimed job runs weaveit_generate() in an nginx thread pool on plain C
  * inputs; its completion event, back on the event loop, stores the video
  * and marks the job completed in one statement, which only succeeds while
  * this worker still holds the claim: a job is never stored twice.
+ *
+ * This file knows nothing of requests: whoever waits for a job (wait mode
+ * of POST /api/generate) gives a handler and its data to
+ * ngx_http_weaveit_job_wait().
  */
 
 
@@ -22,7 +26,6 @@
 #include <uuid/uuid.h>
 
 
-#define NGX_HTTP_WEAVEIT_UUID_LEN     36
 #define NGX_HTTP_WEAVEIT_ID_LEN       128
 #define NGX_HTTP_WEAVEIT_CLEANUP_SEC  60
 
@@ -36,6 +39,8 @@ typedef enum {
     ngx_http_weaveit_step_done
 } ngx_http_weaveit_step_e;
 
+
+/* a job this worker claimed and runs in its thread pool */
 
 typedef struct {
     ngx_queue_t                    queue;
@@ -56,20 +61,25 @@ typedef struct {
     int                            formats[6];
     ngx_http_weaveit_pg_query_t    query;
     ngx_thread_task_t              task;
-} ngx_http_weaveit_job_t;
+} ngx_http_weaveit_running_t;
 
 
 typedef struct {
     ngx_queue_t                    queue;
-    ngx_http_request_t            *request;
     ngx_str_t                      job_id;
+    ngx_http_weaveit_job_ended_pt  handler;
+    void                          *data;
     unsigned                       waiting:1;
 } ngx_http_weaveit_waiter_t;
+
+
+typedef ngx_int_t (*ngx_http_weaveit_step_pt)(ngx_http_weaveit_jobs_t *jobs);
 
 
 struct ngx_http_weaveit_jobs_s {
     ngx_http_weaveit_main_conf_t  *conf;
     ngx_log_t                     *log;
+    weaveit_params_t               params;
     ngx_queue_t                    running;
     ngx_int_t                      nrunning;
     ngx_queue_t                    waiters;
@@ -89,27 +99,133 @@ struct ngx_http_weaveit_jobs_s {
 };
 
 
+static void ngx_http_weaveit_job_params(ngx_http_weaveit_jobs_t *jobs);
+static void ngx_http_weaveit_job_worker_id(ngx_http_weaveit_jobs_t *jobs);
 static void ngx_http_weaveit_job_tick(ngx_event_t *ev);
 static void ngx_http_weaveit_job_next_step(ngx_http_weaveit_jobs_t *jobs);
 static void ngx_http_weaveit_job_step_done(ngx_http_weaveit_pg_query_t *q);
 static void ngx_http_weaveit_job_send(ngx_http_weaveit_jobs_t *jobs,
     const char *sql, ngx_uint_t nparams);
-static void ngx_http_weaveit_job_renew(ngx_http_weaveit_jobs_t *jobs);
+static ngx_int_t ngx_http_weaveit_job_renew(ngx_http_weaveit_jobs_t *jobs);
+static ngx_int_t ngx_http_weaveit_job_reap(ngx_http_weaveit_jobs_t *jobs);
+static ngx_int_t ngx_http_weaveit_job_claim(ngx_http_weaveit_jobs_t *jobs);
 static ngx_int_t ngx_http_weaveit_job_poll_waiters(
     ngx_http_weaveit_jobs_t *jobs);
+static ngx_int_t ngx_http_weaveit_job_cleanup(ngx_http_weaveit_jobs_t *jobs);
 static void ngx_http_weaveit_job_start_claimed(ngx_http_weaveit_jobs_t *jobs,
     PGresult *res);
 static ngx_int_t ngx_http_weaveit_job_start(ngx_http_weaveit_jobs_t *jobs,
     PGresult *res, int row);
 static void ngx_http_weaveit_job_thread(void *data, ngx_log_t *log);
 static void ngx_http_weaveit_job_done(ngx_event_t *ev);
+static void ngx_http_weaveit_job_record_failure(
+    ngx_http_weaveit_running_t *job);
+static void ngx_http_weaveit_job_store(ngx_http_weaveit_running_t *job);
 static void ngx_http_weaveit_job_stored(ngx_http_weaveit_pg_query_t *q);
-static void ngx_http_weaveit_job_free(ngx_http_weaveit_job_t *job);
+static void ngx_http_weaveit_job_free(ngx_http_weaveit_running_t *job);
 static void ngx_http_weaveit_job_answer_waiters(
     ngx_http_weaveit_jobs_t *jobs, PGresult *res);
 static void ngx_http_weaveit_job_wake(ngx_http_weaveit_jobs_t *jobs,
     const char *job_id, const char *status, const char *video_id);
 static void ngx_http_weaveit_job_waiter_cleanup(void *data);
+
+
+/* the steps of a round, in ngx_http_weaveit_step_e's order */
+
+static ngx_http_weaveit_step_pt  ngx_http_weaveit_job_steps[] = {
+    ngx_http_weaveit_job_renew,
+    ngx_http_weaveit_job_reap,
+    ngx_http_weaveit_job_claim,
+    ngx_http_weaveit_job_poll_waiters,
+    ngx_http_weaveit_job_cleanup
+};
+
+
+/* this worker's leases, and the progress of each of its jobs */
+
+static const char  ngx_http_weaveit_job_renew_sql[] =
+    "UPDATE video_jobs j SET lease_until = now() + $2::interval,"
+    "  progress = p.progress, updated_at = now()"
+    " FROM unnest($3::uuid[], $4::int[]) AS p(job_id, progress)"
+    " WHERE j.job_id = p.job_id AND j.claimed_by = $1"
+    "   AND j.status = 'generating'";
+
+/* expired leases with no attempt left fail, and their points go back */
+
+static const char  ngx_http_weaveit_job_reap_sql[] =
+    "WITH j AS ("
+    "  UPDATE video_jobs SET status = 'failed',"
+    "    error_message = 'Generation did not finish after '"
+    "      || attempts || ' attempts',"
+    "    lease_until = NULL, updated_at = now()"
+    "  WHERE status = 'generating' AND lease_until < now()"
+    "    AND attempts >= $1::int"
+    "  RETURNING wallet_address, points_charged"
+    "), refund AS ("
+    "  UPDATE users u SET prompt_points = u.prompt_points + r.p"
+    "  FROM (SELECT wallet_address, sum(points_charged) AS p"
+    "        FROM j GROUP BY wallet_address) r"
+    "  WHERE u.wallet_address = r.wallet_address"
+    ") SELECT count(*) FROM j";
+
+static const char  ngx_http_weaveit_job_claim_sql[] =
+    "WITH c AS ("
+    "  SELECT job_id FROM video_jobs"
+    "  WHERE status = 'pending'"
+    "     OR (status = 'generating' AND lease_until < now())"
+    "  ORDER BY created_at LIMIT $3::int"
+    "  FOR UPDATE SKIP LOCKED"
+    ") UPDATE video_jobs j SET status = 'generating',"
+    "    claimed_by = $1, lease_until = now() + $2::interval,"
+    "    attempts = j.attempts + 1, progress = 0,"
+    "    updated_at = now()"
+    "  FROM c WHERE j.job_id = c.job_id"
+    "  RETURNING j.job_id, j.script_body, j.title";
+
+/* a job deleted meanwhile counts as failed */
+
+static const char  ngx_http_weaveit_job_waiters_sql[] =
+    "SELECT w.job_id, coalesce(j.status, 'failed'), v.video_id"
+    " FROM unnest($1::uuid[]) AS w(job_id)"
+    " LEFT JOIN video_jobs j ON j.job_id = w.job_id"
+    " LEFT JOIN videos v ON v.job_id = w.job_id";
+
+/* one worker of the whole fleet at a time */
+
+static const char  ngx_http_weaveit_job_cleanup_sql[] =
+    "WITH l AS (SELECT pg_try_advisory_xact_lock("
+    "  7245327115563012097) AS ok)"
+    " DELETE FROM video_jobs"
+    " WHERE (SELECT ok FROM l) AND status = 'failed'"
+    "   AND updated_at < now() - $1::interval";
+
+/* these two succeed only while this worker holds the claim */
+
+static const char  ngx_http_weaveit_job_failed_sql[] =
+    "WITH j AS ("
+    "  UPDATE video_jobs SET status = 'failed', error_message = $3,"
+    "    lease_until = NULL, updated_at = now()"
+    "  WHERE job_id = $1 AND claimed_by = $2"
+    "    AND status = 'generating'"
+    "  RETURNING job_id, wallet_address, points_charged"
+    "), refund AS ("
+    "  UPDATE users u SET prompt_points = u.prompt_points"
+    "    + j.points_charged"
+    "  FROM j WHERE u.wallet_address = j.wallet_address"
+    ") SELECT job_id, 'failed', NULL FROM j";
+
+static const char  ngx_http_weaveit_job_store_sql[] =
+    "WITH j AS ("
+    "  UPDATE video_jobs SET status = 'completed', progress = 100,"
+    "    error_message = NULL, lease_until = NULL, updated_at = now(),"
+    "    script_body = CASE WHEN $6::bool THEN script_body END"
+    "  WHERE job_id = $1 AND claimed_by = $2"
+    "    AND status = 'generating'"
+    "  RETURNING job_id, wallet_address"
+    ") INSERT INTO videos (video_id, job_id, wallet_address, video_data,"
+    "    duration_sec, format)"
+    "  SELECT $3, j.job_id, j.wallet_address, $4, $5::int, 'mp4' FROM j"
+    "  RETURNING job_id, 'completed', video_id";
 
 
 /* configuration */
@@ -119,34 +235,6 @@ char *
 ngx_http_weaveit_job_init_conf(ngx_conf_t *cf,
     ngx_http_weaveit_main_conf_t *wmcf)
 {
-    ngx_conf_init_value(wmcf->max_jobs, 1);
-    ngx_conf_init_msec_value(wmcf->job_interval, 1000);
-    ngx_conf_init_value(wmcf->job_attempts, 3);
-    ngx_conf_init_value(wmcf->keep_script, 0);
-    ngx_conf_init_value(wmcf->cleanup_failed_after, 7 * 24 * 60 * 60);
-
-    ngx_conf_init_value(wmcf->video_width, 1280);
-    ngx_conf_init_value(wmcf->video_height, 720);
-    ngx_conf_init_value(wmcf->video_fps, 30);
-    ngx_conf_init_value(wmcf->font_size, 28);
-    ngx_conf_init_value(wmcf->speech_rate, 175);
-
-    if (wmcf->font.data == NULL) {
-        ngx_str_set(&wmcf->font, WEAVEIT_DEFAULT_FONT);
-    }
-
-    if (wmcf->voice.data == NULL) {
-        ngx_str_set(&wmcf->voice, "en");
-    }
-
-    if (wmcf->x264_preset.data == NULL) {
-        ngx_str_set(&wmcf->x264_preset, WEAVEIT_DEFAULT_PRESET);
-    }
-
-    if (wmcf->thread_pool_name.data == NULL) {
-        ngx_str_set(&wmcf->thread_pool_name, "default");
-    }
-
     if (!wmcf->generates) {
         return NGX_CONF_OK;
     }
@@ -173,9 +261,6 @@ ngx_int_t
 ngx_http_weaveit_job_init_process(ngx_cycle_t *cycle,
     ngx_http_weaveit_main_conf_t *wmcf)
 {
-    u_char                   host[NGX_MAXHOSTNAMELEN];
-    uuid_t                   boot;
-    char                     boot_text[NGX_HTTP_WEAVEIT_UUID_LEN + 1];
     ngx_http_weaveit_jobs_t  *jobs;
 
     if (!wmcf->generates) {
@@ -202,19 +287,8 @@ ngx_http_weaveit_job_init_process(ngx_cycle_t *cycle,
     ngx_queue_init(&jobs->running);
     ngx_queue_init(&jobs->waiters);
 
-    /* host, pid and a per-start random part: unique across a fleet */
-
-    if (gethostname((char *) host, NGX_MAXHOSTNAMELEN) == -1) {
-        ngx_cpystrn(host, (u_char *) "localhost", NGX_MAXHOSTNAMELEN);
-    }
-
-    host[NGX_MAXHOSTNAMELEN - 1] = '\0';
-    uuid_generate_random(boot);
-    uuid_unparse_lower(boot, boot_text);
-    boot_text[8] = '\0';
-
-    ngx_snprintf((u_char *) jobs->worker_id, NGX_HTTP_WEAVEIT_ID_LEN - 1,
-                 "%s/%P/%s%Z", host, ngx_pid, boot_text);
+    ngx_http_weaveit_job_params(jobs);
+    ngx_http_weaveit_job_worker_id(jobs);
 
     (void) ngx_sprintf((u_char *) jobs->lease, "%M milliseconds%Z",
                        10 * wmcf->job_interval);
@@ -236,16 +310,59 @@ ngx_http_weaveit_job_init_process(ngx_cycle_t *cycle,
 }
 
 
+/* what every job hands the core, but its title */
+
+static void
+ngx_http_weaveit_job_params(ngx_http_weaveit_jobs_t *jobs)
+{
+    weaveit_params_t              *p;
+    ngx_http_weaveit_main_conf_t  *wmcf;
+
+    p = &jobs->params;
+    wmcf = jobs->conf;
+
+    weaveit_params_init(p);
+
+    p->width = wmcf->video_width;
+    p->height = wmcf->video_height;
+    p->fps = wmcf->video_fps;
+    p->font_path = (const char *) wmcf->font.data;
+    p->font_size = wmcf->font_size;
+    p->voice = (const char *) wmcf->voice.data;
+    p->speech_rate = wmcf->speech_rate;
+    p->x264_preset = (const char *) wmcf->x264_preset.data;
+}
+
+
+/* host, pid and a per-start random part: unique across a fleet */
+
+static void
+ngx_http_weaveit_job_worker_id(ngx_http_weaveit_jobs_t *jobs)
+{
+    u_char  host[NGX_MAXHOSTNAMELEN];
+    char    boot_text[NGX_HTTP_WEAVEIT_UUID_LEN + 1];
+    uuid_t  boot;
+
+    if (gethostname((char *) host, NGX_MAXHOSTNAMELEN) == -1) {
+        ngx_cpystrn(host, (u_char *) "localhost", NGX_MAXHOSTNAMELEN);
+    }
+
+    host[NGX_MAXHOSTNAMELEN - 1] = '\0';
+    uuid_generate_random(boot);
+    uuid_unparse_lower(boot, boot_text);
+    boot_text[8] = '\0';
+
+    ngx_snprintf((u_char *) jobs->worker_id, NGX_HTTP_WEAVEIT_ID_LEN - 1,
+                 "%s/%P/%s%Z", host, ngx_pid, boot_text);
+}
+
+
 /* the round of queries */
 
 
 void
-ngx_http_weaveit_job_kick(ngx_http_weaveit_main_conf_t *wmcf)
+ngx_http_weaveit_job_kick(ngx_http_weaveit_jobs_t *jobs)
 {
-    ngx_http_weaveit_jobs_t  *jobs;
-
-    jobs = wmcf->jobs;
-
     if (jobs->ticking) {
         jobs->again = 1;
         return;
@@ -285,114 +402,29 @@ ngx_http_weaveit_job_tick(ngx_event_t *ev)
 }
 
 
+/*
+ * Runs the steps from jobs->step on: a step returns NGX_OK when it sent
+ * a query (ngx_http_weaveit_job_step_done() then comes back here with the
+ * next step), anything else when it had nothing to do.
+ */
+
 static void
 ngx_http_weaveit_job_next_step(ngx_http_weaveit_jobs_t *jobs)
 {
-    ngx_http_weaveit_main_conf_t  *wmcf;
-
-    wmcf = jobs->conf;
-
-    for ( ;; ) {
-
-        switch (jobs->step) {
-
-        case ngx_http_weaveit_step_renew:
-            if (jobs->nrunning) {
-                ngx_http_weaveit_job_renew(jobs);
-                return;
-            }
-            break;
-
-        case ngx_http_weaveit_step_reap:
-            (void) ngx_sprintf((u_char *) jobs->number, "%i%Z",
-                               wmcf->job_attempts);
-            jobs->values[0] = jobs->number;
-            ngx_http_weaveit_job_send(jobs,
-                "WITH j AS ("
-                "  UPDATE video_jobs SET status = 'failed',"
-                "    error_message = 'Generation did not finish after '"
-                "      || attempts || ' attempts',"
-                "    lease_until = NULL, updated_at = now()"
-                "  WHERE status = 'generating' AND lease_until < now()"
-                "    AND attempts >= $1::int"
-                "  RETURNING wallet_address, points_charged"
-                "), refund AS ("
-                "  UPDATE users u SET prompt_points = u.prompt_points + r.p"
-                "  FROM (SELECT wallet_address, sum(points_charged) AS p"
-                "        FROM j GROUP BY wallet_address) r"
-                "  WHERE u.wallet_address = r.wallet_address"
-                ") SELECT count(*) FROM j", 1);
-            return;
-
-        case ngx_http_weaveit_step_claim:
-            if (ngx_exiting || jobs->nrunning >= wmcf->max_jobs) {
-                break;
-            }
-
-            (void) ngx_sprintf((u_char *) jobs->number, "%i%Z",
-                               wmcf->max_jobs - jobs->nrunning);
-            jobs->values[0] = jobs->worker_id;
-            jobs->values[1] = jobs->lease;
-            jobs->values[2] = jobs->number;
-            ngx_http_weaveit_job_send(jobs,
-                "WITH c AS ("
-                "  SELECT job_id FROM video_jobs"
-                "  WHERE status = 'pending'"
-                "     OR (status = 'generating' AND lease_until < now())"
-                "  ORDER BY created_at LIMIT $3::int"
-                "  FOR UPDATE SKIP LOCKED"
-                ") UPDATE video_jobs j SET status = 'generating',"
-                "    claimed_by = $1, lease_until = now() + $2::interval,"
-                "    attempts = j.attempts + 1, progress = 0,"
-                "    updated_at = now()"
-                "  FROM c WHERE j.job_id = c.job_id"
-                "  RETURNING j.job_id, j.script_body, j.title", 3);
-            return;
-
-        case ngx_http_weaveit_step_waiters:
-            if (!ngx_queue_empty(&jobs->waiters)
-                && ngx_http_weaveit_job_poll_waiters(jobs) == NGX_OK)
-            {
-                return;
-            }
-            break;
-
-        case ngx_http_weaveit_step_cleanup:
-            if (wmcf->cleanup_failed_after == 0
-                || ngx_time() - jobs->last_cleanup
-                   < NGX_HTTP_WEAVEIT_CLEANUP_SEC)
-            {
-                break;
-            }
-
-            jobs->last_cleanup = ngx_time();
-            (void) ngx_sprintf((u_char *) jobs->number, "%T seconds%Z",
-                               wmcf->cleanup_failed_after);
-            jobs->values[0] = jobs->number;
-
-            /* one worker of the whole fleet at a time */
-
-            ngx_http_weaveit_job_send(jobs,
-                "WITH l AS (SELECT pg_try_advisory_xact_lock("
-                "  7245327115563012097) AS ok)"
-                " DELETE FROM video_jobs"
-                " WHERE (SELECT ok FROM l) AND status = 'failed'"
-                "   AND updated_at < now() - $1::interval", 1);
-            return;
-
-        default:
-            jobs->ticking = 0;
-
-            /* a worker shutting down waits for its jobs and waiters */
-
-            jobs->tick.cancelable = (jobs->nrunning == 0
-                                     && ngx_queue_empty(&jobs->waiters));
-            ngx_add_timer(&jobs->tick, jobs->again ? 1 : wmcf->job_interval);
+    for ( /* void */ ; jobs->step < ngx_http_weaveit_step_done; jobs->step++)
+    {
+        if (ngx_http_weaveit_job_steps[jobs->step](jobs) == NGX_OK) {
             return;
         }
-
-        jobs->step++;
     }
+
+    jobs->ticking = 0;
+
+    /* a worker shutting down waits for its jobs and waiters */
+
+    jobs->tick.cancelable = (jobs->nrunning == 0
+                             && ngx_queue_empty(&jobs->waiters));
+    ngx_add_timer(&jobs->tick, jobs->again ? 1 : jobs->conf->job_interval);
 }
 
 
@@ -453,12 +485,16 @@ ngx_http_weaveit_job_step_done(ngx_http_weaveit_pg_query_t *q)
 
 /* renews the leases of this worker's jobs and writes their progress */
 
-static void
+static ngx_int_t
 ngx_http_weaveit_job_renew(ngx_http_weaveit_jobs_t *jobs)
 {
-    u_char                  *ids, *progress;
-    ngx_queue_t             *qq;
-    ngx_http_weaveit_job_t  *job;
+    u_char                      *ids, *progress;
+    ngx_queue_t                 *qq;
+    ngx_http_weaveit_running_t  *job;
+
+    if (jobs->nrunning == 0) {
+        return NGX_DECLINED;
+    }
 
     ids = (u_char *) jobs->ids;
     progress = (u_char *) jobs->progress;
@@ -469,7 +505,7 @@ ngx_http_weaveit_job_renew(ngx_http_weaveit_jobs_t *jobs)
          qq != ngx_queue_sentinel(&jobs->running);
          qq = ngx_queue_next(qq))
     {
-        job = ngx_queue_data(qq, ngx_http_weaveit_job_t, queue);
+        job = ngx_queue_data(qq, ngx_http_weaveit_running_t, queue);
 
         if (ids[-1] != '{') {
             *ids++ = ',';
@@ -491,292 +527,47 @@ ngx_http_weaveit_job_renew(ngx_http_weaveit_jobs_t *jobs)
     jobs->values[2] = jobs->ids;
     jobs->values[3] = jobs->progress;
 
-    ngx_http_weaveit_job_send(jobs,
-        "UPDATE video_jobs j SET lease_until = now() + $2::interval,"
-        "  progress = p.progress, updated_at = now()"
-        " FROM unnest($3::uuid[], $4::int[]) AS p(job_id, progress)"
-        " WHERE j.job_id = p.job_id AND j.claimed_by = $1"
-        "   AND j.status = 'generating'", 4);
-}
+    ngx_http_weaveit_job_send(jobs, ngx_http_weaveit_job_renew_sql, 4);
 
-
-/* starting claimed jobs in the thread pool */
-
-
-static void
-ngx_http_weaveit_job_start_claimed(ngx_http_weaveit_jobs_t *jobs,
-    PGresult *res)
-{
-    int  row;
-
-    for (row = 0; row < PQntuples(res); row++) {
-        if (ngx_http_weaveit_job_start(jobs, res, row) != NGX_OK) {
-            ngx_log_error(NGX_LOG_ERR, jobs->log, 0,
-                          "weaveit: job %s not started; another worker "
-                          "will take it when its lease expires",
-                          PQgetvalue(res, row, 0));
-        }
-    }
+    return NGX_OK;
 }
 
 
 static ngx_int_t
-ngx_http_weaveit_job_start(ngx_http_weaveit_jobs_t *jobs, PGresult *res,
-    int row)
+ngx_http_weaveit_job_reap(ngx_http_weaveit_jobs_t *jobs)
 {
-    size_t                         script_len, title_len;
-    ngx_http_weaveit_job_t        *job;
-    ngx_http_weaveit_main_conf_t  *wmcf;
+    (void) ngx_sprintf((u_char *) jobs->number, "%i%Z",
+                       jobs->conf->job_attempts);
+    jobs->values[0] = jobs->number;
 
-    wmcf = jobs->conf;
-    script_len = PQgetlength(res, row, 1);
-    title_len = PQgetisnull(res, row, 2) ? 0 : PQgetlength(res, row, 2);
-
-    if (PQgetlength(res, row, 0) != NGX_HTTP_WEAVEIT_UUID_LEN) {
-        return NGX_ERROR;
-    }
-
-    job = ngx_calloc(sizeof(ngx_http_weaveit_job_t) + script_len + 1
-                     + title_len + 1, jobs->log);
-    if (job == NULL) {
-        return NGX_ERROR;
-    }
-
-    job->jobs = jobs;
-    ngx_memcpy(job->id, PQgetvalue(res, row, 0), NGX_HTTP_WEAVEIT_UUID_LEN);
-
-    job->script = (char *) (job + 1);
-    job->script_len = script_len;
-    ngx_memcpy(job->script, PQgetvalue(res, row, 1), script_len);
-
-    job->title = job->script + script_len + 1;
-    ngx_memcpy(job->title, PQgetvalue(res, row, 2), title_len);
-
-    weaveit_params_init(&job->params);
-    job->params.width = wmcf->video_width;
-    job->params.height = wmcf->video_height;
-    job->params.fps = wmcf->video_fps;
-    job->params.font_path = (const char *) wmcf->font.data;
-    job->params.font_size = wmcf->font_size;
-    job->params.voice = (const char *) wmcf->voice.data;
-    job->params.speech_rate = wmcf->speech_rate;
-    job->params.x264_preset = (const char *) wmcf->x264_preset.data;
-    job->params.title = title_len ? job->title : NULL;
-
-    job->task.ctx = job;
-    job->task.handler = ngx_http_weaveit_job_thread;
-    job->task.event.data = job;
-    job->task.event.handler = ngx_http_weaveit_job_done;
-    job->task.event.log = jobs->log;
-
-    if (ngx_thread_task_post(wmcf->thread_pool, &job->task) != NGX_OK) {
-        ngx_free(job);
-        return NGX_ERROR;
-    }
-
-    ngx_queue_insert_tail(&jobs->running, &job->queue);
-    jobs->nrunning++;
-
-    ngx_log_error(NGX_LOG_INFO, jobs->log, 0,
-                  "weaveit: job %s generating", job->id);
+    ngx_http_weaveit_job_send(jobs, ngx_http_weaveit_job_reap_sql, 1);
 
     return NGX_OK;
 }
 
 
-/*
- * In a thread of the pool: nothing here may touch nginx or PostgreSQL.
- * The thread's priority is lowered once (x264's own threads inherit it),
- * so the event loop stays ahead of the encoder when every core encodes.
- */
+/* as many jobs as the thread pool has room for */
 
-static void
-ngx_http_weaveit_job_thread(void *data, ngx_log_t *log)
+static ngx_int_t
+ngx_http_weaveit_job_claim(ngx_http_weaveit_jobs_t *jobs)
 {
-    ngx_http_weaveit_job_t  *job = data;
-
-    static __thread int  lowered;
-
-    if (!lowered) {
-        (void) setpriority(PRIO_PROCESS, (id_t) syscall(SYS_gettid), 10);
-        lowered = 1;
+    if (ngx_exiting || jobs->nrunning >= jobs->conf->max_jobs) {
+        return NGX_DECLINED;
     }
 
-    job->rc = weaveit_generate(&job->params, job->script, job->script_len,
-                               &job->video, &job->progress, job->error,
-                               sizeof(job->error));
-}
+    (void) ngx_sprintf((u_char *) jobs->number, "%i%Z",
+                       jobs->conf->max_jobs - jobs->nrunning);
+    jobs->values[0] = jobs->worker_id;
+    jobs->values[1] = jobs->lease;
+    jobs->values[2] = jobs->number;
 
-
-/* back on the event loop: store the video, or record the failure */
-
-static void
-ngx_http_weaveit_job_done(ngx_event_t *ev)
-{
-    uuid_t                   video_id;
-    ngx_http_weaveit_job_t  *job;
-    ngx_http_weaveit_jobs_t *jobs;
-
-    job = ev->data;
-    jobs = job->jobs;
-
-    job->values[0] = job->id;
-    job->values[1] = jobs->worker_id;
-
-    job->query.values = job->values;
-    job->query.lengths = job->lengths;
-    job->query.formats = job->formats;
-    job->query.handler = ngx_http_weaveit_job_stored;
-    job->query.data = job;
-    job->query.log = jobs->log;
-
-    if (job->rc != 0) {
-        ngx_log_error(NGX_LOG_ERR, jobs->log, 0,
-                      "weaveit: job %s failed: %s", job->id, job->error);
-
-        job->values[2] = job->error;
-        job->query.nparams = 3;
-        job->query.sql =
-            "WITH j AS ("
-            "  UPDATE video_jobs SET status = 'failed', error_message = $3,"
-            "    lease_until = NULL, updated_at = now()"
-            "  WHERE job_id = $1 AND claimed_by = $2"
-            "    AND status = 'generating'"
-            "  RETURNING job_id, wallet_address, points_charged"
-            "), refund AS ("
-            "  UPDATE users u SET prompt_points = u.prompt_points"
-            "    + j.points_charged"
-            "  FROM j WHERE u.wallet_address = j.wallet_address"
-            ") SELECT job_id, 'failed', NULL FROM j";
-
-        (void) ngx_http_weaveit_pg_query(jobs->conf->pool, &job->query,
-                                         NULL);
-        return;
-    }
-
-    uuid_generate_random(video_id);
-    uuid_unparse_lower(video_id, job->video_id);
-    (void) ngx_sprintf((u_char *) job->duration, "%d%Z",
-                       (int) (job->video.duration + 0.5));
-
-    job->values[2] = job->video_id;
-    job->values[3] = (const char *) job->video.data;
-    job->lengths[3] = job->video.size;
-    job->formats[3] = 1;
-    job->values[4] = job->duration;
-    job->values[5] = jobs->conf->keep_script ? "t" : "f";
-    job->query.nparams = 6;
-    job->query.sql =
-        "WITH j AS ("
-        "  UPDATE video_jobs SET status = 'completed', progress = 100,"
-        "    error_message = NULL, lease_until = NULL, updated_at = now(),"
-        "    script_body = CASE WHEN $6::bool THEN script_body END"
-        "  WHERE job_id = $1 AND claimed_by = $2"
-        "    AND status = 'generating'"
-        "  RETURNING job_id, wallet_address"
-        ") INSERT INTO videos (video_id, job_id, wallet_address, video_data,"
-        "    duration_sec, format)"
-        "  SELECT $3, j.job_id, j.wallet_address, $4, $5::int, 'mp4' FROM j"
-        "  RETURNING job_id, 'completed', video_id";
-
-    (void) ngx_http_weaveit_pg_query(jobs->conf->pool, &job->query, NULL);
-}
-
-
-static void
-ngx_http_weaveit_job_stored(ngx_http_weaveit_pg_query_t *q)
-{
-    ngx_http_weaveit_job_t   *job;
-    ngx_http_weaveit_jobs_t  *jobs;
-
-    job = q->data;
-    jobs = job->jobs;
-
-    if (q->error) {
-        ngx_log_error(NGX_LOG_ERR, jobs->log, 0,
-                      "weaveit: job %s not recorded (%s); it runs again "
-                      "when its lease expires", job->id, q->error);
-
-    } else if (PQntuples(q->result) == 0) {
-        ngx_log_error(NGX_LOG_WARN, jobs->log, 0,
-                      "weaveit: job %s was taken over by another worker; "
-                      "result dropped", job->id);
-
-    } else {
-        ngx_log_error(NGX_LOG_INFO, jobs->log, 0, "weaveit: job %s %s",
-                      job->id, PQgetvalue(q->result, 0, 1));
-
-        ngx_http_weaveit_job_answer_waiters(jobs, q->result);
-    }
-
-    ngx_http_weaveit_job_free(job);
-
-    /* room in the thread pool: claim the next job now */
-
-    ngx_http_weaveit_job_kick(jobs->conf);
-}
-
-
-static void
-ngx_http_weaveit_job_free(ngx_http_weaveit_job_t *job)
-{
-    ngx_queue_remove(&job->queue);
-    job->jobs->nrunning--;
-
-    weaveit_video_free(&job->video);
-    ngx_free(job);
-}
-
-
-/* requests waiting for their job to end (wait mode) */
-
-
-ngx_int_t
-ngx_http_weaveit_job_wait(ngx_http_request_t *r, ngx_str_t *job_id)
-{
-    ngx_pool_cleanup_t            *cln;
-    ngx_http_weaveit_jobs_t       *jobs;
-    ngx_http_weaveit_waiter_t     *w;
-    ngx_http_weaveit_main_conf_t  *wmcf;
-
-    wmcf = ngx_http_get_module_main_conf(r, ngx_http_weaveit_module);
-    jobs = wmcf->jobs;
-
-    w = ngx_pcalloc(r->pool, sizeof(ngx_http_weaveit_waiter_t));
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (w == NULL || cln == NULL) {
-        return NGX_ERROR;
-    }
-
-    w->request = r;
-    w->job_id = *job_id;
-    w->waiting = 1;
-    ngx_queue_insert_tail(&jobs->waiters, &w->queue);
-
-    cln->handler = ngx_http_weaveit_job_waiter_cleanup;
-    cln->data = w;
-
-    /* notice a client that leaves; the job goes on without it */
-
-    r->read_event_handler = ngx_http_test_reading;
-
-    jobs->tick.cancelable = 0;
+    ngx_http_weaveit_job_send(jobs, ngx_http_weaveit_job_claim_sql, 3);
 
     return NGX_OK;
 }
 
 
-static void
-ngx_http_weaveit_job_waiter_cleanup(void *data)
-{
-    ngx_http_weaveit_waiter_t  *w = data;
-
-    if (w->waiting) {
-        ngx_queue_remove(&w->queue);
-        w->waiting = 0;
-    }
-}
-
+/* the status of every job someone waits for */
 
 static ngx_int_t
 ngx_http_weaveit_job_poll_waiters(ngx_http_weaveit_jobs_t *jobs)
@@ -785,6 +576,10 @@ ngx_http_weaveit_job_poll_waiters(ngx_http_weaveit_jobs_t *jobs)
     ngx_uint_t                  n;
     ngx_queue_t                *qq;
     ngx_http_weaveit_waiter_t  *w;
+
+    if (ngx_queue_empty(&jobs->waiters)) {
+        return NGX_DECLINED;
+    }
 
     n = 0;
 
@@ -821,15 +616,287 @@ ngx_http_weaveit_job_poll_waiters(ngx_http_weaveit_jobs_t *jobs)
 
     jobs->values[0] = jobs->waiter_ids;
 
-    /* a job deleted meanwhile counts as failed */
-
-    ngx_http_weaveit_job_send(jobs,
-        "SELECT w.job_id, coalesce(j.status, 'failed'), v.video_id"
-        " FROM unnest($1::uuid[]) AS w(job_id)"
-        " LEFT JOIN video_jobs j ON j.job_id = w.job_id"
-        " LEFT JOIN videos v ON v.job_id = w.job_id", 1);
+    ngx_http_weaveit_job_send(jobs, ngx_http_weaveit_job_waiters_sql, 1);
 
     return NGX_OK;
+}
+
+
+/* failed jobs older than weaveit_cleanup_failed_after, once a minute */
+
+static ngx_int_t
+ngx_http_weaveit_job_cleanup(ngx_http_weaveit_jobs_t *jobs)
+{
+    if (jobs->conf->cleanup_failed_after == 0
+        || ngx_time() - jobs->last_cleanup < NGX_HTTP_WEAVEIT_CLEANUP_SEC)
+    {
+        return NGX_DECLINED;
+    }
+
+    jobs->last_cleanup = ngx_time();
+    (void) ngx_sprintf((u_char *) jobs->number, "%T seconds%Z",
+                       jobs->conf->cleanup_failed_after);
+    jobs->values[0] = jobs->number;
+
+    ngx_http_weaveit_job_send(jobs, ngx_http_weaveit_job_cleanup_sql, 1);
+
+    return NGX_OK;
+}
+
+
+/* starting claimed jobs in the thread pool */
+
+
+static void
+ngx_http_weaveit_job_start_claimed(ngx_http_weaveit_jobs_t *jobs,
+    PGresult *res)
+{
+    int  row;
+
+    for (row = 0; row < PQntuples(res); row++) {
+        if (ngx_http_weaveit_job_start(jobs, res, row) != NGX_OK) {
+            ngx_log_error(NGX_LOG_ERR, jobs->log, 0,
+                          "weaveit: job %s not started; another worker "
+                          "will take it when its lease expires",
+                          PQgetvalue(res, row, 0));
+        }
+    }
+}
+
+
+static ngx_int_t
+ngx_http_weaveit_job_start(ngx_http_weaveit_jobs_t *jobs, PGresult *res,
+    int row)
+{
+    size_t                       script_len, title_len;
+    ngx_http_weaveit_running_t  *job;
+
+    script_len = PQgetlength(res, row, 1);
+    title_len = PQgetisnull(res, row, 2) ? 0 : PQgetlength(res, row, 2);
+
+    if (PQgetlength(res, row, 0) != NGX_HTTP_WEAVEIT_UUID_LEN) {
+        return NGX_ERROR;
+    }
+
+    job = ngx_calloc(sizeof(ngx_http_weaveit_running_t) + script_len + 1
+                     + title_len + 1, jobs->log);
+    if (job == NULL) {
+        return NGX_ERROR;
+    }
+
+    job->jobs = jobs;
+    ngx_memcpy(job->id, PQgetvalue(res, row, 0), NGX_HTTP_WEAVEIT_UUID_LEN);
+
+    job->script = (char *) (job + 1);
+    job->script_len = script_len;
+    ngx_memcpy(job->script, PQgetvalue(res, row, 1), script_len);
+
+    job->title = job->script + script_len + 1;
+    ngx_memcpy(job->title, PQgetvalue(res, row, 2), title_len);
+
+    job->params = jobs->params;
+    job->params.title = title_len ? job->title : NULL;
+
+    job->task.ctx = job;
+    job->task.handler = ngx_http_weaveit_job_thread;
+    job->task.event.data = job;
+    job->task.event.handler = ngx_http_weaveit_job_done;
+    job->task.event.log = jobs->log;
+
+    if (ngx_thread_task_post(jobs->conf->thread_pool, &job->task) != NGX_OK)
+    {
+        ngx_free(job);
+        return NGX_ERROR;
+    }
+
+    ngx_queue_insert_tail(&jobs->running, &job->queue);
+    jobs->nrunning++;
+
+    ngx_log_error(NGX_LOG_INFO, jobs->log, 0,
+                  "weaveit: job %s generating", job->id);
+
+    return NGX_OK;
+}
+
+
+/*
+ * In a thread of the pool: nothing here may touch nginx or PostgreSQL.
+ * The thread's priority is lowered once (x264's own threads inherit it),
+ * so the event loop stays ahead of the encoder when every core encodes.
+ */
+
+static void
+ngx_http_weaveit_job_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_weaveit_running_t  *job = data;
+
+    static __thread int  lowered;
+
+    if (!lowered) {
+        (void) setpriority(PRIO_PROCESS, (id_t) syscall(SYS_gettid), 10);
+        lowered = 1;
+    }
+
+    job->rc = weaveit_generate(&job->params, job->script, job->script_len,
+                               &job->video, &job->progress, job->error,
+                               sizeof(job->error));
+}
+
+
+/* back on the event loop: store the video, or record the failure */
+
+static void
+ngx_http_weaveit_job_done(ngx_event_t *ev)
+{
+    ngx_http_weaveit_running_t  *job;
+
+    job = ev->data;
+
+    job->values[0] = job->id;
+    job->values[1] = job->jobs->worker_id;
+
+    job->query.values = job->values;
+    job->query.lengths = job->lengths;
+    job->query.formats = job->formats;
+    job->query.handler = ngx_http_weaveit_job_stored;
+    job->query.data = job;
+    job->query.log = job->jobs->log;
+
+    if (job->rc != 0) {
+        ngx_http_weaveit_job_record_failure(job);
+
+    } else {
+        ngx_http_weaveit_job_store(job);
+    }
+
+    (void) ngx_http_weaveit_pg_query(job->jobs->conf->pool, &job->query,
+                                     NULL);
+}
+
+
+static void
+ngx_http_weaveit_job_record_failure(ngx_http_weaveit_running_t *job)
+{
+    ngx_log_error(NGX_LOG_ERR, job->jobs->log, 0,
+                  "weaveit: job %s failed: %s", job->id, job->error);
+
+    job->values[2] = job->error;
+    job->query.nparams = 3;
+    job->query.sql = ngx_http_weaveit_job_failed_sql;
+}
+
+
+static void
+ngx_http_weaveit_job_store(ngx_http_weaveit_running_t *job)
+{
+    uuid_t  video_id;
+
+    uuid_generate_random(video_id);
+    uuid_unparse_lower(video_id, job->video_id);
+    (void) ngx_sprintf((u_char *) job->duration, "%d%Z",
+                       (int) (job->video.duration + 0.5));
+
+    job->values[2] = job->video_id;
+    job->values[3] = (const char *) job->video.data;
+    job->lengths[3] = job->video.size;
+    job->formats[3] = 1;
+    job->values[4] = job->duration;
+    job->values[5] = job->jobs->conf->keep_script ? "t" : "f";
+    job->query.nparams = 6;
+    job->query.sql = ngx_http_weaveit_job_store_sql;
+}
+
+
+static void
+ngx_http_weaveit_job_stored(ngx_http_weaveit_pg_query_t *q)
+{
+    ngx_http_weaveit_jobs_t     *jobs;
+    ngx_http_weaveit_running_t  *job;
+
+    job = q->data;
+    jobs = job->jobs;
+
+    if (q->error) {
+        ngx_log_error(NGX_LOG_ERR, jobs->log, 0,
+                      "weaveit: job %s not recorded (%s); it runs again "
+                      "when its lease expires", job->id, q->error);
+
+    } else if (PQntuples(q->result) == 0) {
+        ngx_log_error(NGX_LOG_WARN, jobs->log, 0,
+                      "weaveit: job %s was taken over by another worker; "
+                      "result dropped", job->id);
+
+    } else {
+        ngx_log_error(NGX_LOG_INFO, jobs->log, 0, "weaveit: job %s %s",
+                      job->id, PQgetvalue(q->result, 0, 1));
+
+        ngx_http_weaveit_job_answer_waiters(jobs, q->result);
+    }
+
+    ngx_http_weaveit_job_free(job);
+
+    /* room in the thread pool: claim the next job now */
+
+    ngx_http_weaveit_job_kick(jobs);
+}
+
+
+static void
+ngx_http_weaveit_job_free(ngx_http_weaveit_running_t *job)
+{
+    ngx_queue_remove(&job->queue);
+    job->jobs->nrunning--;
+
+    weaveit_video_free(&job->video);
+    ngx_free(job);
+}
+
+
+/* waiting for a job to end */
+
+
+/*
+ * Calls handler(data, job_id, video_id) once the job has ended, unless
+ * the pool is destroyed first; job_id must live as long as the pool.
+ */
+
+ngx_int_t
+ngx_http_weaveit_job_wait(ngx_http_weaveit_jobs_t *jobs, ngx_pool_t *pool,
+    ngx_str_t *job_id, ngx_http_weaveit_job_ended_pt handler, void *data)
+{
+    ngx_pool_cleanup_t         *cln;
+    ngx_http_weaveit_waiter_t  *w;
+
+    w = ngx_pcalloc(pool, sizeof(ngx_http_weaveit_waiter_t));
+    cln = ngx_pool_cleanup_add(pool, 0);
+    if (w == NULL || cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    w->job_id = *job_id;
+    w->handler = handler;
+    w->data = data;
+    w->waiting = 1;
+    ngx_queue_insert_tail(&jobs->waiters, &w->queue);
+
+    cln->handler = ngx_http_weaveit_job_waiter_cleanup;
+    cln->data = w;
+
+    jobs->tick.cancelable = 0;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_weaveit_job_waiter_cleanup(void *data)
+{
+    ngx_http_weaveit_waiter_t  *w = data;
+
+    if (w->waiting) {
+        ngx_queue_remove(&w->queue);
+        w->waiting = 0;
+    }
 }
 
 
@@ -850,15 +917,12 @@ ngx_http_weaveit_job_answer_waiters(ngx_http_weaveit_jobs_t *jobs,
 }
 
 
-/* answers the requests waiting for a job that ended */
-
 static void
 ngx_http_weaveit_job_wake(ngx_http_weaveit_jobs_t *jobs, const char *job_id,
     const char *status, const char *video_id)
 {
     ngx_str_t                   vid;
     ngx_queue_t                *qq, *next;
-    ngx_http_request_t         *r;
     ngx_http_weaveit_waiter_t  *w;
 
     if (ngx_strcmp(status, "completed") != 0
@@ -870,6 +934,9 @@ ngx_http_weaveit_job_wake(ngx_http_weaveit_jobs_t *jobs, const char *job_id,
     if (ngx_strcmp(status, "completed") != 0) {
         video_id = NULL;
     }
+
+    vid.data = (u_char *) video_id;
+    vid.len = video_id ? ngx_strlen(video_id) : 0;
 
     for (qq = ngx_queue_head(&jobs->waiters);
          qq != ngx_queue_sentinel(&jobs->waiters);
@@ -886,12 +953,7 @@ ngx_http_weaveit_job_wake(ngx_http_weaveit_jobs_t *jobs, const char *job_id,
 
         ngx_queue_remove(qq);
         w->waiting = 0;
-        r = w->request;
 
-        vid.data = (u_char *) video_id;
-        vid.len = video_id ? ngx_strlen(video_id) : 0;
-
-        ngx_http_weaveit_send_generated(r, &w->job_id,
-                                        video_id ? &vid : NULL);
+        w->handler(w->data, &w->job_id, video_id ? &vid : NULL);
     }
 }

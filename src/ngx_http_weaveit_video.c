@@ -11,15 +11,13 @@
  * chunk and the PostgreSQL connection goes back to the pool in between.
  *
  * nginx's range filter stays out (r->allow_ranges is not set): it would
- * need the whole body to cut a range from it.
+ * need the whole body to cut a range from it.  The rules for Range and
+ * conditional requests are in ngx_http_weaveit_rules.c; this file applies
+ * them to the request and streams the bytes.
  */
 
 
 #include "ngx_http_weaveit.h"
-
-
-#define NGX_HTTP_WEAVEIT_UUID_LEN       36
-#define NGX_HTTP_WEAVEIT_TITLE_MAX      100
 
 
 typedef struct {
@@ -32,6 +30,7 @@ typedef struct {
     const char                   *values[3];
 
     off_t                         length;
+    time_t                        mtime;
     off_t                         start;
     off_t                         end;
     off_t                         offset;
@@ -47,18 +46,20 @@ typedef struct {
 static void ngx_http_weaveit_video_found(ngx_http_weaveit_pg_query_t *q);
 static ngx_int_t ngx_http_weaveit_video_headers(ngx_http_request_t *r,
     ngx_http_weaveit_video_ctx_t *ctx, PGresult *res);
-static ngx_int_t ngx_http_weaveit_video_preconditions(ngx_http_request_t *r,
-    ngx_str_t *etag, time_t mtime);
-static ngx_uint_t ngx_http_weaveit_video_etag_match(ngx_str_t *list,
-    ngx_str_t *etag, ngx_uint_t weak);
+static ngx_int_t ngx_http_weaveit_video_row(ngx_http_request_t *r,
+    ngx_http_weaveit_video_ctx_t *ctx, PGresult *res);
+static ngx_int_t ngx_http_weaveit_video_validators(ngx_http_request_t *r,
+    ngx_http_weaveit_video_ctx_t *ctx, ngx_str_t *etag);
+static void ngx_http_weaveit_video_conditions(ngx_http_request_t *r,
+    ngx_http_weaveit_conditions_t *c);
+static time_t ngx_http_weaveit_video_date(ngx_table_elt_t *h);
 static ngx_int_t ngx_http_weaveit_video_range(ngx_http_request_t *r,
-    ngx_http_weaveit_video_ctx_t *ctx, ngx_str_t *etag, time_t mtime);
-static ngx_int_t ngx_http_weaveit_video_parse_range(ngx_str_t *value,
-    off_t length, off_t *start, off_t *end);
+    ngx_http_weaveit_video_ctx_t *ctx, ngx_http_weaveit_conditions_t *c,
+    ngx_str_t *etag);
+static ngx_int_t ngx_http_weaveit_video_content_range(ngx_http_request_t *r,
+    ngx_http_weaveit_video_ctx_t *ctx, ngx_int_t rc);
 static ngx_int_t ngx_http_weaveit_video_disposition(ngx_http_request_t *r,
-    u_char *title, size_t len, ngx_str_t *id);
-static ngx_table_elt_t *ngx_http_weaveit_video_add_header(
-    ngx_http_request_t *r, char *key, u_char *value, size_t len);
+    ngx_http_weaveit_video_ctx_t *ctx, PGresult *res);
 static void ngx_http_weaveit_video_fetch(ngx_http_request_t *r,
     ngx_http_weaveit_video_ctx_t *ctx);
 static void ngx_http_weaveit_video_chunk(ngx_http_weaveit_pg_query_t *q);
@@ -235,102 +236,39 @@ static ngx_int_t
 ngx_http_weaveit_video_headers(ngx_http_request_t *r,
     ngx_http_weaveit_video_ctx_t *ctx, PGresult *res)
 {
-    u_char           *p;
-    off_t             length;
-    time_t            mtime;
-    ngx_int_t         rc;
-    ngx_str_t         id, etag;
-    ngx_table_elt_t  *h;
+    ngx_int_t                      rc;
+    ngx_str_t                      etag;
+    ngx_http_weaveit_conditions_t  c;
 
-    id.data = (u_char *) PQgetvalue(res, 0, 0);
-    id.len = PQgetlength(res, 0, 0);
-
-    length = ngx_atoof((u_char *) PQgetvalue(res, 0, 1),
-                       PQgetlength(res, 0, 1));
-    mtime = ngx_atotm((u_char *) PQgetvalue(res, 0, 2),
-                      PQgetlength(res, 0, 2));
-
-    if (id.len != NGX_HTTP_WEAVEIT_UUID_LEN || length == NGX_ERROR
-        || mtime == NGX_ERROR)
+    if (ngx_http_weaveit_video_row(r, ctx, res) != NGX_OK
+        || ngx_http_weaveit_video_validators(r, ctx, &etag) != NGX_OK)
     {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "weaveit: unexpected video row");
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    /* chunks are fetched by the video id, whichever id was asked for */
-
-    ngx_memcpy(ctx->id, id.data, NGX_HTTP_WEAVEIT_UUID_LEN);
-    ctx->length = length;
-
-    etag.len = NGX_HTTP_WEAVEIT_UUID_LEN + 2;
-    etag.data = ngx_pnalloc(r->pool, etag.len);
-    if (etag.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    p = etag.data;
-    *p++ = '"';
-    p = ngx_cpymem(p, ctx->id, NGX_HTTP_WEAVEIT_UUID_LEN);
-    *p = '"';
-
-    /* the validators go on every answer about the video */
-
-    h = ngx_http_weaveit_video_add_header(r, "ETag", etag.data, etag.len);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    r->headers_out.etag = h;
-    r->headers_out.last_modified_time = mtime;
-
-    h = ngx_http_weaveit_video_add_header(r, "Accept-Ranges",
-                                          (u_char *) "bytes",
-                                          sizeof("bytes") - 1);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    r->headers_out.accept_ranges = h;
 
     /* the preconditions are ours: nginx's would see only 200 answers */
 
     r->disable_not_modified = 1;
 
-    rc = ngx_http_weaveit_video_preconditions(r, &etag, mtime);
+    ngx_http_weaveit_video_conditions(r, &c);
+
+    rc = ngx_http_weaveit_preconditions(&c, &etag, ctx->mtime);
 
     if (rc == NGX_HTTP_PRECONDITION_FAILED) {
         return rc;
     }
 
     if (rc == NGX_OK) {
-        rc = ngx_http_weaveit_video_range(r, ctx, &etag, mtime);
-
-        if (rc == NGX_HTTP_RANGE_NOT_SATISFIABLE) {
-            p = ngx_pnalloc(r->pool, sizeof("bytes */") - 1 + NGX_OFF_T_LEN);
-            if (p == NULL) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            h = ngx_http_weaveit_video_add_header(r, "Content-Range", p,
-                                    ngx_sprintf(p, "bytes */%O", length) - p);
-            if (h == NULL) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            r->headers_out.content_range = h;
-
-            return rc;
-        }
+        rc = ngx_http_weaveit_video_range(r, ctx, &c, &etag);
 
         if (rc != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return rc;
         }
     }
 
     /* a stored video never changes: caches may keep it for good */
 
-    if (ngx_http_weaveit_video_add_header(r, "Cache-Control",
+    if (ngx_http_weaveit_add_header(r, "Cache-Control",
             (u_char *) "public, max-age=31536000, immutable",
             sizeof("public, max-age=31536000, immutable") - 1)
         == NULL)
@@ -344,10 +282,7 @@ ngx_http_weaveit_video_headers(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    if (ngx_http_weaveit_video_disposition(r,
-            (u_char *) PQgetvalue(res, 0, 3), PQgetlength(res, 0, 3), &id)
-        != NGX_OK)
-    {
+    if (ngx_http_weaveit_video_disposition(r, ctx, res) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -359,141 +294,118 @@ ngx_http_weaveit_video_headers(ngx_http_request_t *r,
 }
 
 
-/*
- * RFC 9110 section 13.2.2, in its order: If-Match, If-Unmodified-Since,
- * If-None-Match, If-Modified-Since.  Returns NGX_OK, NGX_HTTP_NOT_MODIFIED
- * or NGX_HTTP_PRECONDITION_FAILED.
- */
+/* the found row: the video's own id, its size and its creation time */
 
 static ngx_int_t
-ngx_http_weaveit_video_preconditions(ngx_http_request_t *r,
-    ngx_str_t *etag, time_t mtime)
+ngx_http_weaveit_video_row(ngx_http_request_t *r,
+    ngx_http_weaveit_video_ctx_t *ctx, PGresult *res)
 {
-    time_t            since;
-    ngx_table_elt_t  *h;
+    off_t   length;
+    time_t  mtime;
 
-    h = r->headers_in.if_match;
+    length = ngx_atoof((u_char *) PQgetvalue(res, 0, 1),
+                       PQgetlength(res, 0, 1));
+    mtime = ngx_atotm((u_char *) PQgetvalue(res, 0, 2),
+                      PQgetlength(res, 0, 2));
 
-    if (h && !ngx_http_weaveit_video_etag_match(&h->value, etag, 0)) {
-        return NGX_HTTP_PRECONDITION_FAILED;
+    if (PQgetlength(res, 0, 0) != NGX_HTTP_WEAVEIT_UUID_LEN
+        || length == NGX_ERROR || mtime == NGX_ERROR)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "weaveit: unexpected video row");
+        return NGX_ERROR;
     }
 
-    h = r->headers_in.if_unmodified_since;
+    /* chunks are fetched by the video id, whichever id was asked for */
 
-    if (h && r->headers_in.if_match == NULL) {
-        since = ngx_parse_http_time(h->value.data, h->value.len);
-
-        if (since != NGX_ERROR && mtime > since) {
-            return NGX_HTTP_PRECONDITION_FAILED;
-        }
-    }
-
-    h = r->headers_in.if_none_match;
-
-    if (h) {
-        return ngx_http_weaveit_video_etag_match(&h->value, etag, 1)
-               ? NGX_HTTP_NOT_MODIFIED : NGX_OK;
-    }
-
-    h = r->headers_in.if_modified_since;
-
-    if (h) {
-        since = ngx_parse_http_time(h->value.data, h->value.len);
-
-        if (since != NGX_ERROR && mtime <= since) {
-            return NGX_HTTP_NOT_MODIFIED;
-        }
-    }
+    ngx_memcpy(ctx->id, PQgetvalue(res, 0, 0), NGX_HTTP_WEAVEIT_UUID_LEN);
+    ctx->length = length;
+    ctx->mtime = mtime;
 
     return NGX_OK;
 }
 
 
-/*
- * Whether a list of entity tags ("*", or "a", W/"b", ...) holds ours; a
- * weak tag matches only in the weak comparison.  A malformed list
- * matches nothing.
- */
+/* ETag, Last-Modified and Accept-Ranges go on every answer about it */
 
-static ngx_uint_t
-ngx_http_weaveit_video_etag_match(ngx_str_t *list, ngx_str_t *etag,
-    ngx_uint_t weak)
+static ngx_int_t
+ngx_http_weaveit_video_validators(ngx_http_request_t *r,
+    ngx_http_weaveit_video_ctx_t *ctx, ngx_str_t *etag)
 {
-    u_char      *p, *last, *tag;
-    ngx_uint_t   is_weak;
+    u_char           *p;
+    ngx_table_elt_t  *h;
 
-    p = list->data;
-    last = p + list->len;
-
-    while (p < last && (*p == ' ' || *p == '\t')) {
-        p++;
+    etag->len = NGX_HTTP_WEAVEIT_UUID_LEN + 2;
+    etag->data = ngx_pnalloc(r->pool, etag->len);
+    if (etag->data == NULL) {
+        return NGX_ERROR;
     }
 
-    while (last > p && (last[-1] == ' ' || last[-1] == '\t')) {
-        last--;
+    p = etag->data;
+    *p++ = '"';
+    p = ngx_cpymem(p, ctx->id, NGX_HTTP_WEAVEIT_UUID_LEN);
+    *p = '"';
+
+    h = ngx_http_weaveit_add_header(r, "ETag", etag->data, etag->len);
+    if (h == NULL) {
+        return NGX_ERROR;
     }
 
-    if (last - p == 1 && *p == '*') {
-        return 1;
+    r->headers_out.etag = h;
+    r->headers_out.last_modified_time = ctx->mtime;
+
+    h = ngx_http_weaveit_add_header(r, "Accept-Ranges", (u_char *) "bytes",
+                                    sizeof("bytes") - 1);
+    if (h == NULL) {
+        return NGX_ERROR;
     }
 
-    for ( ;; ) {
+    r->headers_out.accept_ranges = h;
 
-        while (p < last && (*p == ' ' || *p == '\t' || *p == ',')) {
-            p++;
-        }
+    return NGX_OK;
+}
 
-        if (p == last) {
-            return 0;
-        }
 
-        is_weak = 0;
+static void
+ngx_http_weaveit_video_conditions(ngx_http_request_t *r,
+    ngx_http_weaveit_conditions_t *c)
+{
+    ngx_http_headers_in_t  *in;
 
-        if (last - p > 2 && p[0] == 'W' && p[1] == '/') {
-            is_weak = 1;
-            p += 2;
-        }
+    in = &r->headers_in;
 
-        if (*p != '"') {
-            return 0;
-        }
+    c->if_match = in->if_match ? &in->if_match->value : NULL;
+    c->if_none_match = in->if_none_match ? &in->if_none_match->value : NULL;
+    c->if_range = in->if_range ? &in->if_range->value : NULL;
 
-        tag = p++;
+    c->if_unmodified_since =
+                    ngx_http_weaveit_video_date(in->if_unmodified_since);
+    c->if_modified_since = ngx_http_weaveit_video_date(in->if_modified_since);
+    c->if_range_date = ngx_http_weaveit_video_date(in->if_range);
+}
 
-        while (p < last && *p != '"') {
-            p++;
-        }
 
-        if (p == last) {
-            return 0;
-        }
-
-        p++;
-
-        if ((weak || !is_weak)
-            && (size_t) (p - tag) == etag->len
-            && ngx_strncmp(tag, etag->data, etag->len) == 0)
-        {
-            return 1;
-        }
-    }
+static time_t
+ngx_http_weaveit_video_date(ngx_table_elt_t *h)
+{
+    return h ? ngx_parse_http_time(h->value.data, h->value.len) : NGX_ERROR;
 }
 
 
 /*
  * Sets ctx->start and ctx->end (exclusive) and, for a single range, the
  * 206 status and Content-Range.  Returns NGX_OK (200 or 206),
- * NGX_HTTP_RANGE_NOT_SATISFIABLE, or NGX_ERROR.
+ * NGX_HTTP_RANGE_NOT_SATISFIABLE (Content-Range set) or
+ * NGX_HTTP_INTERNAL_SERVER_ERROR.
  */
 
 static ngx_int_t
 ngx_http_weaveit_video_range(ngx_http_request_t *r,
-    ngx_http_weaveit_video_ctx_t *ctx, ngx_str_t *etag, time_t mtime)
+    ngx_http_weaveit_video_ctx_t *ctx, ngx_http_weaveit_conditions_t *c,
+    ngx_str_t *etag)
 {
-    u_char           *p;
-    time_t            date;
     ngx_int_t         rc;
-    ngx_table_elt_t  *h, *ir;
+    ngx_table_elt_t  *h;
 
     ctx->start = 0;
     ctx->end = ctx->length;
@@ -501,35 +413,12 @@ ngx_http_weaveit_video_range(ngx_http_request_t *r,
 
     h = r->headers_in.range;
 
-    if (h == NULL) {
+    if (h == NULL || !ngx_http_weaveit_if_range(c, etag, ctx->mtime)) {
         return NGX_OK;
     }
 
-    /* If-Range: a strong match of the ETag or the exact Last-Modified */
-
-    ir = r->headers_in.if_range;
-
-    if (ir) {
-        if (ir->value.len >= 2
-            && (ir->value.data[ir->value.len - 1] == '"'))
-        {
-            if (ir->value.len != etag->len
-                || ngx_strncmp(ir->value.data, etag->data, etag->len) != 0)
-            {
-                return NGX_OK;
-            }
-
-        } else {
-            date = ngx_parse_http_time(ir->value.data, ir->value.len);
-
-            if (date == NGX_ERROR || date != mtime) {
-                return NGX_OK;
-            }
-        }
-    }
-
-    rc = ngx_http_weaveit_video_parse_range(&h->value, ctx->length,
-                                            &ctx->start, &ctx->end);
+    rc = ngx_http_weaveit_parse_range(&h->value, ctx->length, &ctx->start,
+                                      &ctx->end);
 
     if (rc == NGX_DECLINED) {
         ctx->start = 0;
@@ -537,296 +426,78 @@ ngx_http_weaveit_video_range(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    if (rc != NGX_OK) {
-        return rc;
+    if (ngx_http_weaveit_video_content_range(r, ctx, rc) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    if (rc == NGX_OK) {
+        r->headers_out.status = NGX_HTTP_PARTIAL_CONTENT;
+    }
+
+    return rc;
+}
+
+
+/* "bytes a-b/length" for a 206, "bytes * /length" for a 416 */
+
+static ngx_int_t
+ngx_http_weaveit_video_content_range(ngx_http_request_t *r,
+    ngx_http_weaveit_video_ctx_t *ctx, ngx_int_t rc)
+{
+    u_char           *p, *last;
+    ngx_table_elt_t  *h;
 
     p = ngx_pnalloc(r->pool, sizeof("bytes -/") - 1 + 3 * NGX_OFF_T_LEN);
     if (p == NULL) {
         return NGX_ERROR;
     }
 
-    h = ngx_http_weaveit_video_add_header(r, "Content-Range", p,
-                                  ngx_sprintf(p, "bytes %O-%O/%O", ctx->start,
-                                              ctx->end - 1, ctx->length)
-                                  - p);
+    if (rc == NGX_OK) {
+        last = ngx_sprintf(p, "bytes %O-%O/%O", ctx->start, ctx->end - 1,
+                           ctx->length);
+
+    } else {
+        last = ngx_sprintf(p, "bytes */%O", ctx->length);
+    }
+
+    h = ngx_http_weaveit_add_header(r, "Content-Range", p, last - p);
     if (h == NULL) {
         return NGX_ERROR;
     }
 
     r->headers_out.content_range = h;
-    r->headers_out.status = NGX_HTTP_PARTIAL_CONTENT;
 
     return NGX_OK;
 }
 
 
-/*
- * A Range value, with the arithmetic of nginx's range filter: "a-b" with
- * b past the end stops at the end, "-n" longer than the video is all of
- * it, "-0" and a start at or past the end are unsatisfiable.  Unlike
- * nginx, a value that does not parse is ignored rather than refused, as
- * RFC 9110 lets us.  Several satisfiable ranges are answered with the
- * whole video (the README says so): browsers never ask for them, and
- * RFC 9110 allows it.  Returns NGX_OK for one range, NGX_DECLINED for
- * "send it all", or NGX_HTTP_RANGE_NOT_SATISFIABLE.
- */
-
 static ngx_int_t
-ngx_http_weaveit_video_parse_range(ngx_str_t *value, off_t length,
-    off_t *start, off_t *end)
+ngx_http_weaveit_video_disposition(ngx_http_request_t *r,
+    ngx_http_weaveit_video_ctx_t *ctx, PGresult *res)
 {
-    u_char      *p, *last;
-    off_t        s, e, cutoff, cutlim;
-    ngx_uint_t   suffix, n;
+    u_char     *value, *last;
+    ngx_str_t   id;
 
-    if (value->len < 7
-        || ngx_strncasecmp(value->data, (u_char *) "bytes=", 6) != 0)
-    {
-        return NGX_DECLINED;
-    }
-
-    p = value->data + 6;
-    last = value->data + value->len;
-    n = 0;
-
-    cutoff = NGX_MAX_OFF_T_VALUE / 10;
-    cutlim = NGX_MAX_OFF_T_VALUE % 10;
-
-    for ( ;; ) {
-        s = 0;
-        e = 0;
-        suffix = 0;
-
-        while (p < last && (*p == ' ' || *p == '\t')) {
-            p++;
-        }
-
-        if (p < last && *p != '-') {
-            if (*p < '0' || *p > '9') {
-                return NGX_DECLINED;
-            }
-
-            while (p < last && *p >= '0' && *p <= '9') {
-                if (s >= cutoff && (s > cutoff || *p - '0' > cutlim)) {
-                    return NGX_DECLINED;
-                }
-
-                s = s * 10 + (*p++ - '0');
-            }
-
-            while (p < last && (*p == ' ' || *p == '\t')) {
-                p++;
-            }
-
-            if (p == last || *p++ != '-') {
-                return NGX_DECLINED;
-            }
-
-            while (p < last && (*p == ' ' || *p == '\t')) {
-                p++;
-            }
-
-            if (p == last || *p == ',') {
-                e = length;
-                goto found;
-            }
-
-        } else if (p < last) {
-            suffix = 1;
-            p++;
-
-        } else {
-            return NGX_DECLINED;
-        }
-
-        if (p == last || *p < '0' || *p > '9') {
-            return NGX_DECLINED;
-        }
-
-        while (p < last && *p >= '0' && *p <= '9') {
-            if (e >= cutoff && (e > cutoff || *p - '0' > cutlim)) {
-                return NGX_DECLINED;
-            }
-
-            e = e * 10 + (*p++ - '0');
-        }
-
-        while (p < last && (*p == ' ' || *p == '\t')) {
-            p++;
-        }
-
-        if (p < last && *p != ',') {
-            return NGX_DECLINED;
-        }
-
-        if (suffix) {
-            s = (e < length) ? length - e : 0;
-            e = length - 1;
-
-        } else if (e < s) {
-            /* "b < a" makes the whole header invalid (RFC 9110 14.1.1) */
-            return NGX_DECLINED;
-        }
-
-        e = (e >= length) ? length : e + 1;
-
-    found:
-
-        if (s < e) {
-            if (n++ == 0) {
-                *start = s;
-                *end = e;
-            }
-        }
-
-        if (p == last) {
-            break;
-        }
-
-        p++;
-    }
-
-    if (n == 0) {
-        return (length == 0) ? NGX_DECLINED : NGX_HTTP_RANGE_NOT_SATISFIABLE;
-    }
-
-    return (n == 1) ? NGX_OK : NGX_DECLINED;
-}
-
-
-/*
- * Content-Disposition: inline; filename="<title or id>.mp4", quoted with
- * '"' and '\' escaped; non-ASCII becomes '_' there, and the exact UTF-8
- * name goes in filename* (RFC 6266, RFC 8187).  Control characters are
- * never sent; long titles are cut at a character boundary.
- */
-
-static ngx_int_t
-ngx_http_weaveit_video_disposition(ngx_http_request_t *r, u_char *title,
-    size_t len, ngx_str_t *id)
-{
-    u_char           *p, *value, c;
-    size_t            i, size;
-    ngx_uint_t        ascii;
-    ngx_table_elt_t  *h;
-
-    static u_char     hex[] = "0123456789ABCDEF";
-
-    while (len && (*title == ' ' || *title == '\t')) {
-        title++;
-        len--;
-    }
-
-    if (len == 0) {
-        title = id->data;
-        len = id->len;
-    }
-
-    if (len > NGX_HTTP_WEAVEIT_TITLE_MAX) {
-        len = NGX_HTTP_WEAVEIT_TITLE_MAX;
-
-        while (len && (title[len] & 0xc0) == 0x80) {
-            len--;
-        }
-    }
-
-    ascii = 1;
-
-    for (i = 0; i < len; i++) {
-        if (title[i] >= 0x80) {
-            ascii = 0;
-            break;
-        }
-    }
-
-    size = sizeof("inline; filename=\".mp4\"") - 1 + 2 * len;
-
-    if (!ascii) {
-        size += sizeof("; filename*=UTF-8''.mp4") - 1 + 3 * len;
-    }
-
-    value = ngx_pnalloc(r->pool, size);
+    value = ngx_pnalloc(r->pool, NGX_HTTP_WEAVEIT_DISPOSITION_LEN);
     if (value == NULL) {
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(value, "inline; filename=\"",
-                   sizeof("inline; filename=\"") - 1);
+    id.data = ctx->id;
+    id.len = NGX_HTTP_WEAVEIT_UUID_LEN;
 
-    for (i = 0; i < len; i++) {
-        c = title[i];
+    last = ngx_http_weaveit_disposition(value,
+                                        (u_char *) PQgetvalue(res, 0, 3),
+                                        PQgetlength(res, 0, 3), &id);
 
-        if (c < 0x20 || c == 0x7f) {
-            *p++ = '_';
-
-        } else if (c >= 0x80) {
-            if (c >= 0xc0) {
-                *p++ = '_';
-            }
-
-        } else {
-            if (c == '"' || c == '\\') {
-                *p++ = '\\';
-            }
-
-            *p++ = c;
-        }
+    if (ngx_http_weaveit_add_header(r, "Content-Disposition", value,
+                                    last - value)
+        == NULL)
+    {
+        return NGX_ERROR;
     }
 
-    p = ngx_cpymem(p, ".mp4\"", sizeof(".mp4\"") - 1);
-
-    if (!ascii) {
-        p = ngx_cpymem(p, "; filename*=UTF-8''",
-                       sizeof("; filename*=UTF-8''") - 1);
-
-        for (i = 0; i < len; i++) {
-            c = title[i];
-
-            if (c < 0x20 || c == 0x7f) {
-                *p++ = '_';
-
-            } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-                       || (c >= '0' && c <= '9')
-                       || ngx_strchr("!#$&+-.^_`|~", c) != NULL)
-            {
-                *p++ = c;
-
-            } else {
-                *p++ = '%';
-                *p++ = hex[c >> 4];
-                *p++ = hex[c & 0x0f];
-            }
-        }
-
-        p = ngx_cpymem(p, ".mp4", sizeof(".mp4") - 1);
-    }
-
-    h = ngx_http_weaveit_video_add_header(r, "Content-Disposition", value,
-                                          p - value);
-
-    return (h == NULL) ? NGX_ERROR : NGX_OK;
-}
-
-
-static ngx_table_elt_t *
-ngx_http_weaveit_video_add_header(ngx_http_request_t *r, char *key,
-    u_char *value, size_t len)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NULL;
-    }
-
-    h->hash = 1;
-    h->key.data = (u_char *) key;
-    h->key.len = ngx_strlen(key);
-    h->value.data = value;
-    h->value.len = len;
-
-    return h;
+    return NGX_OK;
 }
 
 

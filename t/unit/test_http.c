@@ -1,0 +1,578 @@
+/*
+ * The HTTP rules of src/ngx_http_weaveit_rules.c on plain buffers, table
+ * by table: Range values (every form t/video-range.t sends, and the edges
+ * no HTTP client would), entity-tag lists, preconditions, If-Range,
+ * Content-Disposition file names, UUID and wallet syntax.  Built against
+ * nginx's headers and linked with that file alone (mk/http.mk).
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_weaveit.h"
+#include "tap.h"
+
+
+#define LEN    300000
+#define CHUNK  65536
+
+#define S(s)   { sizeof(s) - 1, (u_char *) s }
+
+
+typedef struct {
+    const char  *value;
+    off_t        length;
+    ngx_int_t    rc;
+    off_t        start;
+    off_t        end;            /* exclusive */
+} range_case_t;
+
+
+static const range_case_t  ranges[] = {
+
+    /* one range, as t/video-range.t sends them */
+    { "bytes=0-0",                 LEN, NGX_OK, 0, 1 },
+    { "bytes=0-99",                LEN, NGX_OK, 0, 100 },
+    { "bytes=100-",                LEN, NGX_OK, 100, LEN },
+    { "bytes=0-",                  LEN, NGX_OK, 0, LEN },
+    { "bytes=-500",                LEN, NGX_OK, LEN - 500, LEN },
+    { "bytes=-1",                  LEN, NGX_OK, LEN - 1, LEN },
+    { "bytes=-300000",             LEN, NGX_OK, 0, LEN },
+    { "bytes=-9999999",            LEN, NGX_OK, 0, LEN },
+    { "bytes=299999-",             LEN, NGX_OK, LEN - 1, LEN },
+    { "bytes=299990-99999999",     LEN, NGX_OK, LEN - 10, LEN },
+    { "bytes=65526-196618",        LEN, NGX_OK, CHUNK - 10, 3 * CHUNK + 11 },
+    { "bytes=65536-131071",        LEN, NGX_OK, CHUNK, 2 * CHUNK },
+    { "bytes=65535-65536",         LEN, NGX_OK, CHUNK - 1, CHUNK + 1 },
+    { "bytes=1000-2000,300000-",   LEN, NGX_OK, 1000, 2001 },
+    { "BYTES=5-9",                 LEN, NGX_OK, 5, 10 },
+    { "bytes= 5 - 9 ",             LEN, NGX_OK, 5, 10 },
+    { "bytes=990-",                1000, NGX_OK, 990, 1000 },
+    { "bytes=\t0-1",               LEN, NGX_OK, 0, 2 },
+
+    /* unsatisfiable */
+    { "bytes=-0",                  LEN, NGX_HTTP_RANGE_NOT_SATISFIABLE },
+    { "bytes=-0",                  1000, NGX_HTTP_RANGE_NOT_SATISFIABLE },
+    { "bytes=300000-",             LEN, NGX_HTTP_RANGE_NOT_SATISFIABLE },
+    { "bytes=300000-300010",       LEN, NGX_HTTP_RANGE_NOT_SATISFIABLE },
+    { "bytes=99999999-",           LEN, NGX_HTTP_RANGE_NOT_SATISFIABLE },
+    { "bytes=300000-,-0",          LEN, NGX_HTTP_RANGE_NOT_SATISFIABLE },
+    { "bytes=2147483000-",         LEN, NGX_HTTP_RANGE_NOT_SATISFIABLE },
+    { "bytes=3000000000-3000000010", LEN, NGX_HTTP_RANGE_NOT_SATISFIABLE },
+    { "bytes=300000-,300001-",     LEN, NGX_HTTP_RANGE_NOT_SATISFIABLE },
+
+    /* ignored: the whole video */
+    { "items=0-10",                LEN, NGX_DECLINED },
+    { "bytes=abc",                 LEN, NGX_DECLINED },
+    { "bytes=",                    LEN, NGX_DECLINED },
+    { "bytes=5-2",                 LEN, NGX_DECLINED },
+    { "bytes=-",                   LEN, NGX_DECLINED },
+    { "bytes=1-2-3",               LEN, NGX_DECLINED },
+    { "bytes=0-10;",               LEN, NGX_DECLINED },
+    { "bytes 0-10",                LEN, NGX_DECLINED },
+    { "bytes=99999999999999999999-", LEN, NGX_DECLINED },
+    { "bytes=0-9,20-29",           LEN, NGX_DECLINED },
+    { "bytes=0-10,5-15",           LEN, NGX_DECLINED },
+    { "bytes=5",                   LEN, NGX_DECLINED },
+    { "bytes=0-1,",                LEN, NGX_DECLINED },
+    { "bytes=0-1 ,  2-3",          LEN, NGX_DECLINED },
+    { "",                          LEN, NGX_DECLINED },
+    { "bytes",                     LEN, NGX_DECLINED },
+    { "bytes=   ",                 LEN, NGX_DECLINED },
+    { " bytes=0-1",                LEN, NGX_DECLINED },
+    { "bytes=0-1x",                LEN, NGX_DECLINED },
+    { "bytes=+1-2",                LEN, NGX_DECLINED },
+    { "bytes=--1",                 LEN, NGX_DECLINED },
+
+    /* an empty video has no range to give */
+    { "bytes=0-",                  0, NGX_DECLINED },
+    { "bytes=-5",                  0, NGX_DECLINED },
+
+    /* off_t's edges: 2^63 - 1 parses, 2^63 and 2^64 do not */
+    { "bytes=9223372036854775807-", LEN, NGX_HTTP_RANGE_NOT_SATISFIABLE },
+    { "bytes=0-9223372036854775807", LEN, NGX_OK, 0, LEN },
+    { "bytes=-9223372036854775807", LEN, NGX_OK, 0, LEN },
+    { "bytes=9223372036854775806-9223372036854775807", LEN,
+      NGX_HTTP_RANGE_NOT_SATISFIABLE },
+    { "bytes=9223372036854775808-", LEN, NGX_DECLINED },
+    { "bytes=0-9223372036854775808", LEN, NGX_DECLINED },
+    { "bytes=-9223372036854775808", LEN, NGX_DECLINED },
+    { "bytes=18446744073709551616-", LEN, NGX_DECLINED },
+    { "bytes=-18446744073709551616", LEN, NGX_DECLINED },
+    { "bytes=0-18446744073709551615", LEN, NGX_DECLINED },
+};
+
+
+static const char *
+rc_name(ngx_int_t rc)
+{
+    switch (rc) {
+    case NGX_OK:
+        return "OK";
+    case NGX_DECLINED:
+        return "DECLINED";
+    case NGX_HTTP_RANGE_NOT_SATISFIABLE:
+        return "416";
+    default:
+        return "?";
+    }
+}
+
+
+static void
+test_ranges(void)
+{
+    off_t       start, end;
+    size_t      i;
+    ngx_int_t   rc;
+    ngx_str_t   v;
+
+    for (i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++) {
+        v.data = (u_char *) ranges[i].value;
+        v.len = strlen(ranges[i].value);
+        start = -1;
+        end = -1;
+
+        rc = ngx_http_weaveit_parse_range(&v, ranges[i].length, &start, &end);
+
+        if (ranges[i].rc == NGX_OK) {
+            ok(rc == NGX_OK && start == ranges[i].start
+               && end == ranges[i].end,
+               "Range \"%s\" of %lld: [%lld, %lld) (got %s [%lld, %lld))",
+               ranges[i].value, (long long) ranges[i].length,
+               (long long) ranges[i].start, (long long) ranges[i].end,
+               rc_name(rc), (long long) start, (long long) end);
+
+        } else {
+            ok(rc == ranges[i].rc, "Range \"%s\" of %lld: %s (got %s)",
+               ranges[i].value, (long long) ranges[i].length,
+               rc_name(ranges[i].rc), rc_name(rc));
+        }
+    }
+}
+
+
+/* many ranges: still "send it all", and nothing overflows */
+
+static void
+test_many_ranges(void)
+{
+    off_t       start, end;
+    u_char      buf[8192], *p;
+    ngx_int_t   rc;
+    ngx_str_t   v;
+    ngx_uint_t  i;
+
+    p = ngx_cpymem(buf, "bytes=", 6);
+
+    for (i = 0; i < 1000; i++) {
+        p += snprintf((char *) p, 16, "%u-%u,", (unsigned) i, (unsigned) i);
+    }
+
+    v.data = buf;
+    v.len = p - buf - 1;
+
+    rc = ngx_http_weaveit_parse_range(&v, LEN, &start, &end);
+    ok(rc == NGX_DECLINED, "1000 ranges: the whole video (got %s)",
+       rc_name(rc));
+
+    v.len = p - buf;
+    rc = ngx_http_weaveit_parse_range(&v, LEN, &start, &end);
+    ok(rc == NGX_DECLINED, "1000 ranges and a trailing comma: ignored");
+}
+
+
+typedef struct {
+    const char  *list;
+    ngx_uint_t   strong;
+    ngx_uint_t   weak;
+} etag_case_t;
+
+
+static const etag_case_t  etags[] = {
+    { "\"abc\"",                  1, 1 },
+    { "W/\"abc\"",                0, 1 },
+    { "*",                        1, 1 },
+    { " * ",                      1, 1 },
+    { "\"x\", \"abc\"",           1, 1 },
+    { " \"a\",\"b\" , \"abc\" ",  1, 1 },
+    { ", , \"abc\"",              1, 1 },
+    { "\"x\",W/\"abc\"",          0, 1 },
+    { "\"other\"",                0, 0 },
+    { "\"ab\"",                   0, 0 },
+    { "\"abcd\"",                 0, 0 },
+    { "abc",                      0, 0 },
+    { "\"abc",                    0, 0 },
+    { "",                         0, 0 },
+    { "   ",                      0, 0 },
+    { "\"x\", abc, \"abc\"",      0, 0 },
+    { "W/",                       0, 0 },
+    { "w/\"abc\"",                0, 0 },
+    { "**",                       0, 0 },
+    { "\"*\"",                    0, 0 },
+};
+
+
+static void
+test_etags(void)
+{
+    size_t     i;
+    ngx_str_t  etag = S("\"abc\""), list;
+
+    for (i = 0; i < sizeof(etags) / sizeof(etags[0]); i++) {
+        list.data = (u_char *) etags[i].list;
+        list.len = strlen(etags[i].list);
+
+        ok(ngx_http_weaveit_etag_match(&list, &etag, 0) == etags[i].strong,
+           "ETag list '%s': strong match %s", etags[i].list,
+           etags[i].strong ? "yes" : "no");
+        ok(ngx_http_weaveit_etag_match(&list, &etag, 1) == etags[i].weak,
+           "ETag list '%s': weak match %s", etags[i].list,
+           etags[i].weak ? "yes" : "no");
+    }
+}
+
+
+#define MTIME  1000000000
+#define NONE   NGX_ERROR
+
+
+typedef struct {
+    const char  *name;
+    const char  *if_match;
+    const char  *if_none_match;
+    time_t       if_unmodified_since;
+    time_t       if_modified_since;
+    ngx_int_t    rc;
+} precondition_case_t;
+
+
+static const precondition_case_t  preconditions[] = {
+    { "no conditions", NULL, NULL, NONE, NONE, NGX_OK },
+    { "If-Match ours", "\"abc\"", NULL, NONE, NONE, NGX_OK },
+    { "If-Match *", "*", NULL, NONE, NONE, NGX_OK },
+    { "If-Match another", "\"x\"", NULL, NONE, NONE,
+      NGX_HTTP_PRECONDITION_FAILED },
+    { "If-Match weak (strong comparison)", "W/\"abc\"", NULL, NONE, NONE,
+      NGX_HTTP_PRECONDITION_FAILED },
+    { "If-Match malformed", "abc", NULL, NONE, NONE,
+      NGX_HTTP_PRECONDITION_FAILED },
+    { "If-Unmodified-Since before", NULL, NULL, MTIME - 1, NONE,
+      NGX_HTTP_PRECONDITION_FAILED },
+    { "If-Unmodified-Since equal", NULL, NULL, MTIME, NONE, NGX_OK },
+    { "If-Unmodified-Since after", NULL, NULL, MTIME + 1, NONE, NGX_OK },
+    { "If-Unmodified-Since ignored with If-Match", "\"abc\"", NULL,
+      MTIME - 1, NONE, NGX_OK },
+    { "If-None-Match ours", NULL, "\"abc\"", NONE, NONE,
+      NGX_HTTP_NOT_MODIFIED },
+    { "If-None-Match weak", NULL, "W/\"abc\"", NONE, NONE,
+      NGX_HTTP_NOT_MODIFIED },
+    { "If-None-Match *", NULL, "*", NONE, NONE, NGX_HTTP_NOT_MODIFIED },
+    { "If-None-Match another", NULL, "\"x\"", NONE, NONE, NGX_OK },
+    { "If-None-Match overrides If-Modified-Since", NULL, "\"x\"", NONE,
+      MTIME, NGX_OK },
+    { "If-Modified-Since equal", NULL, NULL, NONE, MTIME,
+      NGX_HTTP_NOT_MODIFIED },
+    { "If-Modified-Since after", NULL, NULL, NONE, MTIME + 1,
+      NGX_HTTP_NOT_MODIFIED },
+    { "If-Modified-Since before", NULL, NULL, NONE, MTIME - 1, NGX_OK },
+    { "If-Match fails before If-None-Match", "\"x\"", "\"abc\"", NONE, NONE,
+      NGX_HTTP_PRECONDITION_FAILED },
+    { "If-Match holds, If-None-Match matches", "\"abc\"", "\"abc\"", NONE,
+      NONE, NGX_HTTP_NOT_MODIFIED },
+};
+
+
+static ngx_str_t *
+maybe_str(ngx_str_t *s, const char *value)
+{
+    if (value == NULL) {
+        return NULL;
+    }
+
+    s->data = (u_char *) value;
+    s->len = strlen(value);
+
+    return s;
+}
+
+
+static void
+test_preconditions(void)
+{
+    size_t                          i;
+    ngx_int_t                       rc;
+    ngx_str_t                       etag = S("\"abc\""), im, inm;
+    ngx_http_weaveit_conditions_t   c;
+    const precondition_case_t      *t;
+
+    for (i = 0; i < sizeof(preconditions) / sizeof(preconditions[0]); i++) {
+        t = &preconditions[i];
+
+        ngx_memzero(&c, sizeof(c));
+        c.if_match = maybe_str(&im, t->if_match);
+        c.if_none_match = maybe_str(&inm, t->if_none_match);
+        c.if_unmodified_since = t->if_unmodified_since;
+        c.if_modified_since = t->if_modified_since;
+        c.if_range_date = NONE;
+
+        rc = ngx_http_weaveit_preconditions(&c, &etag, MTIME);
+        ok(rc == t->rc, "preconditions, %s: %d (got %d)", t->name,
+           (int) t->rc, (int) rc);
+    }
+}
+
+
+typedef struct {
+    const char  *if_range;
+    time_t       date;
+    ngx_uint_t   holds;
+} if_range_case_t;
+
+
+static const if_range_case_t  if_ranges[] = {
+    { NULL,                 NONE,      1 },
+    { "\"abc\"",            NONE,      1 },
+    { "W/\"abc\"",          NONE,      0 },
+    { "\"x\"",              NONE,      0 },
+    { "\"abc\" ",           NONE,      0 },
+    { "date equal",         MTIME,     1 },
+    { "date before",        MTIME - 1, 0 },
+    { "date after",         MTIME + 1, 0 },
+    { "not a date",         NONE,      0 },
+    { "\"",                 NONE,      0 },
+};
+
+
+static void
+test_if_range(void)
+{
+    size_t                         i;
+    ngx_str_t                      etag = S("\"abc\""), v;
+    ngx_http_weaveit_conditions_t  c;
+
+    for (i = 0; i < sizeof(if_ranges) / sizeof(if_ranges[0]); i++) {
+        ngx_memzero(&c, sizeof(c));
+        c.if_range = maybe_str(&v, if_ranges[i].if_range);
+        c.if_range_date = if_ranges[i].date;
+
+        ok(ngx_http_weaveit_if_range(&c, &etag, MTIME) == if_ranges[i].holds,
+           "If-Range %s: the Range is %s",
+           if_ranges[i].if_range ? if_ranges[i].if_range : "(none)",
+           if_ranges[i].holds ? "honoured" : "ignored");
+    }
+}
+
+
+typedef struct {
+    const char  *title;
+    const char  *value;
+} disposition_case_t;
+
+
+#define ID  "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
+
+static const disposition_case_t  dispositions[] = {
+    { "Intro to Rust", "inline; filename=\"Intro to Rust.mp4\"" },
+    { "say \"hi\" \\ bye", "inline; filename=\"say \\\"hi\\\" \\\\ bye.mp4\"" },
+    { "tab\there", "inline; filename=\"tab_here.mp4\"" },
+    { "Caf\xc3\xa9 \xf0\x9f\xa6\x80",
+      "inline; filename=\"Caf_ _.mp4\"; "
+      "filename*=UTF-8''Caf%C3%A9%20%F0%9F%A6%80.mp4" },
+    { "", "inline; filename=\"" ID ".mp4\"" },
+    { "   ", "inline; filename=\"" ID ".mp4\"" },
+    { "\t x", "inline; filename=\"x.mp4\"" },
+    { "\x01" "a\x7f", "inline; filename=\"_a_.mp4\"" },
+    { "new\r\nline", "inline; filename=\"new__line.mp4\"" },
+    { "a\"b", "inline; filename=\"a\\\"b.mp4\"" },
+
+    /* invalid UTF-8 is sent percent-encoded, never raw */
+    { "\xff\xfe", "inline; filename=\"__.mp4\"; filename*=UTF-8''%FF%FE.mp4" },
+    { "a\xc3", "inline; filename=\"a_.mp4\"; filename*=UTF-8''a%C3.mp4" },
+    { "\x80x", "inline; filename=\"x.mp4\"; filename*=UTF-8''%80x.mp4" },
+    { "\xc3\xa9!#(", "inline; filename=\"_!#(.mp4\"; "
+                     "filename*=UTF-8''%C3%A9!#%28.mp4" },
+    { "\xc3\xa9\x01", "inline; filename=\"__.mp4\"; "
+                      "filename*=UTF-8''%C3%A9_.mp4" },
+};
+
+
+static void test_disposition_fits(const char *title, size_t len);
+
+
+static void
+test_disposition_case(const char *title, size_t len, const char *want,
+    const char *name)
+{
+    u_char     buf[NGX_HTTP_WEAVEIT_DISPOSITION_LEN], *last;
+    ngx_str_t  id = S(ID);
+
+    last = ngx_http_weaveit_disposition(buf, (u_char *) title, len, &id);
+
+    ok((size_t) (last - buf) == strlen(want)
+       && memcmp(buf, want, last - buf) == 0,
+       "Content-Disposition for %s: %s (got %.*s)", name, want,
+       (int) (last - buf), buf);
+}
+
+
+static void
+test_dispositions(void)
+{
+    char    title[4 * NGX_HTTP_WEAVEIT_FILENAME_MAX + 1];
+    char    want[NGX_HTTP_WEAVEIT_DISPOSITION_LEN + 1], *p;
+    size_t  i;
+
+    for (i = 0; i < sizeof(dispositions) / sizeof(dispositions[0]); i++) {
+        snprintf(title, sizeof(title), "title %d", (int) i + 1);
+        test_disposition_case(dispositions[i].title,
+                              strlen(dispositions[i].title),
+                              dispositions[i].value, title);
+    }
+
+    /* 80 two-byte characters are cut to 50 at a character boundary */
+
+    for (i = 0; i < 80; i++) {
+        memcpy(title + 2 * i, "\xc3\xa9", 2);
+    }
+
+    p = want + sprintf(want, "inline; filename=\"");
+    for (i = 0; i < 50; i++) {
+        *p++ = '_';
+    }
+    p += sprintf(p, ".mp4\"; filename*=UTF-8''");
+    for (i = 0; i < 50; i++) {
+        p += sprintf(p, "%%C3%%A9");
+    }
+    sprintf(p, ".mp4");
+
+    test_disposition_case(title, 160, want, "80 x e-acute");
+
+    /* a three-byte character across the cut is dropped whole */
+
+    memset(title, 'a', 99);
+    memcpy(title + 99, "\xe2\x82\xac", 3);
+    p = want + sprintf(want, "inline; filename=\"");
+    memset(p, 'a', 99);
+    sprintf(p + 99, ".mp4\"");
+
+    test_disposition_case(title, 102, want, "99 x a and a euro sign");
+
+    /* the worst case fits: every byte escaped, then percent-encoded */
+
+    memset(title, '"', 98);
+    memcpy(title + 98, "\xc3\xa9", 2);
+    test_disposition_fits(title, 100);
+}
+
+
+static void
+test_disposition_fits(const char *title, size_t len)
+{
+    u_char     buf[NGX_HTTP_WEAVEIT_DISPOSITION_LEN + 64], *last;
+    size_t     i;
+    ngx_str_t  id = S(ID);
+
+    memset(buf, 0xaa, sizeof(buf));
+
+    last = ngx_http_weaveit_disposition(buf, (u_char *) title, len, &id);
+
+    for (i = NGX_HTTP_WEAVEIT_DISPOSITION_LEN; i < sizeof(buf); i++) {
+        if (buf[i] != 0xaa) {
+            break;
+        }
+    }
+
+    ok((size_t) (last - buf) <= NGX_HTTP_WEAVEIT_DISPOSITION_LEN
+       && i == sizeof(buf),
+       "the longest Content-Disposition (%d bytes) fits its buffer (%d)",
+       (int) (last - buf), (int) NGX_HTTP_WEAVEIT_DISPOSITION_LEN);
+}
+
+
+static void
+test_ids(void)
+{
+    size_t     i;
+    ngx_str_t  s;
+
+    static const char  *uuids[] = {
+        "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+        "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11",
+        "00000000-0000-0000-0000-000000000000",
+    };
+
+    static const char  *not_uuids[] = {
+        "", "abc", "1", "a0eebc999c0b4ef8bb6d6bb9bd380a11",
+        "{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}",
+        "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1g",
+        "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11x",
+        "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1'",
+        "a0eebc99x9c0b-4ef8-bb6d-6bb9bd380a11",
+        " a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1",
+    };
+
+    static const char  *wallets[] = {
+        "4Nd1mBQtrMJVYVfKf2PJy9NZUZdTAsp7D4xWLs4gDB4T",
+        "So11111111111111111111111111111111111111112",
+        "11111111111111111111111111111111",
+    };
+
+    static const char  *not_wallets[] = {
+        "", "abc",
+        "1111111111111111111111111111111",                 /* 31 */
+        "111111111111111111111111111111111",               /* 33 zeros */
+        "222222222222222222222222222222222",               /* 24 bytes */
+        "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz",    /* > 2^256 */
+        "4Nd1mBQtrMJVYVfKf2PJy9NZUZdTAsp7D4xWLs4gDB4T1",   /* 45 */
+        "0Nd1mBQtrMJVYVfKf2PJy9NZUZdTAsp7D4xWLs4gDB4T",
+        "ONd1mBQtrMJVYVfKf2PJy9NZUZdTAsp7D4xWLs4gDB4T",
+        "INd1mBQtrMJVYVfKf2PJy9NZUZdTAsp7D4xWLs4gDB4T",
+        "lNd1mBQtrMJVYVfKf2PJy9NZUZdTAsp7D4xWLs4gDB4T",
+        "4Nd1mBQtrMJVYVfKf2PJy9NZUZdTAsp7D4xWLs4gDB4 ",
+    };
+
+    for (i = 0; i < sizeof(uuids) / sizeof(uuids[0]); i++) {
+        ok(ngx_http_weaveit_is_uuid(maybe_str(&s, uuids[i])),
+           "a UUID: %s", uuids[i]);
+    }
+
+    for (i = 0; i < sizeof(not_uuids) / sizeof(not_uuids[0]); i++) {
+        ok(!ngx_http_weaveit_is_uuid(maybe_str(&s, not_uuids[i])),
+           "not a UUID: '%s'", not_uuids[i]);
+    }
+
+    for (i = 0; i < sizeof(wallets) / sizeof(wallets[0]); i++) {
+        ok(ngx_http_weaveit_is_wallet(maybe_str(&s, wallets[i])),
+           "a wallet: %s", wallets[i]);
+    }
+
+    for (i = 0; i < sizeof(not_wallets) / sizeof(not_wallets[0]); i++) {
+        ok(!ngx_http_weaveit_is_wallet(maybe_str(&s, not_wallets[i])),
+           "not a wallet: '%s'", not_wallets[i]);
+    }
+
+    /* a NUL inside is not a base58 digit */
+
+    s.data = (u_char *) "4Nd1mBQtrMJVYVfKf2PJy9NZUZdTAsp7D4xWLs4gDB4\0";
+    s.len = 44;
+    ok(!ngx_http_weaveit_is_wallet(&s), "not a wallet: a NUL inside");
+}
+
+
+int
+main(void)
+{
+    test_ranges();
+    test_many_ranges();
+    test_etags();
+    test_preconditions();
+    test_if_range();
+    test_dispositions();
+    test_ids();
+
+    tap_plan(tap_count);
+
+    return tap_done();
+}
