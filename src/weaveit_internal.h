@@ -25,6 +25,8 @@ void weaveit_error(char *err, size_t errlen, const char *fmt, ...)
 
 /* decodes one UTF-8 sequence; returns its length, or 0 if invalid */
 size_t weaveit_utf8_decode(const unsigned char *p, size_t n, uint32_t *cp);
+/* the same for n > 0, but an invalid byte is one U+FFFD */
+size_t weaveit_utf8_next(const unsigned char *p, size_t n, uint32_t *cp);
 
 /* valid UTF-8 without NUL bytes and not blank; what names it in err */
 int weaveit_text_check(const char *text, size_t len, const char *what,

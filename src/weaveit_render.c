@@ -431,11 +431,7 @@ weaveit_layout_line(weaveit_render_t *r, weaveit_font_t *f, const char *text,
     brk = 0;
 
     for (j = ls; j < le; /* void */ ) {
-        n = weaveit_utf8_decode(p + j, le - j, &cp);
-        if (n == 0) {
-            cp = 0xfffd;
-            n = 1;
-        }
+        n = weaveit_utf8_next(p + j, le - j, &cp);
 
         npen = weaveit_pen_advance(f, pen, cp);
 
@@ -876,11 +872,7 @@ weaveit_draw_text(weaveit_font_t *f, const char *text,
     pen = line->x * 64;
 
     for (i = line->start; i < line->end; i += n) {
-        n = weaveit_utf8_decode(p + i, line->end - i, &cp);
-        if (n == 0) {
-            cp = 0xfffd;
-            n = 1;
-        }
+        n = weaveit_utf8_next(p + i, line->end - i, &cp);
 
         if (cp <= 0x20 || cp == 0x7f) {
             pen = weaveit_pen_advance(f, pen, cp);
@@ -967,12 +959,8 @@ weaveit_render_title(weaveit_render_t *r, const char *title, uint8_t *data[3],
         pen = 0;
 
         for (i = lines.lines[k].start; i < lines.lines[k].end; i += n) {
-            n = weaveit_utf8_decode((const unsigned char *) title + i,
-                                    lines.lines[k].end - i, &cp);
-            if (n == 0) {
-                cp = 0xfffd;
-                n = 1;
-            }
+            n = weaveit_utf8_next((const unsigned char *) title + i,
+                                  lines.lines[k].end - i, &cp);
 
             pen = weaveit_pen_advance(f, pen, cp);
         }

@@ -75,6 +75,24 @@ weaveit_utf8_decode(const unsigned char *p, size_t n, uint32_t *cp)
 }
 
 
+/* the renderer draws what it cannot decode rather than failing the video */
+
+size_t
+weaveit_utf8_next(const unsigned char *p, size_t n, uint32_t *cp)
+{
+    size_t  len;
+
+    len = weaveit_utf8_decode(p, n, cp);
+
+    if (len == 0) {
+        *cp = 0xfffd;
+        return 1;
+    }
+
+    return len;
+}
+
+
 int
 weaveit_text_check(const char *text, size_t len, const char *what,
     char *err, size_t errlen)

@@ -108,11 +108,8 @@ weaveit_tts_prepare(const char *text, size_t len, char **copy,
     count = 0;
 
     for (i = 0; i < len; i += n) {
-        n = weaveit_utf8_decode((const unsigned char *) text + i, len - i,
-                                &cp);
-        if (n == 0) {
-            n = 1;
-        }
+        n = weaveit_utf8_next((const unsigned char *) text + i, len - i,
+                              &cp);
 
         map[count++] = i;
         memcpy(s + i, text + i, n);
