@@ -411,7 +411,7 @@ static int
 weaveit_layout_line(weaveit_render_t *r, weaveit_font_t *f, const char *text,
     size_t ls, size_t le, weaveit_lines_t *out)
 {
-    int                   pen, npen, hang, x, limit;
+    int                   pen, npen, hang, x, limit, space;
     size_t                i, j, n, start, brk;
     uint32_t              cp;
     const unsigned char  *p;
@@ -432,27 +432,12 @@ weaveit_layout_line(weaveit_render_t *r, weaveit_font_t *f, const char *text,
 
     for (j = ls; j < le; /* void */ ) {
         n = weaveit_utf8_next(p + j, le - j, &cp);
-
         npen = weaveit_pen_advance(f, pen, cp);
+        space = (cp == ' ' || cp == '\t');
 
-        if (cp == ' ' || cp == '\t') {
-            if (npen > limit) {
-                /* spaces overflowing the line end it */
-                if (weaveit_layout_emit(out, start, j, x / 64) != 0) {
-                    return -1;
-                }
-
-                while (j < le && (p[j] == ' ' || p[j] == '\t')) {
-                    j++;
-                }
-
-                start = j;
-                pen = x = hang;
-                brk = 0;
-                continue;
-            }
-
-            if (j >= i) {
+        /* a line's first character always fits: no line is empty */
+        if (npen <= limit || (!space && pen <= x)) {
+            if (space && j >= i) {
                 brk = j;
             }
 
@@ -461,27 +446,25 @@ weaveit_layout_line(weaveit_render_t *r, weaveit_font_t *f, const char *text,
             continue;
         }
 
-        if (npen > limit && pen > x) {
-            if (brk > start) {
-                j = brk;        /* break at the last space, re-walk from it */
-            }
-
-            if (weaveit_layout_emit(out, start, j, x / 64) != 0) {
-                return -1;
-            }
-
-            while (j < le && (p[j] == ' ' || p[j] == '\t')) {
-                j++;
-            }
-
-            start = j;
-            pen = x = hang;
-            brk = 0;
-            continue;
+        /*
+         * the line is full: spaces overflowing it end it there, a word
+         * goes back to the last space and is walked again from it
+         */
+        if (!space && brk > start) {
+            j = brk;
         }
 
-        pen = npen;
-        j += n;
+        if (weaveit_layout_emit(out, start, j, x / 64) != 0) {
+            return -1;
+        }
+
+        while (j < le && (p[j] == ' ' || p[j] == '\t')) {
+            j++;
+        }
+
+        start = j;
+        pen = x = hang;
+        brk = 0;
     }
 
     return weaveit_layout_emit(out, start, le, x / 64);
