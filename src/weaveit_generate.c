@@ -75,28 +75,38 @@ weaveit_has_title(const weaveit_params_t *p)
 static int
 weaveit_params_check(const weaveit_params_t *p, char *err, size_t errlen)
 {
-    if (p->width < 64 || p->height < 64 || p->width > 7680
-        || p->height > 4320 || (p->width & 1) || (p->height & 1))
+    if (p->width < WEAVEIT_WIDTH_MIN || p->height < WEAVEIT_HEIGHT_MIN
+        || p->width > WEAVEIT_WIDTH_MAX || p->height > WEAVEIT_HEIGHT_MAX
+        || (p->width & 1) || (p->height & 1))
     {
-        weaveit_error(err, errlen, "invalid frame size %dx%d (even, 64 to "
-                      "7680x4320)", p->width, p->height);
+        weaveit_error(err, errlen, "invalid frame size %dx%d (even, %dx%d "
+                      "to %dx%d)", p->width, p->height, WEAVEIT_WIDTH_MIN,
+                      WEAVEIT_HEIGHT_MIN, WEAVEIT_WIDTH_MAX,
+                      WEAVEIT_HEIGHT_MAX);
         return -1;
     }
 
-    if (p->fps < 1 || p->fps > 120) {
-        weaveit_error(err, errlen, "invalid fps %d (1 to 120)", p->fps);
+    if (p->fps < WEAVEIT_FPS_MIN || p->fps > WEAVEIT_FPS_MAX) {
+        weaveit_error(err, errlen, "invalid fps %d (%d to %d)", p->fps,
+                      WEAVEIT_FPS_MIN, WEAVEIT_FPS_MAX);
         return -1;
     }
 
-    if (p->font_size < 6 || p->font_size > 200) {
-        weaveit_error(err, errlen, "invalid font size %d (6 to 200)",
-                      p->font_size);
+    if (p->font_size < WEAVEIT_FONT_SIZE_MIN
+        || p->font_size > WEAVEIT_FONT_SIZE_MAX)
+    {
+        weaveit_error(err, errlen, "invalid font size %d (%d to %d)",
+                      p->font_size, WEAVEIT_FONT_SIZE_MIN,
+                      WEAVEIT_FONT_SIZE_MAX);
         return -1;
     }
 
-    if (p->speech_rate < 80 || p->speech_rate > 450) {
-        weaveit_error(err, errlen, "invalid speech rate %d (80 to 450 words "
-                      "per minute)", p->speech_rate);
+    if (p->speech_rate < WEAVEIT_SPEECH_RATE_MIN
+        || p->speech_rate > WEAVEIT_SPEECH_RATE_MAX)
+    {
+        weaveit_error(err, errlen, "invalid speech rate %d (%d to %d words "
+                      "per minute)", p->speech_rate, WEAVEIT_SPEECH_RATE_MIN,
+                      WEAVEIT_SPEECH_RATE_MAX);
         return -1;
     }
 
@@ -108,6 +118,12 @@ weaveit_params_check(const weaveit_params_t *p, char *err, size_t errlen)
 
     if (p->font_path == NULL || p->voice == NULL || p->x264_preset == NULL) {
         weaveit_error(err, errlen, "font, voice and preset are required");
+        return -1;
+    }
+
+    if (!weaveit_x264_preset_valid(p->x264_preset)) {
+        weaveit_error(err, errlen, "invalid x264 preset \"%s\" (ultrafast "
+                      "... placebo)", p->x264_preset);
         return -1;
     }
 
