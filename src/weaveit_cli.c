@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +49,8 @@ weaveit_cli_usage(FILE *f)
 }
 
 
+/* a non-negative int: weaveit_generate() judges its range */
+
 static int
 weaveit_cli_number(const char *s, int *n)
 {
@@ -57,7 +60,7 @@ weaveit_cli_number(const char *s, int *n)
     errno = 0;
     v = strtol(s, &end, 10);
 
-    if (errno || end == s || *end != '\0' || v < 0 || v > 100000) {
+    if (errno || end == s || *end != '\0' || v < 0 || v > INT_MAX) {
         return -1;
     }
 
