@@ -10,6 +10,8 @@
 #include "weaveit_internal.h"
 
 
+/* the state of one weaveit_generate() call, start to finish */
+
 typedef struct {
     const weaveit_params_t  *params;
     weaveit_speech_t         speech;
@@ -20,15 +22,15 @@ typedef struct {
     size_t                   audio_done;
     unsigned                 frames;
     unsigned                 title_frames;
-} weaveit_job_t;
+} weaveit_run_t;
 
 
 static int weaveit_has_title(const weaveit_params_t *p);
 static int weaveit_params_check(const weaveit_params_t *p, char *err,
     size_t errlen);
-static int weaveit_generate_frames(weaveit_job_t *job, atomic_int *progress,
+static int weaveit_generate_frames(weaveit_run_t *run, atomic_int *progress,
     char *err, size_t errlen);
-static int weaveit_generate_audio(weaveit_job_t *job, size_t until,
+static int weaveit_generate_audio(weaveit_run_t *run, size_t until,
     char *err, size_t errlen);
 
 
@@ -144,11 +146,11 @@ weaveit_generate(const weaveit_params_t *p, const char *script, size_t len,
 {
     int             rc;
     double          speech_end;
-    weaveit_job_t   job;
+    weaveit_run_t   run;
 
     memset(out, 0, sizeof(weaveit_video_t));
-    memset(&job, 0, sizeof(weaveit_job_t));
-    job.params = p;
+    memset(&run, 0, sizeof(weaveit_run_t));
+    run.params = p;
     rc = -1;
 
     if (progress) {
@@ -168,21 +170,21 @@ weaveit_generate(const weaveit_params_t *p, const char *script, size_t len,
     }
 
     /* the font before the speech: it fails fast, speech takes a while */
-    job.render = weaveit_render_create(p, script, len, err, errlen);
-    if (job.render == NULL) {
+    run.render = weaveit_render_create(p, script, len, err, errlen);
+    if (run.render == NULL) {
         return -1;
     }
 
-    if (weaveit_tts(p->voice, p->speech_rate, script, len, &job.speech, err,
+    if (weaveit_tts(p->voice, p->speech_rate, script, len, &run.speech, err,
                     errlen) != 0)
     {
         goto done;
     }
 
-    speech_end = (double) job.speech.samples / job.speech.sample_rate;
+    speech_end = (double) run.speech.samples / run.speech.sample_rate;
 
-    if (weaveit_render_set_timing(job.render, job.speech.words,
-                                  job.speech.nwords, job.speech.sample_rate,
+    if (weaveit_render_set_timing(run.render, run.speech.words,
+                                  run.speech.nwords, run.speech.sample_rate,
                                   speech_end, err, errlen) != 0)
     {
         goto done;
@@ -190,34 +192,34 @@ weaveit_generate(const weaveit_params_t *p, const char *script, size_t len,
 
     /* the title card is a whole number of frames of silence before speech */
     if (weaveit_has_title(p)) {
-        job.title_frames = (unsigned) lround(WEAVEIT_TITLE_SECONDS * p->fps);
-        job.lead = (size_t) job.title_frames * job.speech.sample_rate
+        run.title_frames = (unsigned) lround(WEAVEIT_TITLE_SECONDS * p->fps);
+        run.lead = (size_t) run.title_frames * run.speech.sample_rate
                    / p->fps;
     }
 
-    job.total = job.lead + job.speech.samples;
-    job.frames = (unsigned) lround((double) job.total * p->fps
-                                   / job.speech.sample_rate);
-    if (job.frames == 0) {
-        job.frames = 1;
+    run.total = run.lead + run.speech.samples;
+    run.frames = (unsigned) lround((double) run.total * p->fps
+                                   / run.speech.sample_rate);
+    if (run.frames == 0) {
+        run.frames = 1;
     }
 
-    job.encoder = weaveit_encoder_open(p, job.speech.sample_rate, err,
+    run.encoder = weaveit_encoder_open(p, run.speech.sample_rate, err,
                                        errlen);
-    if (job.encoder == NULL) {
+    if (run.encoder == NULL) {
         goto done;
     }
 
-    if (weaveit_generate_frames(&job, progress, err, errlen) != 0
-        || weaveit_generate_audio(&job, job.total, err, errlen) != 0
-        || weaveit_encoder_finish(job.encoder, job.frames, &out->data,
+    if (weaveit_generate_frames(&run, progress, err, errlen) != 0
+        || weaveit_generate_audio(&run, run.total, err, errlen) != 0
+        || weaveit_encoder_finish(run.encoder, run.frames, &out->data,
                                   &out->size, err, errlen) != 0)
     {
         goto done;
     }
 
-    out->frames = job.frames;
-    out->duration = (double) job.total / job.speech.sample_rate;
+    out->frames = run.frames;
+    out->duration = (double) run.total / run.speech.sample_rate;
 
     if (progress) {
         atomic_store(progress, 100);
@@ -227,9 +229,9 @@ weaveit_generate(const weaveit_params_t *p, const char *script, size_t len,
 
 done:
 
-    weaveit_encoder_close(job.encoder);
-    weaveit_render_destroy(job.render);
-    weaveit_speech_free(&job.speech);
+    weaveit_encoder_close(run.encoder);
+    weaveit_render_destroy(run.render);
+    weaveit_speech_free(&run.speech);
 
     return rc;
 }
@@ -244,7 +246,7 @@ done:
  */
 
 static int
-weaveit_generate_frames(weaveit_job_t *job, atomic_int *progress, char *err,
+weaveit_generate_frames(weaveit_run_t *run, atomic_int *progress, char *err,
     size_t errlen)
 {
     int                      linesize[3], pct, last, scroll, title;
@@ -255,33 +257,33 @@ weaveit_generate_frames(weaveit_job_t *job, atomic_int *progress, char *err,
     unsigned                 i, sent;
     const weaveit_params_t  *p;
 
-    p = job->params;
+    p = run->params;
     last = 0;
     sent = 0;
     last_scroll = -1;
     last_title = -1;
     last_spoken = 0;
 
-    for (i = 0; i < job->frames; i++) {
+    for (i = 0; i < run->frames; i++) {
 
         /* audio first, up to the end of this frame, for interleaving */
-        until = (size_t) (((uint64_t) i + 1) * job->speech.sample_rate
+        until = (size_t) (((uint64_t) i + 1) * run->speech.sample_rate
                           / p->fps);
 
-        if (weaveit_generate_audio(job, until, err, errlen) != 0) {
+        if (weaveit_generate_audio(run, until, err, errlen) != 0) {
             return -1;
         }
 
-        pct = (int) ((uint64_t) (i + 1) * 99 / job->frames);
+        pct = (int) ((uint64_t) (i + 1) * 99 / run->frames);
 
         if (progress && pct != last) {
             atomic_store(progress, pct);
             last = pct;
         }
 
-        title = (i < job->title_frames);
-        t = title ? 0 : (double) (i - job->title_frames) / p->fps;
-        scroll = title ? 0 : weaveit_render_scroll(job->render, t, &spoken);
+        title = (i < run->title_frames);
+        t = title ? 0 : (double) (i - run->title_frames) / p->fps;
+        scroll = title ? 0 : weaveit_render_scroll(run->render, t, &spoken);
         spoken = title ? 0 : spoken;
 
         if (title == last_title && scroll == last_scroll
@@ -290,7 +292,7 @@ weaveit_generate_frames(weaveit_job_t *job, atomic_int *progress, char *err,
             continue;
         }
 
-        if (weaveit_encoder_picture(job->encoder, data, linesize, err,
+        if (weaveit_encoder_picture(run->encoder, data, linesize, err,
                                     errlen) != 0)
         {
             return -1;
@@ -302,17 +304,17 @@ weaveit_generate_frames(weaveit_job_t *job, atomic_int *progress, char *err,
             /* a repeat: the picture still holds the same pixels */
 
         } else if (title) {
-            if (weaveit_render_title(job->render, p->title, data, linesize,
+            if (weaveit_render_title(run->render, p->title, data, linesize,
                                      err, errlen) != 0)
             {
                 return -1;
             }
 
         } else {
-            weaveit_render_frame(job->render, t, data, linesize);
+            weaveit_render_frame(run->render, t, data, linesize);
         }
 
-        if (weaveit_encoder_video(job->encoder, i, err, errlen) != 0) {
+        if (weaveit_encoder_video(run->encoder, i, err, errlen) != 0) {
             return -1;
         }
 
@@ -327,37 +329,37 @@ weaveit_generate_frames(weaveit_job_t *job, atomic_int *progress, char *err,
 
 
 static int
-weaveit_generate_audio(weaveit_job_t *job, size_t until, char *err,
+weaveit_generate_audio(weaveit_run_t *run, size_t until, char *err,
     size_t errlen)
 {
     size_t  n;
 
-    if (until > job->total) {
-        until = job->total;
+    if (until > run->total) {
+        until = run->total;
     }
 
-    if (job->audio_done < job->lead && job->audio_done < until) {
-        n = ((until < job->lead) ? until : job->lead) - job->audio_done;
+    if (run->audio_done < run->lead && run->audio_done < until) {
+        n = ((until < run->lead) ? until : run->lead) - run->audio_done;
 
-        if (weaveit_encoder_audio(job->encoder, NULL, n, err, errlen) != 0) {
+        if (weaveit_encoder_audio(run->encoder, NULL, n, err, errlen) != 0) {
             return -1;
         }
 
-        job->audio_done += n;
+        run->audio_done += n;
     }
 
-    if (job->audio_done < until) {
-        n = until - job->audio_done;
+    if (run->audio_done < until) {
+        n = until - run->audio_done;
 
-        if (weaveit_encoder_audio(job->encoder,
-                                  job->speech.pcm
-                                  + (job->audio_done - job->lead),
+        if (weaveit_encoder_audio(run->encoder,
+                                  run->speech.pcm
+                                  + (run->audio_done - run->lead),
                                   n, err, errlen) != 0)
         {
             return -1;
         }
 
-        job->audio_done += n;
+        run->audio_done += n;
     }
 
     return 0;
