@@ -28,8 +28,13 @@ typedef struct {
 static int weaveit_has_title(const weaveit_params_t *p);
 static int weaveit_params_check(const weaveit_params_t *p, char *err,
     size_t errlen);
+static int weaveit_run_speak(weaveit_run_t *run, const char *script,
+    size_t len, char *err, size_t errlen);
+static void weaveit_run_timeline(weaveit_run_t *run);
 static int weaveit_generate_frames(weaveit_run_t *run, atomic_int *progress,
     char *err, size_t errlen);
+static int weaveit_generate_picture(weaveit_run_t *run, unsigned i,
+    int title, int changed, double t, char *err, size_t errlen);
 static int weaveit_generate_audio(weaveit_run_t *run, size_t until,
     char *err, size_t errlen);
 
@@ -145,7 +150,6 @@ weaveit_generate(const weaveit_params_t *p, const char *script, size_t len,
     weaveit_video_t *out, atomic_int *progress, char *err, size_t errlen)
 {
     int             rc;
-    double          speech_end;
     weaveit_run_t   run;
 
     memset(out, 0, sizeof(weaveit_video_t));
@@ -157,52 +161,27 @@ weaveit_generate(const weaveit_params_t *p, const char *script, size_t len,
         atomic_store(progress, 0);
     }
 
-    if (script == NULL || weaveit_params_check(p, err, errlen) != 0) {
-        if (script == NULL) {
-            weaveit_error(err, errlen, "script is missing");
-        }
-
+    if (script == NULL) {
+        weaveit_error(err, errlen, "script is missing");
         return -1;
     }
 
-    if (weaveit_text_check(script, len, "script", err, errlen) != 0) {
+    if (weaveit_params_check(p, err, errlen) != 0
+        || weaveit_text_check(script, len, "script", err, errlen) != 0)
+    {
         return -1;
     }
 
     /* the font before the speech: it fails fast, speech takes a while */
     run.render = weaveit_render_create(p, script, len, err, errlen);
-    if (run.render == NULL) {
-        return -1;
-    }
 
-    if (weaveit_tts(p->voice, p->speech_rate, script, len, &run.speech, err,
-                    errlen) != 0)
+    if (run.render == NULL
+        || weaveit_run_speak(&run, script, len, err, errlen) != 0)
     {
         goto done;
     }
 
-    speech_end = (double) run.speech.samples / run.speech.sample_rate;
-
-    if (weaveit_render_set_timing(run.render, run.speech.words,
-                                  run.speech.nwords, run.speech.sample_rate,
-                                  speech_end, err, errlen) != 0)
-    {
-        goto done;
-    }
-
-    /* the title card is a whole number of frames of silence before speech */
-    if (weaveit_has_title(p)) {
-        run.title_frames = (unsigned) lround(WEAVEIT_TITLE_SECONDS * p->fps);
-        run.lead = (size_t) run.title_frames * run.speech.sample_rate
-                   / p->fps;
-    }
-
-    run.total = run.lead + run.speech.samples;
-    run.frames = (unsigned) lround((double) run.total * p->fps
-                                   / run.speech.sample_rate);
-    if (run.frames == 0) {
-        run.frames = 1;
-    }
+    weaveit_run_timeline(&run);
 
     run.encoder = weaveit_encoder_open(p, run.speech.sample_rate, err,
                                        errlen);
@@ -237,6 +216,56 @@ done:
 }
 
 
+/* the speech, and the scroll paced by its word timings */
+
+static int
+weaveit_run_speak(weaveit_run_t *run, const char *script, size_t len,
+    char *err, size_t errlen)
+{
+    double                   end;
+    weaveit_speech_t        *sp;
+    const weaveit_params_t  *p;
+
+    p = run->params;
+    sp = &run->speech;
+
+    if (weaveit_tts(p->voice, p->speech_rate, script, len, sp, err, errlen)
+        != 0)
+    {
+        return -1;
+    }
+
+    end = (double) sp->samples / sp->sample_rate;
+
+    return weaveit_render_set_timing(run->render, sp->words, sp->nwords,
+                                     sp->sample_rate, end, err, errlen);
+}
+
+
+/* the title card is a whole number of frames of silence before speech */
+
+static void
+weaveit_run_timeline(weaveit_run_t *run)
+{
+    const weaveit_params_t  *p;
+
+    p = run->params;
+
+    if (weaveit_has_title(p)) {
+        run->title_frames = (unsigned) lround(WEAVEIT_TITLE_SECONDS * p->fps);
+        run->lead = (size_t) run->title_frames * run->speech.sample_rate
+                    / p->fps;
+    }
+
+    run->total = run->lead + run->speech.samples;
+    run->frames = (unsigned) lround((double) run->total * p->fps
+                                    / run->speech.sample_rate);
+    if (run->frames == 0) {
+        run->frames = 1;
+    }
+}
+
+
 /*
  * A frame is painted and encoded only when the picture changes (the scroll
  * moves, the highlight moves on, the title card ends): most of a narration
@@ -249,11 +278,10 @@ static int
 weaveit_generate_frames(weaveit_run_t *run, atomic_int *progress, char *err,
     size_t errlen)
 {
-    int                      linesize[3], pct, last, scroll, title;
+    int                      pct, last, scroll, title, changed;
     int                      last_scroll, last_title;
     double                   t;
     size_t                   until, spoken, last_spoken;
-    uint8_t                 *data[3];
     unsigned                 i, sent;
     const weaveit_params_t  *p;
 
@@ -286,35 +314,16 @@ weaveit_generate_frames(weaveit_run_t *run, atomic_int *progress, char *err,
         scroll = title ? 0 : weaveit_render_scroll(run->render, t, &spoken);
         spoken = title ? 0 : spoken;
 
-        if (title == last_title && scroll == last_scroll
-            && spoken == last_spoken && i - sent < (unsigned) p->fps)
-        {
+        changed = (title != last_title || scroll != last_scroll
+                   || spoken != last_spoken);
+
+        if (!changed && i - sent < (unsigned) p->fps) {
             continue;
         }
 
-        if (weaveit_encoder_picture(run->encoder, data, linesize, err,
-                                    errlen) != 0)
+        if (weaveit_generate_picture(run, i, title, changed, t, err, errlen)
+            != 0)
         {
-            return -1;
-        }
-
-        if (title == last_title && scroll == last_scroll
-            && spoken == last_spoken)
-        {
-            /* a repeat: the picture still holds the same pixels */
-
-        } else if (title) {
-            if (weaveit_render_title(run->render, p->title, data, linesize,
-                                     err, errlen) != 0)
-            {
-                return -1;
-            }
-
-        } else {
-            weaveit_render_frame(run->render, t, data, linesize);
-        }
-
-        if (weaveit_encoder_video(run->encoder, i, err, errlen) != 0) {
             return -1;
         }
 
@@ -325,6 +334,36 @@ weaveit_generate_frames(weaveit_run_t *run, atomic_int *progress, char *err,
     }
 
     return 0;
+}
+
+
+/* a repeated picture still holds the same pixels: it is sent unpainted */
+
+static int
+weaveit_generate_picture(weaveit_run_t *run, unsigned i, int title,
+    int changed, double t, char *err, size_t errlen)
+{
+    int       linesize[3];
+    uint8_t  *data[3];
+
+    if (weaveit_encoder_picture(run->encoder, data, linesize, err, errlen)
+        != 0)
+    {
+        return -1;
+    }
+
+    if (changed && title) {
+        if (weaveit_render_title(run->render, run->params->title, data,
+                                 linesize, err, errlen) != 0)
+        {
+            return -1;
+        }
+
+    } else if (changed) {
+        weaveit_render_frame(run->render, t, data, linesize);
+    }
+
+    return weaveit_encoder_video(run->encoder, i, err, errlen);
 }
 
 
