@@ -56,7 +56,6 @@ struct weaveit_encoder_s {
     int                 holding;
     int64_t             audio_pts;
     int                 pending;        /* samples waiting in "samples" */
-    int                 header_written;
 };
 
 
@@ -377,8 +376,6 @@ weaveit_encoder_open(const weaveit_params_t *p, int sample_rate, char *err,
         weaveit_av_error(err, errlen, "cannot write the MP4 header", rc);
         goto failed;
     }
-
-    e->header_written = 1;
 
     return e;
 
@@ -860,7 +857,6 @@ weaveit_encoder_finish(weaveit_encoder_t *e, int64_t end_pts,
     }
 
     rc = av_write_trailer(e->oc);
-    e->header_written = 0;
 
     if (rc < 0) {
         weaveit_av_error(err, errlen, "cannot finish the MP4", rc);
