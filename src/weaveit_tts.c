@@ -26,6 +26,8 @@ typedef struct {
 
 
 static void weaveit_tts_init_once(void);
+static int weaveit_tts_synthesize(weaveit_tts_ctx_t *ctx, const char *voice,
+    int rate, const char *copy, size_t len, char *err, size_t errlen);
 static int weaveit_tts_callback(short *wav, int n, espeak_EVENT *events);
 static int weaveit_tts_add_word(weaveit_tts_ctx_t *ctx, espeak_EVENT *ev);
 static int weaveit_tts_prepare(const char *text, size_t len, char **copy,
@@ -137,7 +139,6 @@ weaveit_tts(const char *voice, int rate, const char *text, size_t len,
     int                 rc;
     char               *copy;
     size_t             *map, nchars;
-    espeak_ng_STATUS    status;
     weaveit_tts_ctx_t   ctx;
 
     memset(sp, 0, sizeof(*sp));
@@ -158,30 +159,54 @@ weaveit_tts(const char *voice, int rate, const char *text, size_t len,
 
     pthread_once(&weaveit_tts_once, weaveit_tts_init_once);
 
-    rc = -1;
-
     pthread_mutex_lock(&weaveit_tts_mutex);
+    rc = weaveit_tts_synthesize(&ctx, voice, rate, copy, len, err, errlen);
+    pthread_mutex_unlock(&weaveit_tts_mutex);
+
+    free(copy);
+    free(map);
+
+    if (rc == 0 && (sp->samples == 0 || sp->nwords == 0)) {
+        weaveit_error(err, errlen, "script has no words to speak");
+        rc = -1;
+    }
+
+    if (rc != 0) {
+        weaveit_speech_free(sp);
+    }
+
+    return rc;
+}
+
+
+/* the caller holds weaveit_tts_mutex: espeak-ng's state is global */
+
+static int
+weaveit_tts_synthesize(weaveit_tts_ctx_t *ctx, const char *voice, int rate,
+    const char *copy, size_t len, char *err, size_t errlen)
+{
+    espeak_ng_STATUS  status;
 
     if (weaveit_tts_init_status != ENS_OK) {
         weaveit_tts_status(weaveit_tts_init_status, "initialisation failed",
                            err, errlen);
-        goto unlock;
+        return -1;
     }
 
     status = espeak_ng_SetVoiceByName(voice);
     if (status != ENS_OK) {
         weaveit_tts_status(status, voice, err, errlen);
-        goto unlock;
+        return -1;
     }
 
     status = espeak_ng_SetParameter(espeakRATE, rate, 0);
     if (status != ENS_OK) {
         weaveit_tts_status(status, "speech rate", err, errlen);
-        goto unlock;
+        return -1;
     }
 
-    sp->sample_rate = weaveit_tts_sample_rate;
-    weaveit_tts_current = &ctx;
+    ctx->sp->sample_rate = weaveit_tts_sample_rate;
+    weaveit_tts_current = ctx;
 
     status = espeak_ng_Synthesize(copy, len + 1, 0, POS_CHARACTER, 0,
                                   espeakCHARS_UTF8 | espeakENDPAUSE, NULL,
@@ -191,33 +216,15 @@ weaveit_tts(const char *voice, int rate, const char *text, size_t len,
 
     if (status != ENS_OK) {
         weaveit_tts_status(status, "synthesis failed", err, errlen);
-        goto unlock;
+        return -1;
     }
 
-    if (ctx.failed) {
+    if (ctx->failed) {
         weaveit_error(err, errlen, "out of memory during speech synthesis");
-        goto unlock;
+        return -1;
     }
 
-    if (sp->samples == 0 || sp->nwords == 0) {
-        weaveit_error(err, errlen, "script has no words to speak");
-        goto unlock;
-    }
-
-    rc = 0;
-
-unlock:
-
-    pthread_mutex_unlock(&weaveit_tts_mutex);
-
-    free(copy);
-    free(map);
-
-    if (rc != 0) {
-        weaveit_speech_free(sp);
-    }
-
-    return rc;
+    return 0;
 }
 
 
