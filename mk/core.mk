@@ -12,8 +12,10 @@ WEAVEIT_CORE_LIBS := $(shell pkg-config --libs $(WEAVEIT_CORE_PKGS)) \
                      -lm -pthread
 
 WEAVEIT_CORE_HDRS := src/weaveit.h src/weaveit_internal.h
-WEAVEIT_CORE_SRCS := src/weaveit_tts.c src/weaveit_render.c \
-                     src/weaveit_encode.c src/weaveit_generate.c
+# every src/weaveit_*.c but the CLI: the same rule as config's, so the
+# module and libweaveit.a link the same core
+WEAVEIT_CORE_SRCS := $(filter-out src/weaveit_cli.c,\
+                       $(wildcard src/weaveit_*.c))
 WEAVEIT_CORE_OBJS := $(WEAVEIT_CORE_SRCS:src/%.c=build/core/%.o)
 WEAVEIT_CORE_LIB  := build/libweaveit.a
 WEAVEIT_CORE_UNIT := $(patsubst t/unit/%.c,build/unit/%,\

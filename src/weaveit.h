@@ -42,8 +42,27 @@ typedef struct {
 #define WEAVEIT_DEFAULT_CRF     23
 #define WEAVEIT_TITLE_SECONDS   2.0
 
+/*
+ * What weaveit_generate() accepts, and so what the nginx directives
+ * promise operators; width and height must also be even (yuv420p).
+ */
+#define WEAVEIT_WIDTH_MIN        160
+#define WEAVEIT_WIDTH_MAX        3840
+#define WEAVEIT_HEIGHT_MIN       90
+#define WEAVEIT_HEIGHT_MAX       2160
+#define WEAVEIT_FPS_MIN          1
+#define WEAVEIT_FPS_MAX          60
+#define WEAVEIT_FONT_SIZE_MIN    6
+#define WEAVEIT_FONT_SIZE_MAX    200
+#define WEAVEIT_SPEECH_RATE_MIN  80
+#define WEAVEIT_SPEECH_RATE_MAX  450
 
+
+/* the one place the defaults live: the module and the CLI start from it */
 void weaveit_params_init(weaveit_params_t *p);
+
+/* 1 if name is one of x264's presets, ultrafast ... placebo */
+int weaveit_x264_preset_valid(const char *name);
 
 /*
  * Returns 0 on success, -1 with a readable message in err.  progress (may be

@@ -8,6 +8,8 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,11 +32,51 @@ typedef struct {
 } weaveit_cli_job_t;
 
 
+/* --name ARG stores ARG, converted by set, at offset in the parameters */
+
+typedef struct {
+    const char         *name;
+    int               (*set)(weaveit_params_t *p, size_t offset,
+                             const char *arg);
+    size_t              offset;
+} weaveit_cli_option_t;
+
+
+#define WEAVEIT_CLI_RUN  -1     /* the options are good: generate */
+
+
 static void weaveit_cli_usage(FILE *f);
-static int weaveit_cli_number(const char *s, int *n);
+static int weaveit_cli_parse(int argc, char **argv, weaveit_params_t *p);
+static int weaveit_cli_string(weaveit_params_t *p, size_t offset,
+    const char *arg);
+static int weaveit_cli_number(weaveit_params_t *p, size_t offset,
+    const char *arg);
+static int weaveit_cli_size(weaveit_params_t *p, size_t offset,
+    const char *arg);
 static int weaveit_cli_read(const char *path, char **data, size_t *len);
+static void weaveit_cli_generate(weaveit_cli_job_t *job);
 static void *weaveit_cli_thread(void *arg);
+static int weaveit_cli_write(weaveit_cli_job_t *job, FILE *out,
+    const char *output, double start);
 static double weaveit_cli_now(void);
+
+
+#define weaveit_cli_param(field)  offsetof(weaveit_params_t, field)
+
+static const weaveit_cli_option_t  weaveit_cli_options[] = {
+    { "title",   weaveit_cli_string, weaveit_cli_param(title) },
+    { "size",    weaveit_cli_size,   0 },
+    { "fps",     weaveit_cli_number, weaveit_cli_param(fps) },
+    { "font",    weaveit_cli_string, weaveit_cli_param(font_path) },
+    { "voice",   weaveit_cli_string, weaveit_cli_param(voice) },
+    { "rate",    weaveit_cli_number, weaveit_cli_param(speech_rate) },
+    { "preset",  weaveit_cli_string, weaveit_cli_param(x264_preset) },
+    { "crf",     weaveit_cli_number, weaveit_cli_param(crf) },
+    { "threads", weaveit_cli_number, weaveit_cli_param(threads) }
+};
+
+#define WEAVEIT_CLI_NOPTIONS                                                  \
+    (sizeof(weaveit_cli_options) / sizeof(weaveit_cli_option_t))
 
 
 static void
@@ -48,20 +90,94 @@ weaveit_cli_usage(FILE *f)
 }
 
 
+/*
+ * Returns WEAVEIT_CLI_RUN, or the exit status when there is nothing to
+ * generate: --help, a bad option or not two file names.
+ */
+
 static int
-weaveit_cli_number(const char *s, int *n)
+weaveit_cli_parse(int argc, char **argv, weaveit_params_t *p)
+{
+    int                          c, i, opt;
+    struct option                longopts[WEAVEIT_CLI_NOPTIONS + 2];
+    const weaveit_cli_option_t  *o;
+
+    for (i = 0; i < (int) WEAVEIT_CLI_NOPTIONS; i++) {
+        longopts[i] = (struct option) {
+            weaveit_cli_options[i].name, required_argument, NULL, 0
+        };
+    }
+
+    longopts[i++] = (struct option) { "help", no_argument, NULL, 'h' };
+    longopts[i] = (struct option) { NULL, 0, NULL, 0 };
+
+    while ((c = getopt_long(argc, argv, "h", longopts, &opt)) != -1) {
+
+        if (c == 0) {
+            o = &weaveit_cli_options[opt];
+
+            if (o->set(p, o->offset, optarg) != 0) {
+                return 2;
+            }
+
+            continue;
+        }
+
+        weaveit_cli_usage(c == 'h' ? stdout : stderr);
+        return (c == 'h') ? 0 : 2;
+    }
+
+    if (argc - optind != 2) {
+        weaveit_cli_usage(stderr);
+        return 2;
+    }
+
+    return WEAVEIT_CLI_RUN;
+}
+
+
+static int
+weaveit_cli_string(weaveit_params_t *p, size_t offset, const char *arg)
+{
+    *(const char **) ((char *) p + offset) = arg;
+
+    return 0;
+}
+
+
+/* a non-negative int: weaveit_generate() judges its range */
+
+static int
+weaveit_cli_number(weaveit_params_t *p, size_t offset, const char *arg)
 {
     long   v;
     char  *end;
 
     errno = 0;
-    v = strtol(s, &end, 10);
+    v = strtol(arg, &end, 10);
 
-    if (errno || end == s || *end != '\0' || v < 0 || v > 100000) {
+    if (errno || end == arg || *end != '\0' || v < 0 || v > INT_MAX) {
+        fprintf(stderr, "weaveit-render: bad number \"%s\"\n", arg);
         return -1;
     }
 
-    *n = (int) v;
+    *(int *) ((char *) p + offset) = (int) v;
+
+    return 0;
+}
+
+
+static int
+weaveit_cli_size(weaveit_params_t *p, size_t offset, const char *arg)
+{
+    (void) offset;
+
+    if (sscanf(arg, "%dx%d", &p->width, &p->height) != 2) {
+        fprintf(stderr, "weaveit-render: bad --size \"%s\" (want WxH)\n",
+                arg);
+        return -1;
+    }
+
     return 0;
 }
 
@@ -119,6 +235,39 @@ weaveit_cli_read(const char *path, char **data, size_t *len)
 }
 
 
+/* in a thread of its own, so a terminal can watch the progress */
+
+static void
+weaveit_cli_generate(weaveit_cli_job_t *job)
+{
+    int        tty, shown;
+    pthread_t  thread;
+
+    tty = isatty(STDERR_FILENO);
+    shown = -1;
+
+    if (pthread_create(&thread, NULL, weaveit_cli_thread, job) != 0) {
+        weaveit_cli_thread(job);
+        return;
+    }
+
+    while (!atomic_load(&job->done)) {
+        if (tty && atomic_load(&job->progress) != shown) {
+            shown = atomic_load(&job->progress);
+            fprintf(stderr, "\rweaveit-render: %3d%%", shown);
+        }
+
+        usleep(100000);
+    }
+
+    pthread_join(thread, NULL);
+
+    if (tty) {
+        fprintf(stderr, "\r                     \r");
+    }
+}
+
+
 static void *
 weaveit_cli_thread(void *arg)
 {
@@ -131,6 +280,32 @@ weaveit_cli_thread(void *arg)
     atomic_store(&job->done, 1);
 
     return NULL;
+}
+
+
+/* closes out; a file that could not be written whole is removed */
+
+static int
+weaveit_cli_write(weaveit_cli_job_t *job, FILE *out, const char *output,
+    double start)
+{
+    int  written;
+
+    written = (fwrite(job->video.data, 1, job->video.size, out)
+               == job->video.size);
+
+    if (fclose(out) != 0 || !written) {
+        fprintf(stderr, "weaveit-render: cannot write \"%s\": %s\n", output,
+                strerror(errno));
+        unlink(output);
+        return 1;
+    }
+
+    printf("%s: %.3f s, %u frames, %zu bytes, %.2f s taken\n", output,
+           job->video.duration, job->video.frames, job->video.size,
+           weaveit_cli_now() - start);
+
+    return 0;
 }
 
 
@@ -148,91 +323,18 @@ weaveit_cli_now(void)
 int
 main(int argc, char **argv)
 {
-    int                 c, tty, shown;
+    int                 rc;
     FILE               *out;
     double              start;
-    pthread_t           thread;
     const char         *output;
     weaveit_cli_job_t   job;
-
-    static const struct option  options[] = {
-        { "title",   required_argument, NULL, 't' },
-        { "size",    required_argument, NULL, 's' },
-        { "fps",     required_argument, NULL, 'f' },
-        { "font",    required_argument, NULL, 'F' },
-        { "voice",   required_argument, NULL, 'v' },
-        { "rate",    required_argument, NULL, 'r' },
-        { "preset",  required_argument, NULL, 'p' },
-        { "crf",     required_argument, NULL, 'c' },
-        { "threads", required_argument, NULL, 'j' },
-        { "help",    no_argument,       NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
 
     memset(&job, 0, sizeof(weaveit_cli_job_t));
     weaveit_params_init(&job.params);
 
-    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-        switch (c) {
-
-        case 't':
-            job.params.title = optarg;
-            break;
-
-        case 's':
-            if (sscanf(optarg, "%dx%d", &job.params.width,
-                       &job.params.height) != 2)
-            {
-                fprintf(stderr, "weaveit-render: bad --size \"%s\" "
-                        "(want WxH)\n", optarg);
-                return 2;
-            }
-
-            break;
-
-        case 'f':
-        case 'r':
-        case 'c':
-        case 'j':
-            if (weaveit_cli_number(optarg,
-                                   c == 'f' ? &job.params.fps
-                                   : c == 'r' ? &job.params.speech_rate
-                                   : c == 'c' ? &job.params.crf
-                                   : &job.params.threads)
-                != 0)
-            {
-                fprintf(stderr, "weaveit-render: bad number \"%s\"\n",
-                        optarg);
-                return 2;
-            }
-
-            break;
-
-        case 'F':
-            job.params.font_path = optarg;
-            break;
-
-        case 'v':
-            job.params.voice = optarg;
-            break;
-
-        case 'p':
-            job.params.x264_preset = optarg;
-            break;
-
-        case 'h':
-            weaveit_cli_usage(stdout);
-            return 0;
-
-        default:
-            weaveit_cli_usage(stderr);
-            return 2;
-        }
-    }
-
-    if (argc - optind != 2) {
-        weaveit_cli_usage(stderr);
-        return 2;
+    rc = weaveit_cli_parse(argc, argv, &job.params);
+    if (rc != WEAVEIT_CLI_RUN) {
+        return rc;
     }
 
     output = argv[optind + 1];
@@ -253,29 +355,7 @@ main(int argc, char **argv)
     }
 
     start = weaveit_cli_now();
-    tty = isatty(STDERR_FILENO);
-    shown = -1;
-
-    if (pthread_create(&thread, NULL, weaveit_cli_thread, &job) != 0) {
-        weaveit_cli_thread(&job);
-
-    } else {
-        while (!atomic_load(&job.done)) {
-            if (tty && atomic_load(&job.progress) != shown) {
-                shown = atomic_load(&job.progress);
-                fprintf(stderr, "\rweaveit-render: %3d%%", shown);
-            }
-
-            usleep(100000);
-        }
-
-        pthread_join(thread, NULL);
-
-        if (tty) {
-            fprintf(stderr, "\r                     \r");
-        }
-    }
-
+    weaveit_cli_generate(&job);
     free(job.script);
 
     if (job.rc != 0) {
@@ -285,21 +365,8 @@ main(int argc, char **argv)
         return 1;
     }
 
-    c = (fwrite(job.video.data, 1, job.video.size, out) == job.video.size);
-
-    if (fclose(out) != 0 || !c) {
-        fprintf(stderr, "weaveit-render: cannot write \"%s\": %s\n", output,
-                strerror(errno));
-        unlink(output);
-        weaveit_video_free(&job.video);
-        return 1;
-    }
-
-    printf("%s: %.3f s, %u frames, %zu bytes, %.2f s taken\n", output,
-           job.video.duration, job.video.frames, job.video.size,
-           weaveit_cli_now() - start);
-
+    rc = weaveit_cli_write(&job, out, output, start);
     weaveit_video_free(&job.video);
 
-    return 0;
+    return rc;
 }

@@ -56,7 +56,6 @@ struct weaveit_encoder_s {
     int                 holding;
     int64_t             audio_pts;
     int                 pending;        /* samples waiting in "samples" */
-    int                 header_written;
 };
 
 
@@ -68,10 +67,21 @@ static int64_t weaveit_mem_reader_seek(void *opaque, int64_t offset,
 static int weaveit_io_open(AVFormatContext *s, AVIOContext **pb,
     const char *url, int flags, AVDictionary **options);
 static int weaveit_io_close2(AVFormatContext *s, AVIOContext *pb);
+static int weaveit_encoder_open_muxer(weaveit_encoder_t *e, char *err,
+    size_t errlen);
+static AVCodecContext *weaveit_encoder_stream(weaveit_encoder_t *e,
+    const AVCodec *codec, const char *name, AVStream **st, char *err,
+    size_t errlen);
+static int weaveit_encoder_start(AVCodecContext *c, AVStream *st,
+    AVDictionary **opts, const char *cannot_open, char *err, size_t errlen);
 static int weaveit_encoder_open_video(weaveit_encoder_t *e,
     const weaveit_params_t *p, char *err, size_t errlen);
+static int weaveit_encoder_open_picture(weaveit_encoder_t *e, char *err,
+    size_t errlen);
 static int weaveit_encoder_open_audio(weaveit_encoder_t *e, int sample_rate,
     char *err, size_t errlen);
+static int weaveit_encoder_open_samples(weaveit_encoder_t *e, char *err,
+    size_t errlen);
 static int weaveit_encoder_send(weaveit_encoder_t *e, AVCodecContext *c,
     AVStream *st, AVFrame *frame, char *err, size_t errlen);
 static int weaveit_encoder_flush_audio(weaveit_encoder_t *e, char *err,
@@ -302,12 +312,31 @@ weaveit_io_close2(AVFormatContext *s, AVIOContext *pb)
 }
 
 
+int
+weaveit_x264_preset_valid(const char *name)
+{
+    size_t  i;
+
+    static const char  *presets[] = {
+        "ultrafast", "superfast", "veryfast", "faster", "fast", "medium",
+        "slow", "slower", "veryslow", "placebo"
+    };
+
+    for (i = 0; i < sizeof(presets) / sizeof(presets[0]); i++) {
+        if (strcmp(name, presets[i]) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 weaveit_encoder_t *
 weaveit_encoder_open(const weaveit_params_t *p, int sample_rate, char *err,
     size_t errlen)
 {
     int                 rc;
-    unsigned char      *buffer;
     AVDictionary       *opts;
     weaveit_encoder_t  *e;
 
@@ -319,35 +348,16 @@ weaveit_encoder_open(const weaveit_params_t *p, int sample_rate, char *err,
         return NULL;
     }
 
-    rc = avformat_alloc_output_context2(&e->oc, NULL, "mp4", "memory.mp4");
-    if (rc < 0) {
-        weaveit_av_error(err, errlen, "cannot create the MP4 muxer", rc);
+    if (weaveit_encoder_open_muxer(e, err, errlen) != 0) {
         goto failed;
     }
-
-    buffer = av_malloc(WEAVEIT_AVIO_BUFFER);
-    if (buffer == NULL) {
-        goto nomem;
-    }
-
-    e->pb = avio_alloc_context(buffer, WEAVEIT_AVIO_BUFFER, 1, &e->out, NULL,
-                               weaveit_mem_write, weaveit_mem_seek);
-    if (e->pb == NULL) {
-        av_free(buffer);
-        goto nomem;
-    }
-
-    e->oc->pb = e->pb;
-    e->oc->flags |= AVFMT_FLAG_CUSTOM_IO;
-    e->oc->opaque = e;
-    e->oc->io_open = weaveit_io_open;
-    e->oc->io_close2 = weaveit_io_close2;
 
     e->packet = av_packet_alloc();
     e->held = av_packet_alloc();
 
     if (e->packet == NULL || e->held == NULL) {
-        goto nomem;
+        weaveit_error(err, errlen, "out of memory");
+        goto failed;
     }
 
     if (weaveit_encoder_open_video(e, p, err, errlen) != 0
@@ -367,13 +377,7 @@ weaveit_encoder_open(const weaveit_params_t *p, int sample_rate, char *err,
         goto failed;
     }
 
-    e->header_written = 1;
-
     return e;
-
-nomem:
-
-    weaveit_error(err, errlen, "out of memory");
 
 failed:
 
@@ -382,29 +386,122 @@ failed:
 }
 
 
+/* an MP4 muxer writing into e->out through an AVIOContext of our own */
+
+static int
+weaveit_encoder_open_muxer(weaveit_encoder_t *e, char *err, size_t errlen)
+{
+    int             rc;
+    unsigned char  *buffer;
+
+    rc = avformat_alloc_output_context2(&e->oc, NULL, "mp4", "memory.mp4");
+    if (rc < 0) {
+        weaveit_av_error(err, errlen, "cannot create the MP4 muxer", rc);
+        return -1;
+    }
+
+    buffer = av_malloc(WEAVEIT_AVIO_BUFFER);
+    if (buffer == NULL) {
+        weaveit_error(err, errlen, "out of memory");
+        return -1;
+    }
+
+    e->pb = avio_alloc_context(buffer, WEAVEIT_AVIO_BUFFER, 1, &e->out, NULL,
+                               weaveit_mem_write, weaveit_mem_seek);
+    if (e->pb == NULL) {
+        av_free(buffer);
+        weaveit_error(err, errlen, "out of memory");
+        return -1;
+    }
+
+    e->oc->pb = e->pb;
+    e->oc->flags |= AVFMT_FLAG_CUSTOM_IO;
+    e->oc->opaque = e;
+    e->oc->io_open = weaveit_io_open;
+    e->oc->io_close2 = weaveit_io_close2;
+
+    return 0;
+}
+
+
+/*
+ * A stream in the MP4 and a context for the encoder that fills it; codec
+ * is NULL when this FFmpeg was built without it.
+ */
+
+static AVCodecContext *
+weaveit_encoder_stream(weaveit_encoder_t *e, const AVCodec *codec,
+    const char *name, AVStream **st, char *err, size_t errlen)
+{
+    AVCodecContext  *c;
+
+    if (codec == NULL) {
+        weaveit_error(err, errlen, "FFmpeg: the %s encoder is missing", name);
+        return NULL;
+    }
+
+    *st = avformat_new_stream(e->oc, NULL);
+    c = avcodec_alloc_context3(codec);
+
+    if (*st == NULL || c == NULL) {
+        avcodec_free_context(&c);
+        weaveit_error(err, errlen, "out of memory");
+        return NULL;
+    }
+
+    if (e->oc->oformat->flags & AVFMT_GLOBALHEADER) {
+        c->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+    }
+
+    return c;
+}
+
+
+/*
+ * opens the encoder with its options (and frees them), then tells the
+ * muxer what the stream holds; cannot_open is the message if it fails
+ */
+
+static int
+weaveit_encoder_start(AVCodecContext *c, AVStream *st, AVDictionary **opts,
+    const char *cannot_open, char *err, size_t errlen)
+{
+    int   rc;
+    char  what[32];
+
+    rc = avcodec_open2(c, c->codec, opts);
+    av_dict_free(opts);
+
+    if (rc < 0) {
+        weaveit_av_error(err, errlen, cannot_open, rc);
+        return -1;
+    }
+
+    rc = avcodec_parameters_from_context(st->codecpar, c);
+    if (rc < 0) {
+        snprintf(what, sizeof(what), "%s stream parameters",
+                 av_get_media_type_string(c->codec_type));
+        weaveit_av_error(err, errlen, what, rc);
+        return -1;
+    }
+
+    st->time_base = c->time_base;
+
+    return 0;
+}
+
+
 static int
 weaveit_encoder_open_video(weaveit_encoder_t *e, const weaveit_params_t *p,
     char *err, size_t errlen)
 {
-    int               rc;
     char              value[32];
     AVCodecContext   *c;
     AVDictionary     *opts;
-    const AVCodec    *codec;
 
-    codec = avcodec_find_encoder_by_name("libx264");
-    if (codec == NULL) {
-        weaveit_error(err, errlen, "FFmpeg: the libx264 encoder is missing");
-        return -1;
-    }
-
-    e->video_stream = avformat_new_stream(e->oc, NULL);
-    c = avcodec_alloc_context3(codec);
-    e->picture = av_frame_alloc();
-
-    if (e->video_stream == NULL || c == NULL || e->picture == NULL) {
-        avcodec_free_context(&c);
-        weaveit_error(err, errlen, "out of memory");
+    c = weaveit_encoder_stream(e, avcodec_find_encoder_by_name("libx264"),
+                               "libx264", &e->video_stream, err, errlen);
+    if (c == NULL) {
         return -1;
     }
 
@@ -428,10 +525,6 @@ weaveit_encoder_open_video(weaveit_encoder_t *e, const weaveit_params_t *p,
     c->color_primaries = AVCOL_PRI_BT709;
     c->color_trc = AVCOL_TRC_BT709;
 
-    if (e->oc->oformat->flags & AVFMT_GLOBALHEADER) {
-        c->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
-    }
-
     opts = NULL;
     av_dict_set(&opts, "preset", p->x264_preset, 0);
     snprintf(value, sizeof(value), "%d", p->crf);
@@ -439,26 +532,31 @@ weaveit_encoder_open_video(weaveit_encoder_t *e, const weaveit_params_t *p,
     snprintf(value, sizeof(value), "%d", p->threads);
     av_dict_set(&opts, "threads", value, 0);
 
-    rc = avcodec_open2(c, codec, &opts);
-    av_dict_free(&opts);
-
-    if (rc < 0) {
-        weaveit_av_error(err, errlen, "cannot open libx264 (check the preset)",
-                         rc);
+    if (weaveit_encoder_start(c, e->video_stream, &opts,
+                              "cannot open libx264 (check the preset)", err,
+                              errlen) != 0)
+    {
         return -1;
     }
 
-    rc = avcodec_parameters_from_context(e->video_stream->codecpar, c);
-    if (rc < 0) {
-        weaveit_av_error(err, errlen, "video stream parameters", rc);
+    return weaveit_encoder_open_picture(e, err, errlen);
+}
+
+
+static int
+weaveit_encoder_open_picture(weaveit_encoder_t *e, char *err, size_t errlen)
+{
+    int  rc;
+
+    e->picture = av_frame_alloc();
+    if (e->picture == NULL) {
+        weaveit_error(err, errlen, "out of memory");
         return -1;
     }
 
-    e->video_stream->time_base = c->time_base;
-
-    e->picture->format = c->pix_fmt;
-    e->picture->width = c->width;
-    e->picture->height = c->height;
+    e->picture->format = e->video->pix_fmt;
+    e->picture->width = e->video->width;
+    e->picture->height = e->video->height;
 
     rc = av_frame_get_buffer(e->picture, 0);
     if (rc < 0) {
@@ -477,22 +575,11 @@ weaveit_encoder_open_audio(weaveit_encoder_t *e, int sample_rate, char *err,
     int                     rc;
     AVDictionary           *opts;
     AVCodecContext         *c;
-    const AVCodec          *codec;
     const AVChannelLayout   mono = AV_CHANNEL_LAYOUT_MONO;
 
-    codec = avcodec_find_encoder(AV_CODEC_ID_AAC);
-    if (codec == NULL) {
-        weaveit_error(err, errlen, "FFmpeg: the AAC encoder is missing");
-        return -1;
-    }
-
-    e->audio_stream = avformat_new_stream(e->oc, NULL);
-    c = avcodec_alloc_context3(codec);
-    e->samples = av_frame_alloc();
-
-    if (e->audio_stream == NULL || c == NULL || e->samples == NULL) {
-        avcodec_free_context(&c);
-        weaveit_error(err, errlen, "out of memory");
+    c = weaveit_encoder_stream(e, avcodec_find_encoder(AV_CODEC_ID_AAC),
+                               "AAC", &e->audio_stream, err, errlen);
+    if (c == NULL) {
         return -1;
     }
 
@@ -510,10 +597,6 @@ weaveit_encoder_open_audio(weaveit_encoder_t *e, int sample_rate, char *err,
         return -1;
     }
 
-    if (e->oc->oformat->flags & AVFMT_GLOBALHEADER) {
-        c->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
-    }
-
     /*
      * the default "twoloop" quantiser search costs a third of the whole
      * generation for speech that "fast" codes as well at this bitrate
@@ -521,33 +604,43 @@ weaveit_encoder_open_audio(weaveit_encoder_t *e, int sample_rate, char *err,
     opts = NULL;
     av_dict_set(&opts, "aac_coder", "fast", 0);
 
-    rc = avcodec_open2(c, codec, &opts);
-    av_dict_free(&opts);
-
-    if (rc < 0) {
-        weaveit_av_error(err, errlen, "cannot open the AAC encoder", rc);
+    if (weaveit_encoder_start(c, e->audio_stream, &opts,
+                              "cannot open the AAC encoder", err, errlen)
+        != 0)
+    {
         return -1;
     }
 
-    rc = avcodec_parameters_from_context(e->audio_stream->codecpar, c);
-    if (rc < 0) {
-        weaveit_av_error(err, errlen, "audio stream parameters", rc);
-        return -1;
-    }
+    return weaveit_encoder_open_samples(e, err, errlen);
+}
 
-    e->audio_stream->time_base = c->time_base;
 
-    /* s16 mono in, the encoder's planar float out, same rate */
+/* s16 mono in, the encoder's planar float out, same rate */
+
+static int
+weaveit_encoder_open_samples(weaveit_encoder_t *e, char *err, size_t errlen)
+{
+    int              rc;
+    AVCodecContext  *c;
+
+    c = e->audio;
+
     rc = swr_alloc_set_opts2(&e->swr, &c->ch_layout, c->sample_fmt,
-                             sample_rate, &c->ch_layout, AV_SAMPLE_FMT_S16,
-                             sample_rate, 0, NULL);
+                             c->sample_rate, &c->ch_layout, AV_SAMPLE_FMT_S16,
+                             c->sample_rate, 0, NULL);
     if (rc < 0 || (rc = swr_init(e->swr)) < 0) {
         weaveit_av_error(err, errlen, "libswresample", rc);
         return -1;
     }
 
+    e->samples = av_frame_alloc();
+    if (e->samples == NULL) {
+        weaveit_error(err, errlen, "out of memory");
+        return -1;
+    }
+
     e->samples->format = c->sample_fmt;
-    e->samples->sample_rate = sample_rate;
+    e->samples->sample_rate = c->sample_rate;
     e->samples->nb_samples = c->frame_size;
 
     rc = av_channel_layout_copy(&e->samples->ch_layout, &c->ch_layout);
@@ -764,7 +857,6 @@ weaveit_encoder_finish(weaveit_encoder_t *e, int64_t end_pts,
     }
 
     rc = av_write_trailer(e->oc);
-    e->header_written = 0;
 
     if (rc < 0) {
         weaveit_av_error(err, errlen, "cannot finish the MP4", rc);

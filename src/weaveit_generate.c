@@ -10,6 +10,8 @@
 #include "weaveit_internal.h"
 
 
+/* the state of one weaveit_generate() call, start to finish */
+
 typedef struct {
     const weaveit_params_t  *params;
     weaveit_speech_t         speech;
@@ -20,15 +22,20 @@ typedef struct {
     size_t                   audio_done;
     unsigned                 frames;
     unsigned                 title_frames;
-} weaveit_job_t;
+} weaveit_run_t;
 
 
 static int weaveit_has_title(const weaveit_params_t *p);
 static int weaveit_params_check(const weaveit_params_t *p, char *err,
     size_t errlen);
-static int weaveit_generate_frames(weaveit_job_t *job, atomic_int *progress,
+static int weaveit_run_speak(weaveit_run_t *run, const char *script,
+    size_t len, char *err, size_t errlen);
+static void weaveit_run_timeline(weaveit_run_t *run);
+static int weaveit_generate_frames(weaveit_run_t *run, atomic_int *progress,
     char *err, size_t errlen);
-static int weaveit_generate_audio(weaveit_job_t *job, size_t until,
+static int weaveit_generate_picture(weaveit_run_t *run, unsigned i,
+    int title, int changed, double t, char *err, size_t errlen);
+static int weaveit_generate_audio(weaveit_run_t *run, size_t until,
     char *err, size_t errlen);
 
 
@@ -75,28 +82,38 @@ weaveit_has_title(const weaveit_params_t *p)
 static int
 weaveit_params_check(const weaveit_params_t *p, char *err, size_t errlen)
 {
-    if (p->width < 64 || p->height < 64 || p->width > 7680
-        || p->height > 4320 || (p->width & 1) || (p->height & 1))
+    if (p->width < WEAVEIT_WIDTH_MIN || p->height < WEAVEIT_HEIGHT_MIN
+        || p->width > WEAVEIT_WIDTH_MAX || p->height > WEAVEIT_HEIGHT_MAX
+        || (p->width & 1) || (p->height & 1))
     {
-        weaveit_error(err, errlen, "invalid frame size %dx%d (even, 64 to "
-                      "7680x4320)", p->width, p->height);
+        weaveit_error(err, errlen, "invalid frame size %dx%d (even, %dx%d "
+                      "to %dx%d)", p->width, p->height, WEAVEIT_WIDTH_MIN,
+                      WEAVEIT_HEIGHT_MIN, WEAVEIT_WIDTH_MAX,
+                      WEAVEIT_HEIGHT_MAX);
         return -1;
     }
 
-    if (p->fps < 1 || p->fps > 120) {
-        weaveit_error(err, errlen, "invalid fps %d (1 to 120)", p->fps);
+    if (p->fps < WEAVEIT_FPS_MIN || p->fps > WEAVEIT_FPS_MAX) {
+        weaveit_error(err, errlen, "invalid fps %d (%d to %d)", p->fps,
+                      WEAVEIT_FPS_MIN, WEAVEIT_FPS_MAX);
         return -1;
     }
 
-    if (p->font_size < 6 || p->font_size > 200) {
-        weaveit_error(err, errlen, "invalid font size %d (6 to 200)",
-                      p->font_size);
+    if (p->font_size < WEAVEIT_FONT_SIZE_MIN
+        || p->font_size > WEAVEIT_FONT_SIZE_MAX)
+    {
+        weaveit_error(err, errlen, "invalid font size %d (%d to %d)",
+                      p->font_size, WEAVEIT_FONT_SIZE_MIN,
+                      WEAVEIT_FONT_SIZE_MAX);
         return -1;
     }
 
-    if (p->speech_rate < 80 || p->speech_rate > 450) {
-        weaveit_error(err, errlen, "invalid speech rate %d (80 to 450 words "
-                      "per minute)", p->speech_rate);
+    if (p->speech_rate < WEAVEIT_SPEECH_RATE_MIN
+        || p->speech_rate > WEAVEIT_SPEECH_RATE_MAX)
+    {
+        weaveit_error(err, errlen, "invalid speech rate %d (%d to %d words "
+                      "per minute)", p->speech_rate, WEAVEIT_SPEECH_RATE_MIN,
+                      WEAVEIT_SPEECH_RATE_MAX);
         return -1;
     }
 
@@ -108,6 +125,12 @@ weaveit_params_check(const weaveit_params_t *p, char *err, size_t errlen)
 
     if (p->font_path == NULL || p->voice == NULL || p->x264_preset == NULL) {
         weaveit_error(err, errlen, "font, voice and preset are required");
+        return -1;
+    }
+
+    if (!weaveit_x264_preset_valid(p->x264_preset)) {
+        weaveit_error(err, errlen, "invalid x264 preset \"%s\" (ultrafast "
+                      "... placebo)", p->x264_preset);
         return -1;
     }
 
@@ -127,81 +150,55 @@ weaveit_generate(const weaveit_params_t *p, const char *script, size_t len,
     weaveit_video_t *out, atomic_int *progress, char *err, size_t errlen)
 {
     int             rc;
-    double          speech_end;
-    weaveit_job_t   job;
+    weaveit_run_t   run;
 
     memset(out, 0, sizeof(weaveit_video_t));
-    memset(&job, 0, sizeof(weaveit_job_t));
-    job.params = p;
+    memset(&run, 0, sizeof(weaveit_run_t));
+    run.params = p;
     rc = -1;
 
     if (progress) {
         atomic_store(progress, 0);
     }
 
-    if (script == NULL || weaveit_params_check(p, err, errlen) != 0) {
-        if (script == NULL) {
-            weaveit_error(err, errlen, "script is missing");
-        }
-
+    if (script == NULL) {
+        weaveit_error(err, errlen, "script is missing");
         return -1;
     }
 
-    if (weaveit_text_check(script, len, "script", err, errlen) != 0) {
+    if (weaveit_params_check(p, err, errlen) != 0
+        || weaveit_text_check(script, len, "script", err, errlen) != 0)
+    {
         return -1;
     }
 
     /* the font before the speech: it fails fast, speech takes a while */
-    job.render = weaveit_render_create(p, script, len, err, errlen);
-    if (job.render == NULL) {
-        return -1;
-    }
+    run.render = weaveit_render_create(p, script, len, err, errlen);
 
-    if (weaveit_tts(p->voice, p->speech_rate, script, len, &job.speech, err,
-                    errlen) != 0)
+    if (run.render == NULL
+        || weaveit_run_speak(&run, script, len, err, errlen) != 0)
     {
         goto done;
     }
 
-    speech_end = (double) job.speech.samples / job.speech.sample_rate;
+    weaveit_run_timeline(&run);
 
-    if (weaveit_render_set_timing(job.render, job.speech.words,
-                                  job.speech.nwords, job.speech.sample_rate,
-                                  speech_end, err, errlen) != 0)
-    {
-        goto done;
-    }
-
-    /* the title card is a whole number of frames of silence before speech */
-    if (weaveit_has_title(p)) {
-        job.title_frames = (unsigned) lround(WEAVEIT_TITLE_SECONDS * p->fps);
-        job.lead = (size_t) job.title_frames * job.speech.sample_rate
-                   / p->fps;
-    }
-
-    job.total = job.lead + job.speech.samples;
-    job.frames = (unsigned) lround((double) job.total * p->fps
-                                   / job.speech.sample_rate);
-    if (job.frames == 0) {
-        job.frames = 1;
-    }
-
-    job.encoder = weaveit_encoder_open(p, job.speech.sample_rate, err,
+    run.encoder = weaveit_encoder_open(p, run.speech.sample_rate, err,
                                        errlen);
-    if (job.encoder == NULL) {
+    if (run.encoder == NULL) {
         goto done;
     }
 
-    if (weaveit_generate_frames(&job, progress, err, errlen) != 0
-        || weaveit_generate_audio(&job, job.total, err, errlen) != 0
-        || weaveit_encoder_finish(job.encoder, job.frames, &out->data,
+    if (weaveit_generate_frames(&run, progress, err, errlen) != 0
+        || weaveit_generate_audio(&run, run.total, err, errlen) != 0
+        || weaveit_encoder_finish(run.encoder, run.frames, &out->data,
                                   &out->size, err, errlen) != 0)
     {
         goto done;
     }
 
-    out->frames = job.frames;
-    out->duration = (double) job.total / job.speech.sample_rate;
+    out->frames = run.frames;
+    out->duration = (double) run.total / run.speech.sample_rate;
 
     if (progress) {
         atomic_store(progress, 100);
@@ -211,11 +208,61 @@ weaveit_generate(const weaveit_params_t *p, const char *script, size_t len,
 
 done:
 
-    weaveit_encoder_close(job.encoder);
-    weaveit_render_destroy(job.render);
-    weaveit_speech_free(&job.speech);
+    weaveit_encoder_close(run.encoder);
+    weaveit_render_destroy(run.render);
+    weaveit_speech_free(&run.speech);
 
     return rc;
+}
+
+
+/* the speech, and the scroll paced by its word timings */
+
+static int
+weaveit_run_speak(weaveit_run_t *run, const char *script, size_t len,
+    char *err, size_t errlen)
+{
+    double                   end;
+    weaveit_speech_t        *sp;
+    const weaveit_params_t  *p;
+
+    p = run->params;
+    sp = &run->speech;
+
+    if (weaveit_tts(p->voice, p->speech_rate, script, len, sp, err, errlen)
+        != 0)
+    {
+        return -1;
+    }
+
+    end = (double) sp->samples / sp->sample_rate;
+
+    return weaveit_render_set_timing(run->render, sp->words, sp->nwords,
+                                     sp->sample_rate, end, err, errlen);
+}
+
+
+/* the title card is a whole number of frames of silence before speech */
+
+static void
+weaveit_run_timeline(weaveit_run_t *run)
+{
+    const weaveit_params_t  *p;
+
+    p = run->params;
+
+    if (weaveit_has_title(p)) {
+        run->title_frames = (unsigned) lround(WEAVEIT_TITLE_SECONDS * p->fps);
+        run->lead = (size_t) run->title_frames * run->speech.sample_rate
+                    / p->fps;
+    }
+
+    run->total = run->lead + run->speech.samples;
+    run->frames = (unsigned) lround((double) run->total * p->fps
+                                    / run->speech.sample_rate);
+    if (run->frames == 0) {
+        run->frames = 1;
+    }
 }
 
 
@@ -228,75 +275,55 @@ done:
  */
 
 static int
-weaveit_generate_frames(weaveit_job_t *job, atomic_int *progress, char *err,
+weaveit_generate_frames(weaveit_run_t *run, atomic_int *progress, char *err,
     size_t errlen)
 {
-    int                      linesize[3], pct, last, scroll, title;
+    int                      pct, last, scroll, title, changed;
     int                      last_scroll, last_title;
     double                   t;
     size_t                   until, spoken, last_spoken;
-    uint8_t                 *data[3];
     unsigned                 i, sent;
     const weaveit_params_t  *p;
 
-    p = job->params;
+    p = run->params;
     last = 0;
     sent = 0;
     last_scroll = -1;
     last_title = -1;
     last_spoken = 0;
 
-    for (i = 0; i < job->frames; i++) {
+    for (i = 0; i < run->frames; i++) {
 
         /* audio first, up to the end of this frame, for interleaving */
-        until = (size_t) (((uint64_t) i + 1) * job->speech.sample_rate
+        until = (size_t) (((uint64_t) i + 1) * run->speech.sample_rate
                           / p->fps);
 
-        if (weaveit_generate_audio(job, until, err, errlen) != 0) {
+        if (weaveit_generate_audio(run, until, err, errlen) != 0) {
             return -1;
         }
 
-        pct = (int) ((uint64_t) (i + 1) * 99 / job->frames);
+        pct = (int) ((uint64_t) (i + 1) * 99 / run->frames);
 
         if (progress && pct != last) {
             atomic_store(progress, pct);
             last = pct;
         }
 
-        title = (i < job->title_frames);
-        t = title ? 0 : (double) (i - job->title_frames) / p->fps;
-        scroll = title ? 0 : weaveit_render_scroll(job->render, t, &spoken);
+        title = (i < run->title_frames);
+        t = title ? 0 : (double) (i - run->title_frames) / p->fps;
+        scroll = title ? 0 : weaveit_render_scroll(run->render, t, &spoken);
         spoken = title ? 0 : spoken;
 
-        if (title == last_title && scroll == last_scroll
-            && spoken == last_spoken && i - sent < (unsigned) p->fps)
-        {
+        changed = (title != last_title || scroll != last_scroll
+                   || spoken != last_spoken);
+
+        if (!changed && i - sent < (unsigned) p->fps) {
             continue;
         }
 
-        if (weaveit_encoder_picture(job->encoder, data, linesize, err,
-                                    errlen) != 0)
+        if (weaveit_generate_picture(run, i, title, changed, t, err, errlen)
+            != 0)
         {
-            return -1;
-        }
-
-        if (title == last_title && scroll == last_scroll
-            && spoken == last_spoken)
-        {
-            /* a repeat: the picture still holds the same pixels */
-
-        } else if (title) {
-            if (weaveit_render_title(job->render, p->title, data, linesize,
-                                     err, errlen) != 0)
-            {
-                return -1;
-            }
-
-        } else {
-            weaveit_render_frame(job->render, t, data, linesize);
-        }
-
-        if (weaveit_encoder_video(job->encoder, i, err, errlen) != 0) {
             return -1;
         }
 
@@ -310,38 +337,68 @@ weaveit_generate_frames(weaveit_job_t *job, atomic_int *progress, char *err,
 }
 
 
+/* a repeated picture still holds the same pixels: it is sent unpainted */
+
 static int
-weaveit_generate_audio(weaveit_job_t *job, size_t until, char *err,
+weaveit_generate_picture(weaveit_run_t *run, unsigned i, int title,
+    int changed, double t, char *err, size_t errlen)
+{
+    int       linesize[3];
+    uint8_t  *data[3];
+
+    if (weaveit_encoder_picture(run->encoder, data, linesize, err, errlen)
+        != 0)
+    {
+        return -1;
+    }
+
+    if (changed && title) {
+        if (weaveit_render_title(run->render, run->params->title, data,
+                                 linesize, err, errlen) != 0)
+        {
+            return -1;
+        }
+
+    } else if (changed) {
+        weaveit_render_frame(run->render, t, data, linesize);
+    }
+
+    return weaveit_encoder_video(run->encoder, i, err, errlen);
+}
+
+
+static int
+weaveit_generate_audio(weaveit_run_t *run, size_t until, char *err,
     size_t errlen)
 {
     size_t  n;
 
-    if (until > job->total) {
-        until = job->total;
+    if (until > run->total) {
+        until = run->total;
     }
 
-    if (job->audio_done < job->lead && job->audio_done < until) {
-        n = ((until < job->lead) ? until : job->lead) - job->audio_done;
+    if (run->audio_done < run->lead && run->audio_done < until) {
+        n = ((until < run->lead) ? until : run->lead) - run->audio_done;
 
-        if (weaveit_encoder_audio(job->encoder, NULL, n, err, errlen) != 0) {
+        if (weaveit_encoder_audio(run->encoder, NULL, n, err, errlen) != 0) {
             return -1;
         }
 
-        job->audio_done += n;
+        run->audio_done += n;
     }
 
-    if (job->audio_done < until) {
-        n = until - job->audio_done;
+    if (run->audio_done < until) {
+        n = until - run->audio_done;
 
-        if (weaveit_encoder_audio(job->encoder,
-                                  job->speech.pcm
-                                  + (job->audio_done - job->lead),
+        if (weaveit_encoder_audio(run->encoder,
+                                  run->speech.pcm
+                                  + (run->audio_done - run->lead),
                                   n, err, errlen) != 0)
         {
             return -1;
         }
 
-        job->audio_done += n;
+        run->audio_done += n;
     }
 
     return 0;

@@ -1,6 +1,7 @@
 /*
  * WeaveIt core internals shared by the weaveit_*.c files and the unit
- * tests: speech with word timings, layout and frame painting, encoding.
+ * tests: text checks, speech with word timings, layout and frame painting,
+ * encoding.
  */
 
 #ifndef _WEAVEIT_INTERNAL_H_INCLUDED_
@@ -12,6 +13,24 @@
 #include <stdint.h>
 
 #include "weaveit.h"
+
+
+/* text: weaveit_text.c */
+
+void weaveit_error(char *err, size_t errlen, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* decodes one UTF-8 sequence; returns its length, or 0 if invalid */
+size_t weaveit_utf8_decode(const unsigned char *p, size_t n, uint32_t *cp);
+/* the same for n > 0, but an invalid byte is one U+FFFD */
+size_t weaveit_utf8_next(const unsigned char *p, size_t n, uint32_t *cp);
+
+/* valid UTF-8 without NUL bytes and not blank; what names it in err */
+int weaveit_text_check(const char *text, size_t len, const char *what,
+    char *err, size_t errlen);
 
 
 /* speech: weaveit_tts.c */
@@ -32,8 +51,6 @@ typedef struct {
 } weaveit_speech_t;
 
 
-int weaveit_text_check(const char *text, size_t len, const char *what,
-    char *err, size_t errlen);
 int weaveit_tts(const char *voice, int rate, const char *text, size_t len,
     weaveit_speech_t *sp, char *err, size_t errlen);
 void weaveit_speech_free(weaveit_speech_t *sp);
@@ -97,18 +114,6 @@ int weaveit_encoder_audio(weaveit_encoder_t *e, const int16_t *pcm, size_t n,
 int weaveit_encoder_finish(weaveit_encoder_t *e, int64_t end_pts,
     unsigned char **data, size_t *size, char *err, size_t errlen);
 void weaveit_encoder_close(weaveit_encoder_t *e);
-
-
-/* helpers: weaveit_tts.c */
-
-/* decodes one UTF-8 sequence; returns its length, or 0 if invalid */
-size_t weaveit_utf8_decode(const unsigned char *p, size_t n, uint32_t *cp);
-
-void weaveit_error(char *err, size_t errlen, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
 
 
 #endif /* _WEAVEIT_INTERNAL_H_INCLUDED_ */

@@ -101,6 +101,7 @@ struct weaveit_render_s {
 };
 
 
+static int weaveit_strips_create(weaveit_render_t *r);
 static int weaveit_font_open(weaveit_render_t *r, weaveit_font_t *f,
     int size, char *err, size_t errlen);
 static void weaveit_font_close(weaveit_font_t *f);
@@ -119,8 +120,12 @@ static uint8_t *weaveit_strip_get(weaveit_render_t *r, size_t line,
 static void weaveit_draw_text(weaveit_font_t *f, const char *text,
     const weaveit_line_t *line, int x0, int baseline, uint8_t *plane,
     int stride, int w, int h, uint8_t color);
+static void weaveit_grey_chroma(weaveit_render_t *r, uint8_t *data[3],
+    const int linesize[3]);
 static void weaveit_band_chroma(weaveit_render_t *r, int y0, uint8_t *data[3],
     const int linesize[3]);
+static int weaveit_line_width(weaveit_font_t *f, const char *text,
+    const weaveit_line_t *line);
 static void weaveit_rgb_to_yuv(int rgb, uint8_t *y, uint8_t *u, uint8_t *v);
 
 
@@ -134,7 +139,6 @@ weaveit_render_t *
 weaveit_render_create(const weaveit_params_t *p, const char *text, size_t len,
     char *err, size_t errlen)
 {
-    size_t             i;
     uint8_t            u, v;
     FT_Error           ft;
     weaveit_render_t  *r;
@@ -181,22 +185,9 @@ weaveit_render_create(const weaveit_params_t *p, const char *text, size_t len,
         goto failed;
     }
 
-    /* visible lines plus one partial line each side, twice (highlight) */
-    r->nstrips = 2 * ((size_t) (r->height / r->line_height) + 3);
-    r->strips = calloc(r->nstrips, sizeof(weaveit_strip_t));
-    if (r->strips == NULL) {
+    if (weaveit_strips_create(r) != 0) {
         weaveit_error(err, errlen, "out of memory");
         goto failed;
-    }
-
-    for (i = 0; i < r->nstrips; i++) {
-        r->strips[i].line = -1;
-        r->strips[i].y = malloc((size_t) r->width * r->line_height);
-
-        if (r->strips[i].y == NULL) {
-            weaveit_error(err, errlen, "out of memory");
-            goto failed;
-        }
     }
 
     return r;
@@ -205,6 +196,32 @@ failed:
 
     weaveit_render_destroy(r);
     return NULL;
+}
+
+
+/* the visible lines plus one partial line each side, twice (highlight) */
+
+static int
+weaveit_strips_create(weaveit_render_t *r)
+{
+    size_t  i;
+
+    r->nstrips = 2 * ((size_t) (r->height / r->line_height) + 3);
+    r->strips = calloc(r->nstrips, sizeof(weaveit_strip_t));
+    if (r->strips == NULL) {
+        return -1;
+    }
+
+    for (i = 0; i < r->nstrips; i++) {
+        r->strips[i].line = -1;
+        r->strips[i].y = malloc((size_t) r->width * r->line_height);
+
+        if (r->strips[i].y == NULL) {
+            return -1;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -411,7 +428,7 @@ static int
 weaveit_layout_line(weaveit_render_t *r, weaveit_font_t *f, const char *text,
     size_t ls, size_t le, weaveit_lines_t *out)
 {
-    int                   pen, npen, hang, x, limit;
+    int                   pen, npen, hang, x, limit, space;
     size_t                i, j, n, start, brk;
     uint32_t              cp;
     const unsigned char  *p;
@@ -431,32 +448,13 @@ weaveit_layout_line(weaveit_render_t *r, weaveit_font_t *f, const char *text,
     brk = 0;
 
     for (j = ls; j < le; /* void */ ) {
-        n = weaveit_utf8_decode(p + j, le - j, &cp);
-        if (n == 0) {
-            cp = 0xfffd;
-            n = 1;
-        }
-
+        n = weaveit_utf8_next(p + j, le - j, &cp);
         npen = weaveit_pen_advance(f, pen, cp);
+        space = (cp == ' ' || cp == '\t');
 
-        if (cp == ' ' || cp == '\t') {
-            if (npen > limit) {
-                /* spaces overflowing the line end it */
-                if (weaveit_layout_emit(out, start, j, x / 64) != 0) {
-                    return -1;
-                }
-
-                while (j < le && (p[j] == ' ' || p[j] == '\t')) {
-                    j++;
-                }
-
-                start = j;
-                pen = x = hang;
-                brk = 0;
-                continue;
-            }
-
-            if (j >= i) {
+        /* a line's first character always fits: no line is empty */
+        if (npen <= limit || (!space && pen <= x)) {
+            if (space && j >= i) {
                 brk = j;
             }
 
@@ -465,27 +463,25 @@ weaveit_layout_line(weaveit_render_t *r, weaveit_font_t *f, const char *text,
             continue;
         }
 
-        if (npen > limit && pen > x) {
-            if (brk > start) {
-                j = brk;        /* break at the last space, re-walk from it */
-            }
-
-            if (weaveit_layout_emit(out, start, j, x / 64) != 0) {
-                return -1;
-            }
-
-            while (j < le && (p[j] == ' ' || p[j] == '\t')) {
-                j++;
-            }
-
-            start = j;
-            pen = x = hang;
-            brk = 0;
-            continue;
+        /*
+         * the line is full: spaces overflowing it end it there, a word
+         * goes back to the last space and is walked again from it
+         */
+        if (!space && brk > start) {
+            j = brk;
         }
 
-        pen = npen;
-        j += n;
+        if (weaveit_layout_emit(out, start, j, x / 64) != 0) {
+            return -1;
+        }
+
+        while (j < le && (p[j] == ' ' || p[j] == '\t')) {
+            j++;
+        }
+
+        start = j;
+        pen = x = hang;
+        brk = 0;
     }
 
     return weaveit_layout_emit(out, start, le, x / 64);
@@ -760,13 +756,24 @@ weaveit_render_frame(weaveit_render_t *r, double t, uint8_t *data[3],
         memcpy(dst, strip + (size_t) row * r->width, r->width);
     }
 
+    weaveit_grey_chroma(r, data, linesize);
+    weaveit_band_chroma(r, weaveit_render_line_top(r, spoken) - scroll, data,
+                        linesize);
+}
+
+
+/* background and text are grey: no colour of their own */
+
+static void
+weaveit_grey_chroma(weaveit_render_t *r, uint8_t *data[3],
+    const int linesize[3])
+{
+    int  y;
+
     for (y = 0; y < (r->height + 1) / 2; y++) {
         memset(data[1] + (ptrdiff_t) y * linesize[1], 128, (r->width + 1) / 2);
         memset(data[2] + (ptrdiff_t) y * linesize[2], 128, (r->width + 1) / 2);
     }
-
-    weaveit_band_chroma(r, weaveit_render_line_top(r, spoken) - scroll, data,
-                        linesize);
 }
 
 
@@ -876,11 +883,7 @@ weaveit_draw_text(weaveit_font_t *f, const char *text,
     pen = line->x * 64;
 
     for (i = line->start; i < line->end; i += n) {
-        n = weaveit_utf8_decode(p + i, line->end - i, &cp);
-        if (n == 0) {
-            cp = 0xfffd;
-            n = 1;
-        }
+        n = weaveit_utf8_next(p + i, line->end - i, &cp);
 
         if (cp <= 0x20 || cp == 0x7f) {
             pen = weaveit_pen_advance(f, pen, cp);
@@ -926,9 +929,8 @@ int
 weaveit_render_title(weaveit_render_t *r, const char *title, uint8_t *data[3],
     const int linesize[3], char *err, size_t errlen)
 {
-    int               y, lh, top, baseline, pen, x;
-    size_t            i, k, n, len;
-    uint32_t          cp;
+    int               y, lh, top, baseline, x;
+    size_t            k, len;
     weaveit_lines_t   lines;
     weaveit_font_t   *f;
 
@@ -953,10 +955,7 @@ weaveit_render_title(weaveit_render_t *r, const char *title, uint8_t *data[3],
         memset(data[0] + (ptrdiff_t) y * linesize[0], r->bg_y, r->width);
     }
 
-    for (y = 0; y < (r->height + 1) / 2; y++) {
-        memset(data[1] + (ptrdiff_t) y * linesize[1], 128, (r->width + 1) / 2);
-        memset(data[2] + (ptrdiff_t) y * linesize[2], 128, (r->width + 1) / 2);
-    }
+    weaveit_grey_chroma(r, data, linesize);
 
     lh = (int) lround(r->font_size * 3 / 2 * 1.4);
     top = (r->height - (int) lines.n * lh) / 2;
@@ -964,20 +963,7 @@ weaveit_render_title(weaveit_render_t *r, const char *title, uint8_t *data[3],
 
     for (k = 0; k < lines.n; k++) {
         /* centre: measure the line without its indentation */
-        pen = 0;
-
-        for (i = lines.lines[k].start; i < lines.lines[k].end; i += n) {
-            n = weaveit_utf8_decode((const unsigned char *) title + i,
-                                    lines.lines[k].end - i, &cp);
-            if (n == 0) {
-                cp = 0xfffd;
-                n = 1;
-            }
-
-            pen = weaveit_pen_advance(f, pen, cp);
-        }
-
-        x = (r->width - pen / 64) / 2;
+        x = (r->width - weaveit_line_width(f, title, &lines.lines[k])) / 2;
         lines.lines[k].x = 0;
 
         weaveit_draw_text(f, title, &lines.lines[k], x, top + baseline,
@@ -989,6 +975,28 @@ weaveit_render_title(weaveit_render_t *r, const char *title, uint8_t *data[3],
     free(lines.lines);
 
     return 0;
+}
+
+
+/* in px, the line's hanging indent (its x) left out */
+
+static int
+weaveit_line_width(weaveit_font_t *f, const char *text,
+    const weaveit_line_t *line)
+{
+    int       pen;
+    size_t    i, n;
+    uint32_t  cp;
+
+    pen = 0;
+
+    for (i = line->start; i < line->end; i += n) {
+        n = weaveit_utf8_next((const unsigned char *) text + i,
+                              line->end - i, &cp);
+        pen = weaveit_pen_advance(f, pen, cp);
+    }
+
+    return pen / 64;
 }
 
 

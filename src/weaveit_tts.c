@@ -7,7 +7,6 @@
  */
 
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +26,8 @@ typedef struct {
 
 
 static void weaveit_tts_init_once(void);
+static int weaveit_tts_synthesize(weaveit_tts_ctx_t *ctx, const char *voice,
+    int rate, const char *copy, size_t len, char *err, size_t errlen);
 static int weaveit_tts_callback(short *wav, int n, espeak_EVENT *events);
 static int weaveit_tts_add_word(weaveit_tts_ctx_t *ctx, espeak_EVENT *ev);
 static int weaveit_tts_prepare(const char *text, size_t len, char **copy,
@@ -42,117 +43,6 @@ static int                 weaveit_tts_sample_rate;
 
 /* the synthesis in progress; only touched while holding the mutex */
 static weaveit_tts_ctx_t  *weaveit_tts_current;
-
-
-void
-weaveit_error(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list  args;
-
-    if (err == NULL || errlen == 0) {
-        return;
-    }
-
-    va_start(args, fmt);
-    vsnprintf(err, errlen, fmt, args);
-    va_end(args);
-}
-
-
-size_t
-weaveit_utf8_decode(const unsigned char *p, size_t n, uint32_t *cp)
-{
-    size_t    len, i;
-    uint32_t  c, min;
-
-    if (n == 0) {
-        return 0;
-    }
-
-    c = p[0];
-
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2; c &= 0x1f; min = 0x80;
-
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3; c &= 0x0f; min = 0x800;
-
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4; c &= 0x07; min = 0x10000;
-
-    } else {
-        return 0;
-    }
-
-    if (n < len) {
-        return 0;
-    }
-
-    for (i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80) {
-            return 0;
-        }
-
-        c = (c << 6) | (p[i] & 0x3f);
-    }
-
-    /* overlong forms, UTF-16 surrogates and beyond U+10FFFF */
-    if (c < min || (c >= 0xd800 && c <= 0xdfff) || c > 0x10ffff) {
-        return 0;
-    }
-
-    *cp = c;
-    return len;
-}
-
-
-int
-weaveit_text_check(const char *text, size_t len, const char *what,
-    char *err, size_t errlen)
-{
-    int                   visible;
-    size_t                i, n;
-    uint32_t              cp;
-    const unsigned char  *p;
-
-    p = (const unsigned char *) text;
-    visible = 0;
-
-    for (i = 0; i < len; i += n) {
-        if (p[i] == '\0') {
-            weaveit_error(err, errlen, "%s contains a NUL byte at offset %zu",
-                          what, i);
-            return -1;
-        }
-
-        n = weaveit_utf8_decode(p + i, len - i, &cp);
-
-        if (n == 0) {
-            weaveit_error(err, errlen,
-                          "%s is not valid UTF-8 (at byte offset %zu)",
-                          what, i);
-            return -1;
-        }
-
-        if (cp != ' ' && cp != '\t' && cp != '\n' && cp != '\r'
-            && cp != '\v' && cp != '\f' && cp != 0xa0)
-        {
-            visible = 1;
-        }
-    }
-
-    if (!visible) {
-        weaveit_error(err, errlen, "%s is empty or only whitespace", what);
-        return -1;
-    }
-
-    return 0;
-}
 
 
 static void
@@ -220,11 +110,8 @@ weaveit_tts_prepare(const char *text, size_t len, char **copy,
     count = 0;
 
     for (i = 0; i < len; i += n) {
-        n = weaveit_utf8_decode((const unsigned char *) text + i, len - i,
-                                &cp);
-        if (n == 0) {
-            n = 1;
-        }
+        n = weaveit_utf8_next((const unsigned char *) text + i, len - i,
+                              &cp);
 
         map[count++] = i;
         memcpy(s + i, text + i, n);
@@ -252,7 +139,6 @@ weaveit_tts(const char *voice, int rate, const char *text, size_t len,
     int                 rc;
     char               *copy;
     size_t             *map, nchars;
-    espeak_ng_STATUS    status;
     weaveit_tts_ctx_t   ctx;
 
     memset(sp, 0, sizeof(*sp));
@@ -273,30 +159,54 @@ weaveit_tts(const char *voice, int rate, const char *text, size_t len,
 
     pthread_once(&weaveit_tts_once, weaveit_tts_init_once);
 
-    rc = -1;
-
     pthread_mutex_lock(&weaveit_tts_mutex);
+    rc = weaveit_tts_synthesize(&ctx, voice, rate, copy, len, err, errlen);
+    pthread_mutex_unlock(&weaveit_tts_mutex);
+
+    free(copy);
+    free(map);
+
+    if (rc == 0 && (sp->samples == 0 || sp->nwords == 0)) {
+        weaveit_error(err, errlen, "script has no words to speak");
+        rc = -1;
+    }
+
+    if (rc != 0) {
+        weaveit_speech_free(sp);
+    }
+
+    return rc;
+}
+
+
+/* the caller holds weaveit_tts_mutex: espeak-ng's state is global */
+
+static int
+weaveit_tts_synthesize(weaveit_tts_ctx_t *ctx, const char *voice, int rate,
+    const char *copy, size_t len, char *err, size_t errlen)
+{
+    espeak_ng_STATUS  status;
 
     if (weaveit_tts_init_status != ENS_OK) {
         weaveit_tts_status(weaveit_tts_init_status, "initialisation failed",
                            err, errlen);
-        goto unlock;
+        return -1;
     }
 
     status = espeak_ng_SetVoiceByName(voice);
     if (status != ENS_OK) {
         weaveit_tts_status(status, voice, err, errlen);
-        goto unlock;
+        return -1;
     }
 
     status = espeak_ng_SetParameter(espeakRATE, rate, 0);
     if (status != ENS_OK) {
         weaveit_tts_status(status, "speech rate", err, errlen);
-        goto unlock;
+        return -1;
     }
 
-    sp->sample_rate = weaveit_tts_sample_rate;
-    weaveit_tts_current = &ctx;
+    ctx->sp->sample_rate = weaveit_tts_sample_rate;
+    weaveit_tts_current = ctx;
 
     status = espeak_ng_Synthesize(copy, len + 1, 0, POS_CHARACTER, 0,
                                   espeakCHARS_UTF8 | espeakENDPAUSE, NULL,
@@ -306,33 +216,15 @@ weaveit_tts(const char *voice, int rate, const char *text, size_t len,
 
     if (status != ENS_OK) {
         weaveit_tts_status(status, "synthesis failed", err, errlen);
-        goto unlock;
+        return -1;
     }
 
-    if (ctx.failed) {
+    if (ctx->failed) {
         weaveit_error(err, errlen, "out of memory during speech synthesis");
-        goto unlock;
+        return -1;
     }
 
-    if (sp->samples == 0 || sp->nwords == 0) {
-        weaveit_error(err, errlen, "script has no words to speak");
-        goto unlock;
-    }
-
-    rc = 0;
-
-unlock:
-
-    pthread_mutex_unlock(&weaveit_tts_mutex);
-
-    free(copy);
-    free(map);
-
-    if (rc != 0) {
-        weaveit_speech_free(sp);
-    }
-
-    return rc;
+    return 0;
 }
 
 

@@ -1,0 +1,137 @@
+/*
+ * Text: UTF-8 decoding, error messages and the checks every script and
+ * title passes.  Markdown-lite will live here too.
+ */
+
+#include <stdio.h>
+
+#include "weaveit_internal.h"
+
+
+void
+weaveit_error(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list  args;
+
+    if (err == NULL || errlen == 0) {
+        return;
+    }
+
+    va_start(args, fmt);
+    vsnprintf(err, errlen, fmt, args);
+    va_end(args);
+}
+
+
+size_t
+weaveit_utf8_decode(const unsigned char *p, size_t n, uint32_t *cp)
+{
+    size_t    len, i;
+    uint32_t  c, min;
+
+    if (n == 0) {
+        return 0;
+    }
+
+    c = p[0];
+
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2; c &= 0x1f; min = 0x80;
+
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3; c &= 0x0f; min = 0x800;
+
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4; c &= 0x07; min = 0x10000;
+
+    } else {
+        return 0;
+    }
+
+    if (n < len) {
+        return 0;
+    }
+
+    for (i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80) {
+            return 0;
+        }
+
+        c = (c << 6) | (p[i] & 0x3f);
+    }
+
+    /* overlong forms, UTF-16 surrogates and beyond U+10FFFF */
+    if (c < min || (c >= 0xd800 && c <= 0xdfff) || c > 0x10ffff) {
+        return 0;
+    }
+
+    *cp = c;
+    return len;
+}
+
+
+/* the renderer draws what it cannot decode rather than failing the video */
+
+size_t
+weaveit_utf8_next(const unsigned char *p, size_t n, uint32_t *cp)
+{
+    size_t  len;
+
+    len = weaveit_utf8_decode(p, n, cp);
+
+    if (len == 0) {
+        *cp = 0xfffd;
+        return 1;
+    }
+
+    return len;
+}
+
+
+int
+weaveit_text_check(const char *text, size_t len, const char *what,
+    char *err, size_t errlen)
+{
+    int                   visible;
+    size_t                i, n;
+    uint32_t              cp;
+    const unsigned char  *p;
+
+    p = (const unsigned char *) text;
+    visible = 0;
+
+    for (i = 0; i < len; i += n) {
+        if (p[i] == '\0') {
+            weaveit_error(err, errlen, "%s contains a NUL byte at offset %zu",
+                          what, i);
+            return -1;
+        }
+
+        n = weaveit_utf8_decode(p + i, len - i, &cp);
+
+        if (n == 0) {
+            weaveit_error(err, errlen,
+                          "%s is not valid UTF-8 (at byte offset %zu)",
+                          what, i);
+            return -1;
+        }
+
+        if (cp != ' ' && cp != '\t' && cp != '\n' && cp != '\r'
+            && cp != '\v' && cp != '\f' && cp != 0xa0)
+        {
+            visible = 1;
+        }
+    }
+
+    if (!visible) {
+        weaveit_error(err, errlen, "%s is empty or only whitespace", what);
+        return -1;
+    }
+
+    return 0;
+}
