@@ -62,16 +62,30 @@ struct ngx_http_weaveit_pg_query_s {
 };
 
 
+/*
+ * What the directives say about one PostgreSQL database, completed by
+ * ngx_http_weaveit_pg_conf_init() at configuration time and read-only
+ * after it; each worker's pool of that database points at it.
+ */
+typedef struct {
+    ngx_str_t                       conninfo;
+    ngx_str_t                       directive;
+
+    /* built from conninfo, NULL-terminated, as PQconnectStartParams() */
+    const char                    **keywords;
+    const char                    **values;
+
+    ngx_uint_t                      max;
+    ngx_msec_t                      timeout;
+    ngx_flag_t                      prepare;
+} ngx_http_weaveit_pg_conf_t;
+
+
 typedef struct ngx_http_weaveit_jobs_s  ngx_http_weaveit_jobs_t;
 
 
 typedef struct {
-    ngx_str_t                       conninfo;
-    const char                    **keywords;
-    const char                    **values;
-    ngx_uint_t                      pool_max;
-    ngx_msec_t                      pool_timeout;
-    ngx_flag_t                      prepare;
+    ngx_http_weaveit_pg_conf_t      db;
     ngx_http_weaveit_pg_pool_t     *pool;
     ngx_flag_t                      used;
 
@@ -120,8 +134,13 @@ extern ngx_module_t  ngx_http_weaveit_module;
 
 
 /* ngx_http_weaveit_pg.c */
-char *ngx_http_weaveit_pg_parse_conninfo(ngx_conf_t *cf,
-    ngx_http_weaveit_main_conf_t *wmcf);
+char *ngx_http_weaveit_pg_set_conninfo(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_weaveit_pg_set_pool(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void ngx_http_weaveit_pg_conf_unset(ngx_http_weaveit_pg_conf_t *pcf);
+char *ngx_http_weaveit_pg_conf_init(ngx_conf_t *cf,
+    ngx_http_weaveit_pg_conf_t *pcf);
 ngx_int_t ngx_http_weaveit_pg_init_process(ngx_cycle_t *cycle,
     ngx_http_weaveit_main_conf_t *wmcf);
 void ngx_http_weaveit_pg_exit_process(ngx_http_weaveit_main_conf_t *wmcf);

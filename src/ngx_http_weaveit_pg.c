@@ -58,7 +58,7 @@ struct ngx_http_weaveit_pg_conn_s {
 
 
 struct ngx_http_weaveit_pg_pool_s {
-    ngx_http_weaveit_main_conf_t  *conf;
+    ngx_http_weaveit_pg_conf_t    *conf;
     ngx_log_t                     *log;
     ngx_queue_t                    idle;
     ngx_queue_t                    active;
@@ -73,9 +73,12 @@ struct ngx_http_weaveit_pg_pool_s {
 };
 
 
+static char *ngx_http_weaveit_pg_parse_conninfo(ngx_conf_t *cf,
+    ngx_http_weaveit_pg_conf_t *pcf);
 static char *ngx_http_weaveit_pg_strdup(ngx_pool_t *pool, const char *s);
-static char *ngx_http_weaveit_pg_resolve(ngx_conf_t *cf, const char *host,
-    char **hosts, char **hostaddrs);
+static char *ngx_http_weaveit_pg_resolve(ngx_conf_t *cf,
+    ngx_http_weaveit_pg_conf_t *pcf, const char *host, char **hosts,
+    char **hostaddrs);
 static void ngx_http_weaveit_pg_notice(void *arg, const char *message);
 static void ngx_http_weaveit_pg_post_dispatch(
     ngx_http_weaveit_pg_pool_t *pool);
@@ -124,9 +127,134 @@ static const char *ngx_http_weaveit_pg_error(ngx_http_weaveit_pg_pool_t *pool,
 /* configuration time */
 
 
+/*
+ * The directives of one database take its ngx_http_weaveit_pg_conf_t at
+ * cmd->offset in the module's main conf.
+ */
+
 char *
+ngx_http_weaveit_pg_set_conninfo(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_str_t                   *value;
+    ngx_http_weaveit_pg_conf_t  *pcf;
+
+    pcf = (ngx_http_weaveit_pg_conf_t *) ((char *) conf + cmd->offset);
+
+    if (pcf->conninfo.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    pcf->conninfo = value[1];
+
+    /* for the messages of ngx_http_weaveit_pg_conf_init() */
+
+    pcf->directive = cmd->name;
+
+    return NGX_CONF_OK;
+}
+
+
+/* weaveit_db_pool max=N [timeout=T] */
+
+char *
+ngx_http_weaveit_pg_set_pool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_int_t                    max;
+    ngx_str_t                   *value, s;
+    ngx_msec_t                   timeout;
+    ngx_uint_t                   i;
+    ngx_http_weaveit_pg_conf_t  *pcf;
+
+    pcf = (ngx_http_weaveit_pg_conf_t *) ((char *) conf + cmd->offset);
+
+    if (pcf->max != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    max = NGX_ERROR;
+    timeout = NGX_CONF_UNSET_MSEC;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "max=", 4) == 0) {
+            max = ngx_atoi(value[i].data + 4, value[i].len - 4);
+            if (max == NGX_ERROR || max == 0) {
+                goto invalid;
+            }
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
+            s.data = value[i].data + 8;
+            s.len = value[i].len - 8;
+            timeout = ngx_parse_time(&s, 0);
+            if (timeout == (ngx_msec_t) NGX_ERROR || timeout == 0) {
+                goto invalid;
+            }
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    if (max == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" needs the \"max=\" parameter",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    pcf->max = max;
+    pcf->timeout = timeout;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\" in \"%V\"",
+                       &value[i], &cmd->name);
+    return NGX_CONF_ERROR;
+}
+
+
+/*
+ * Before the directives.  Set by the caller's ngx_pcalloc():
+ *
+ *     pcf->conninfo = { 0, NULL };
+ *     pcf->directive = { 0, NULL };
+ *     pcf->keywords = NULL;
+ *     pcf->values = NULL;
+ */
+
+void
+ngx_http_weaveit_pg_conf_unset(ngx_http_weaveit_pg_conf_t *pcf)
+{
+    pcf->max = NGX_CONF_UNSET_UINT;
+    pcf->timeout = NGX_CONF_UNSET_MSEC;
+    pcf->prepare = NGX_CONF_UNSET;
+}
+
+
+/* after the directives: the defaults, then the conninfo */
+
+char *
+ngx_http_weaveit_pg_conf_init(ngx_conf_t *cf, ngx_http_weaveit_pg_conf_t *pcf)
+{
+    ngx_conf_init_uint_value(pcf->max, 2);
+    ngx_conf_init_msec_value(pcf->timeout, 5000);
+    ngx_conf_init_value(pcf->prepare, 1);
+
+    return ngx_http_weaveit_pg_parse_conninfo(cf, pcf);
+}
+
+
+static char *
 ngx_http_weaveit_pg_parse_conninfo(ngx_conf_t *cf,
-    ngx_http_weaveit_main_conf_t *wmcf)
+    ngx_http_weaveit_pg_conf_t *pcf)
 {
     char               *conninfo, *errmsg, *host, *hosts, *hostaddrs;
     ngx_uint_t          n, has_hostaddr, has_options;
@@ -134,14 +262,14 @@ ngx_http_weaveit_pg_parse_conninfo(ngx_conf_t *cf,
 
     conninfo = "";
 
-    if (wmcf->conninfo.len) {
-        conninfo = ngx_pnalloc(cf->pool, wmcf->conninfo.len + 1);
+    if (pcf->conninfo.len) {
+        conninfo = ngx_pnalloc(cf->pool, pcf->conninfo.len + 1);
         if (conninfo == NULL) {
             return NGX_CONF_ERROR;
         }
 
-        (void) ngx_cpystrn((u_char *) conninfo, wmcf->conninfo.data,
-                           wmcf->conninfo.len + 1);
+        (void) ngx_cpystrn((u_char *) conninfo, pcf->conninfo.data,
+                           pcf->conninfo.len + 1);
     }
 
     errmsg = NULL;
@@ -149,8 +277,8 @@ ngx_http_weaveit_pg_parse_conninfo(ngx_conf_t *cf,
 
     if (opts == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid \"weaveit_db\" value \"%V\": %s",
-                           &wmcf->conninfo,
+                           "invalid \"%V\" value \"%V\": %s",
+                           &pcf->directive, &pcf->conninfo,
                            errmsg ? ngx_http_weaveit_pg_error(NULL, NULL,
                                                               errmsg)
                                   : "out of memory");
@@ -186,9 +314,9 @@ ngx_http_weaveit_pg_parse_conninfo(ngx_conf_t *cf,
 
     /* room for hostaddr, options, fallback_application_name and NULL */
 
-    wmcf->keywords = ngx_pcalloc(cf->pool, (n + 4) * sizeof(char *));
-    wmcf->values = ngx_pcalloc(cf->pool, (n + 4) * sizeof(char *));
-    if (wmcf->keywords == NULL || wmcf->values == NULL) {
+    pcf->keywords = ngx_pcalloc(cf->pool, (n + 4) * sizeof(char *));
+    pcf->values = ngx_pcalloc(cf->pool, (n + 4) * sizeof(char *));
+    if (pcf->keywords == NULL || pcf->values == NULL) {
         goto failed;
     }
 
@@ -203,7 +331,7 @@ ngx_http_weaveit_pg_parse_conninfo(ngx_conf_t *cf,
     if (host && !has_hostaddr && host[0] != '/' && host[0] != '@'
         && ngx_strchr(host, ',') == NULL)
     {
-        if (ngx_http_weaveit_pg_resolve(cf, host, &hosts, &hostaddrs)
+        if (ngx_http_weaveit_pg_resolve(cf, pcf, host, &hosts, &hostaddrs)
             != NGX_CONF_OK)
         {
             goto failed;
@@ -217,16 +345,16 @@ ngx_http_weaveit_pg_parse_conninfo(ngx_conf_t *cf,
             continue;
         }
 
-        wmcf->keywords[n] = o->keyword;
-        wmcf->values[n] = (hosts && ngx_strcmp(o->keyword, "host") == 0)
+        pcf->keywords[n] = o->keyword;
+        pcf->values[n] = (hosts && ngx_strcmp(o->keyword, "host") == 0)
                           ? hosts
                           : ngx_http_weaveit_pg_strdup(cf->pool, o->val);
-        if (wmcf->values[n] == NULL) {
+        if (pcf->values[n] == NULL) {
             goto failed;
         }
 
-        wmcf->keywords[n] = ngx_http_weaveit_pg_strdup(cf->pool, o->keyword);
-        if (wmcf->keywords[n] == NULL) {
+        pcf->keywords[n] = ngx_http_weaveit_pg_strdup(cf->pool, o->keyword);
+        if (pcf->keywords[n] == NULL) {
             goto failed;
         }
 
@@ -234,30 +362,30 @@ ngx_http_weaveit_pg_parse_conninfo(ngx_conf_t *cf,
     }
 
     if (hostaddrs) {
-        wmcf->keywords[n] = "hostaddr";
-        wmcf->values[n++] = hostaddrs;
+        pcf->keywords[n] = "hostaddr";
+        pcf->values[n++] = hostaddrs;
     }
 
     /* bound every statement on the server too */
 
     if (!has_options) {
-        wmcf->keywords[n] = "options";
-        wmcf->values[n] = ngx_pnalloc(cf->pool,
+        pcf->keywords[n] = "options";
+        pcf->values[n] = ngx_pnalloc(cf->pool,
                                       sizeof("-c statement_timeout=") - 1
                                       + NGX_INT_T_LEN + 1);
-        if (wmcf->values[n] == NULL) {
+        if (pcf->values[n] == NULL) {
             goto failed;
         }
 
-        (void) ngx_sprintf((u_char *) wmcf->values[n],
-                           "-c statement_timeout=%M%Z", wmcf->pool_timeout);
+        (void) ngx_sprintf((u_char *) pcf->values[n],
+                           "-c statement_timeout=%M%Z", pcf->timeout);
         n++;
     }
 
     /* the value, with the worker's pid, is set in init_process */
 
-    wmcf->keywords[n] = "fallback_application_name";
-    wmcf->values[n] = "weaveit";
+    pcf->keywords[n] = "fallback_application_name";
+    pcf->values[n] = "weaveit";
 
     PQconninfoFree(opts);
 
@@ -294,8 +422,8 @@ ngx_http_weaveit_pg_strdup(ngx_pool_t *pool, const char *s)
  */
 
 static char *
-ngx_http_weaveit_pg_resolve(ngx_conf_t *cf, const char *host, char **hosts,
-    char **hostaddrs)
+ngx_http_weaveit_pg_resolve(ngx_conf_t *cf, ngx_http_weaveit_pg_conf_t *pcf,
+    const char *host, char **hosts, char **hostaddrs)
 {
     int               rc;
     char              addr[NGX_SOCKADDR_STRLEN];
@@ -312,8 +440,8 @@ ngx_http_weaveit_pg_resolve(ngx_conf_t *cf, const char *host, char **hosts,
     rc = getaddrinfo(host, NULL, &hints, &res);
     if (rc != 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"weaveit_db\" host \"%s\" not found: %s",
-                           host, gai_strerror(rc));
+                           "\"%V\" host \"%s\" not found: %s",
+                           &pcf->directive, host, gai_strerror(rc));
         return NGX_CONF_ERROR;
     }
 
@@ -380,7 +508,7 @@ ngx_http_weaveit_pg_init_process(ngx_cycle_t *cycle,
         return NGX_ERROR;
     }
 
-    pool->conf = wmcf;
+    pool->conf = &wmcf->db;
     pool->log = cycle->log;
     ngx_queue_init(&pool->idle);
     ngx_queue_init(&pool->active);
@@ -392,8 +520,8 @@ ngx_http_weaveit_pg_init_process(ngx_cycle_t *cycle,
 
     /* "weaveit/PID" tells the workers apart in pg_stat_activity */
 
-    for (i = 0; wmcf->keywords[i]; i++) {
-        if (ngx_strcmp(wmcf->keywords[i], "fallback_application_name")
+    for (i = 0; wmcf->db.keywords[i]; i++) {
+        if (ngx_strcmp(wmcf->db.keywords[i], "fallback_application_name")
             == 0)
         {
             name = ngx_pnalloc(cycle->pool, sizeof("weaveit/") + NGX_INT_T_LEN);
@@ -402,7 +530,7 @@ ngx_http_weaveit_pg_init_process(ngx_cycle_t *cycle,
             }
 
             (void) ngx_sprintf(name, "weaveit/%P%Z", ngx_pid);
-            wmcf->values[i] = (char *) name;
+            wmcf->db.values[i] = (char *) name;
         }
     }
 
@@ -413,7 +541,7 @@ ngx_http_weaveit_pg_init_process(ngx_cycle_t *cycle,
      * database is in error_log before the first request.
      */
 
-    if (wmcf->used || wmcf->conninfo.len) {
+    if (wmcf->used || wmcf->db.conninfo.len) {
         (void) ngx_http_weaveit_pg_connect(pool);
     }
 
@@ -479,7 +607,7 @@ ngx_http_weaveit_pg_query(ngx_http_weaveit_pg_pool_t *pool,
     q->timer.handler = ngx_http_weaveit_pg_query_timeout;
     q->timer.data = q;
     q->timer.log = q->log;
-    ngx_add_timer(&q->timer, pool->conf->pool_timeout);
+    ngx_add_timer(&q->timer, pool->conf->timeout);
 
     ngx_queue_insert_tail(&pool->waiting, &q->queue);
     q->waiting = 1;
@@ -521,7 +649,7 @@ ngx_http_weaveit_pg_cancel(ngx_http_weaveit_pg_query_t *q)
 
         ngx_http_weaveit_pg_set_log(pc, pc->pool->log);
 
-        ngx_add_timer(pc->c->read, pc->pool->conf->pool_timeout);
+        ngx_add_timer(pc->c->read, pc->pool->conf->timeout);
     }
 }
 
@@ -586,7 +714,7 @@ ngx_http_weaveit_pg_dispatch_handler(ngx_event_t *ev)
     }
 
     while (pool->nwaiting > pool->nconnecting
-           && pool->nconns < pool->conf->pool_max)
+           && pool->nconns < pool->conf->max)
     {
         if (ngx_http_weaveit_pg_connect(pool) != NGX_OK) {
             break;
@@ -638,7 +766,7 @@ ngx_http_weaveit_pg_connect(ngx_http_weaveit_pg_pool_t *pool)
         return NGX_ERROR;
     }
 
-    ngx_add_timer(pc->c->read, pool->conf->pool_timeout);
+    ngx_add_timer(pc->c->read, pool->conf->timeout);
 
     /* PQconnectStartParams() leaves us as if polling asked to write */
 
@@ -810,7 +938,7 @@ ngx_http_weaveit_pg_connect_poll(ngx_http_weaveit_pg_conn_t *pc)
             return;
         }
 
-        ngx_add_timer(pc->c->read, pc->pool->conf->pool_timeout);
+        ngx_add_timer(pc->c->read, pc->pool->conf->timeout);
     }
 
     switch (status) {
@@ -881,7 +1009,7 @@ ngx_http_weaveit_pg_connected(ngx_http_weaveit_pg_conn_t *pc)
      */
 
     pc->state = ngx_http_weaveit_pg_schema;
-    ngx_add_timer(pc->c->read, pool->conf->pool_timeout);
+    ngx_add_timer(pc->c->read, pool->conf->timeout);
 
     ngx_http_weaveit_pg_sent(pc,
                              PQsendQuery(pc->pgconn,
@@ -1420,7 +1548,7 @@ ngx_http_weaveit_pg_query_timeout(ngx_event_t *ev)
 
     ngx_log_error(NGX_LOG_ERR, q->log, 0,
                   "weaveit: no PostgreSQL connection within %M ms",
-                  pool->conf->pool_timeout);
+                  pool->conf->timeout);
 
     ngx_http_weaveit_pg_finish(q, NULL, "database timeout");
 }
