@@ -59,6 +59,8 @@ struct ngx_http_weaveit_pg_conn_s {
 
 struct ngx_http_weaveit_pg_pool_s {
     ngx_http_weaveit_pg_conf_t    *conf;
+    const char                   **keywords;
+    const char                   **values;
     ngx_log_t                     *log;
     ngx_queue_t                    idle;
     ngx_queue_t                    active;
@@ -73,12 +75,33 @@ struct ngx_http_weaveit_pg_pool_s {
 };
 
 
+/*
+ * A conninfo on its way from the directive to the pg conf's keywords and
+ * values: as parsed by libpq, and its host as resolved.
+ */
+typedef struct {
+    PQconninfoOption              *options;
+    char                          *hosts;
+    char                          *hostaddrs;
+} ngx_http_weaveit_pg_conninfo_t;
+
+
 static char *ngx_http_weaveit_pg_parse_conninfo(ngx_conf_t *cf,
-    ngx_http_weaveit_pg_conf_t *pcf);
+    ngx_http_weaveit_pg_conf_t *pcf, ngx_http_weaveit_pg_conninfo_t *ci);
+static const char *ngx_http_weaveit_pg_option(PQconninfoOption *options,
+    const char *keyword);
+static char *ngx_http_weaveit_pg_resolve_host(ngx_conf_t *cf,
+    ngx_http_weaveit_pg_conf_t *pcf, ngx_http_weaveit_pg_conninfo_t *ci);
+static char *ngx_http_weaveit_pg_addresses(ngx_conf_t *cf,
+    ngx_http_weaveit_pg_conf_t *pcf, const char *host,
+    ngx_http_weaveit_pg_conninfo_t *ci);
+static char *ngx_http_weaveit_pg_build_conninfo(ngx_conf_t *cf,
+    ngx_http_weaveit_pg_conf_t *pcf, ngx_http_weaveit_pg_conninfo_t *ci);
+static char *ngx_http_weaveit_pg_statement_timeout(ngx_pool_t *pool,
+    ngx_msec_t timeout);
 static char *ngx_http_weaveit_pg_strdup(ngx_pool_t *pool, const char *s);
-static char *ngx_http_weaveit_pg_resolve(ngx_conf_t *cf,
-    ngx_http_weaveit_pg_conf_t *pcf, const char *host, char **hosts,
-    char **hostaddrs);
+static ngx_int_t ngx_http_weaveit_pg_worker_conninfo(
+    ngx_http_weaveit_pg_pool_t *pool, ngx_pool_t *mem);
 static void ngx_http_weaveit_pg_notice(void *arg, const char *message);
 static void ngx_http_weaveit_pg_post_dispatch(
     ngx_http_weaveit_pg_pool_t *pool);
@@ -239,26 +262,45 @@ ngx_http_weaveit_pg_conf_unset(ngx_http_weaveit_pg_conf_t *pcf)
 }
 
 
-/* after the directives: the defaults, then the conninfo */
+/*
+ * After the directives: the defaults, then the conninfo parsed by libpq,
+ * its host name resolved and the keywords and values for every connect
+ * built, each step from the one before's output.
+ */
 
 char *
 ngx_http_weaveit_pg_conf_init(ngx_conf_t *cf, ngx_http_weaveit_pg_conf_t *pcf)
 {
+    char                            *rv;
+    ngx_http_weaveit_pg_conninfo_t   ci;
+
     ngx_conf_init_uint_value(pcf->max, 2);
     ngx_conf_init_msec_value(pcf->timeout, 5000);
     ngx_conf_init_value(pcf->prepare, 1);
 
-    return ngx_http_weaveit_pg_parse_conninfo(cf, pcf);
+    ngx_memzero(&ci, sizeof(ngx_http_weaveit_pg_conninfo_t));
+
+    if (ngx_http_weaveit_pg_parse_conninfo(cf, pcf, &ci) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    rv = ngx_http_weaveit_pg_resolve_host(cf, pcf, &ci);
+
+    if (rv == NGX_CONF_OK) {
+        rv = ngx_http_weaveit_pg_build_conninfo(cf, pcf, &ci);
+    }
+
+    PQconninfoFree(ci.options);
+
+    return rv;
 }
 
 
 static char *
 ngx_http_weaveit_pg_parse_conninfo(ngx_conf_t *cf,
-    ngx_http_weaveit_pg_conf_t *pcf)
+    ngx_http_weaveit_pg_conf_t *pcf, ngx_http_weaveit_pg_conninfo_t *ci)
 {
-    char               *conninfo, *errmsg, *host, *hosts, *hostaddrs;
-    ngx_uint_t          n, has_hostaddr, has_options;
-    PQconninfoOption   *opts, *o;
+    char  *conninfo, *errmsg;
 
     conninfo = "";
 
@@ -273,9 +315,9 @@ ngx_http_weaveit_pg_parse_conninfo(ngx_conf_t *cf,
     }
 
     errmsg = NULL;
-    opts = PQconninfoParse(conninfo, &errmsg);
+    ci->options = PQconninfoParse(conninfo, &errmsg);
 
-    if (opts == NULL) {
+    if (ci->options == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid \"%V\" value \"%V\": %s",
                            &pcf->directive, &pcf->conninfo,
@@ -289,130 +331,52 @@ ngx_http_weaveit_pg_parse_conninfo(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    n = 0;
-    host = NULL;
-    has_hostaddr = 0;
-    has_options = 0;
-
-    for (o = opts; o->keyword; o++) {
-        if (o->val == NULL || o->val[0] == '\0') {
-            continue;
-        }
-
-        n++;
-
-        if (ngx_strcmp(o->keyword, "host") == 0) {
-            host = o->val;
-
-        } else if (ngx_strcmp(o->keyword, "hostaddr") == 0) {
-            has_hostaddr = 1;
-
-        } else if (ngx_strcmp(o->keyword, "options") == 0) {
-            has_options = 1;
-        }
-    }
-
-    /* room for hostaddr, options, fallback_application_name and NULL */
-
-    pcf->keywords = ngx_pcalloc(cf->pool, (n + 4) * sizeof(char *));
-    pcf->values = ngx_pcalloc(cf->pool, (n + 4) * sizeof(char *));
-    if (pcf->keywords == NULL || pcf->values == NULL) {
-        goto failed;
-    }
-
-    /*
-     * libpq resolves "host" with a blocking getaddrinfo() on every
-     * connect: resolve it here, once, and hand libpq the addresses.
-     */
-
-    hosts = NULL;
-    hostaddrs = NULL;
-
-    if (host && !has_hostaddr && host[0] != '/' && host[0] != '@'
-        && ngx_strchr(host, ',') == NULL)
-    {
-        if (ngx_http_weaveit_pg_resolve(cf, pcf, host, &hosts, &hostaddrs)
-            != NGX_CONF_OK)
-        {
-            goto failed;
-        }
-    }
-
-    n = 0;
-
-    for (o = opts; o->keyword; o++) {
-        if (o->val == NULL || o->val[0] == '\0') {
-            continue;
-        }
-
-        pcf->keywords[n] = o->keyword;
-        pcf->values[n] = (hosts && ngx_strcmp(o->keyword, "host") == 0)
-                          ? hosts
-                          : ngx_http_weaveit_pg_strdup(cf->pool, o->val);
-        if (pcf->values[n] == NULL) {
-            goto failed;
-        }
-
-        pcf->keywords[n] = ngx_http_weaveit_pg_strdup(cf->pool, o->keyword);
-        if (pcf->keywords[n] == NULL) {
-            goto failed;
-        }
-
-        n++;
-    }
-
-    if (hostaddrs) {
-        pcf->keywords[n] = "hostaddr";
-        pcf->values[n++] = hostaddrs;
-    }
-
-    /* bound every statement on the server too */
-
-    if (!has_options) {
-        pcf->keywords[n] = "options";
-        pcf->values[n] = ngx_pnalloc(cf->pool,
-                                      sizeof("-c statement_timeout=") - 1
-                                      + NGX_INT_T_LEN + 1);
-        if (pcf->values[n] == NULL) {
-            goto failed;
-        }
-
-        (void) ngx_sprintf((u_char *) pcf->values[n],
-                           "-c statement_timeout=%M%Z", pcf->timeout);
-        n++;
-    }
-
-    /* the value, with the worker's pid, is set in init_process */
-
-    pcf->keywords[n] = "fallback_application_name";
-    pcf->values[n] = "weaveit";
-
-    PQconninfoFree(opts);
-
     return NGX_CONF_OK;
-
-failed:
-
-    PQconninfoFree(opts);
-
-    return NGX_CONF_ERROR;
 }
 
 
-static char *
-ngx_http_weaveit_pg_strdup(ngx_pool_t *pool, const char *s)
+/* an option's value; NULL if the conninfo does not set it */
+
+static const char *
+ngx_http_weaveit_pg_option(PQconninfoOption *options, const char *keyword)
 {
-    size_t   len;
-    char    *p;
+    PQconninfoOption  *o;
 
-    len = ngx_strlen(s) + 1;
-
-    p = ngx_pnalloc(pool, len);
-    if (p != NULL) {
-        ngx_memcpy(p, s, len);
+    for (o = options; o->keyword; o++) {
+        if (ngx_strcmp(o->keyword, keyword) == 0) {
+            return (o->val && o->val[0]) ? o->val : NULL;
+        }
     }
 
-    return p;
+    return NULL;
+}
+
+
+/*
+ * libpq resolves "host" with a blocking getaddrinfo() on every connect:
+ * one host name is resolved here, once, and libpq is handed the
+ * addresses.  Socket directories, lists of hosts and a host given with
+ * its hostaddr are left to libpq.
+ */
+
+static char *
+ngx_http_weaveit_pg_resolve_host(ngx_conf_t *cf,
+    ngx_http_weaveit_pg_conf_t *pcf, ngx_http_weaveit_pg_conninfo_t *ci)
+{
+    const char  *host;
+
+    host = ngx_http_weaveit_pg_option(ci->options, "host");
+
+    if (host == NULL
+        || host[0] == '/'
+        || host[0] == '@'
+        || ngx_strchr(host, ',') != NULL
+        || ngx_http_weaveit_pg_option(ci->options, "hostaddr") != NULL)
+    {
+        return NGX_CONF_OK;
+    }
+
+    return ngx_http_weaveit_pg_addresses(cf, pcf, host, ci);
 }
 
 
@@ -422,8 +386,8 @@ ngx_http_weaveit_pg_strdup(ngx_pool_t *pool, const char *s)
  */
 
 static char *
-ngx_http_weaveit_pg_resolve(ngx_conf_t *cf, ngx_http_weaveit_pg_conf_t *pcf,
-    const char *host, char **hosts, char **hostaddrs)
+ngx_http_weaveit_pg_addresses(ngx_conf_t *cf, ngx_http_weaveit_pg_conf_t *pcf,
+    const char *host, ngx_http_weaveit_pg_conninfo_t *ci)
 {
     int               rc;
     char              addr[NGX_SOCKADDR_STRLEN];
@@ -451,15 +415,15 @@ ngx_http_weaveit_pg_resolve(ngx_conf_t *cf, ngx_http_weaveit_pg_conf_t *pcf,
     }
 
     hlen = ngx_strlen(host);
-    *hosts = ngx_pnalloc(cf->pool, n * (hlen + 1));
-    *hostaddrs = ngx_pnalloc(cf->pool, n * sizeof(addr));
-    if (*hosts == NULL || *hostaddrs == NULL) {
+    ci->hosts = ngx_pnalloc(cf->pool, n * (hlen + 1));
+    ci->hostaddrs = ngx_pnalloc(cf->pool, n * sizeof(addr));
+    if (ci->hosts == NULL || ci->hostaddrs == NULL) {
         freeaddrinfo(res);
         return NGX_CONF_ERROR;
     }
 
-    h = (u_char *) *hosts;
-    a = (u_char *) *hostaddrs;
+    h = (u_char *) ci->hosts;
+    a = (u_char *) ci->hostaddrs;
 
     for (ai = res; ai; ai = ai->ai_next) {
 
@@ -474,7 +438,7 @@ ngx_http_weaveit_pg_resolve(ngx_conf_t *cf, ngx_http_weaveit_pg_conf_t *pcf,
             continue;
         }
 
-        if (h != (u_char *) *hosts) {
+        if (h != (u_char *) ci->hosts) {
             *h++ = ',';
             *a++ = ',';
         }
@@ -492,6 +456,98 @@ ngx_http_weaveit_pg_resolve(ngx_conf_t *cf, ngx_http_weaveit_pg_conf_t *pcf,
 }
 
 
+/*
+ * The options the conninfo sets, the host as resolved, and unless the
+ * conninfo sets "options", a statement_timeout of the pool timeout: it
+ * bounds every statement on the server too.  What only a worker knows is
+ * added by the pool (ngx_http_weaveit_pg_worker_conninfo()).
+ */
+
+static char *
+ngx_http_weaveit_pg_build_conninfo(ngx_conf_t *cf,
+    ngx_http_weaveit_pg_conf_t *pcf, ngx_http_weaveit_pg_conninfo_t *ci)
+{
+    ngx_uint_t          n;
+    PQconninfoOption   *o;
+
+    /* room for every option libpq knows, hostaddr, options and NULL */
+
+    for (n = 0; ci->options[n].keyword; n++) { /* void */ }
+
+    pcf->keywords = ngx_pcalloc(cf->pool, (n + 3) * sizeof(char *));
+    pcf->values = ngx_pcalloc(cf->pool, (n + 3) * sizeof(char *));
+    if (pcf->keywords == NULL || pcf->values == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    n = 0;
+
+    for (o = ci->options; o->keyword; o++) {
+        if (o->val == NULL || o->val[0] == '\0') {
+            continue;
+        }
+
+        pcf->keywords[n] = ngx_http_weaveit_pg_strdup(cf->pool, o->keyword);
+        pcf->values[n] = (ci->hosts && ngx_strcmp(o->keyword, "host") == 0)
+                         ? ci->hosts
+                         : ngx_http_weaveit_pg_strdup(cf->pool, o->val);
+        if (pcf->keywords[n] == NULL || pcf->values[n] == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        n++;
+    }
+
+    if (ci->hostaddrs) {
+        pcf->keywords[n] = "hostaddr";
+        pcf->values[n++] = ci->hostaddrs;
+    }
+
+    if (ngx_http_weaveit_pg_option(ci->options, "options") == NULL) {
+        pcf->keywords[n] = "options";
+        pcf->values[n] = ngx_http_weaveit_pg_statement_timeout(cf->pool,
+                                                               pcf->timeout);
+        if (pcf->values[n] == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_weaveit_pg_statement_timeout(ngx_pool_t *pool, ngx_msec_t timeout)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(pool, sizeof("-c statement_timeout=") - 1
+                          + NGX_INT_T_LEN + 1);
+    if (p != NULL) {
+        (void) ngx_sprintf(p, "-c statement_timeout=%M%Z", timeout);
+    }
+
+    return (char *) p;
+}
+
+
+static char *
+ngx_http_weaveit_pg_strdup(ngx_pool_t *pool, const char *s)
+{
+    size_t   len;
+    char    *p;
+
+    len = ngx_strlen(s) + 1;
+
+    p = ngx_pnalloc(pool, len);
+    if (p != NULL) {
+        ngx_memcpy(p, s, len);
+    }
+
+    return p;
+}
+
+
 /* worker start and exit */
 
 
@@ -499,8 +555,6 @@ ngx_int_t
 ngx_http_weaveit_pg_init_process(ngx_cycle_t *cycle,
     ngx_http_weaveit_main_conf_t *wmcf)
 {
-    u_char                      *name;
-    ngx_uint_t                   i;
     ngx_http_weaveit_pg_pool_t  *pool;
 
     pool = ngx_pcalloc(cycle->pool, sizeof(ngx_http_weaveit_pg_pool_t));
@@ -518,20 +572,8 @@ ngx_http_weaveit_pg_init_process(ngx_cycle_t *cycle,
     pool->dispatch.data = pool;
     pool->dispatch.log = cycle->log;
 
-    /* "weaveit/PID" tells the workers apart in pg_stat_activity */
-
-    for (i = 0; wmcf->db.keywords[i]; i++) {
-        if (ngx_strcmp(wmcf->db.keywords[i], "fallback_application_name")
-            == 0)
-        {
-            name = ngx_pnalloc(cycle->pool, sizeof("weaveit/") + NGX_INT_T_LEN);
-            if (name == NULL) {
-                return NGX_ERROR;
-            }
-
-            (void) ngx_sprintf(name, "weaveit/%P%Z", ngx_pid);
-            wmcf->db.values[i] = (char *) name;
-        }
+    if (ngx_http_weaveit_pg_worker_conninfo(pool, cycle->pool) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     wmcf->pool = pool;
@@ -544,6 +586,45 @@ ngx_http_weaveit_pg_init_process(ngx_cycle_t *cycle,
     if (wmcf->used || wmcf->db.conninfo.len) {
         (void) ngx_http_weaveit_pg_connect(pool);
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The pg conf's keywords and values, and what only a worker knows: its pid
+ * in fallback_application_name, "weaveit/PID", which tells the workers
+ * apart in pg_stat_activity.  Last, it overrides one in the conninfo.
+ */
+
+static ngx_int_t
+ngx_http_weaveit_pg_worker_conninfo(ngx_http_weaveit_pg_pool_t *pool,
+    ngx_pool_t *mem)
+{
+    u_char      *name;
+    size_t       size;
+    ngx_uint_t   n;
+
+    for (n = 0; pool->conf->keywords[n]; n++) { /* void */ }
+
+    size = (n + 2) * sizeof(char *);
+
+    pool->keywords = ngx_palloc(mem, size);
+    pool->values = ngx_palloc(mem, size);
+    name = ngx_pnalloc(mem, sizeof("weaveit/") + NGX_INT_T_LEN);
+    if (pool->keywords == NULL || pool->values == NULL || name == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(pool->keywords, pool->conf->keywords, n * sizeof(char *));
+    ngx_memcpy(pool->values, pool->conf->values, n * sizeof(char *));
+
+    (void) ngx_sprintf(name, "weaveit/%P%Z", ngx_pid);
+
+    pool->keywords[n] = "fallback_application_name";
+    pool->values[n] = (char *) name;
+    pool->keywords[n + 1] = NULL;
+    pool->values[n + 1] = NULL;
 
     return NGX_OK;
 }
@@ -740,8 +821,7 @@ ngx_http_weaveit_pg_connect(ngx_http_weaveit_pg_pool_t *pool)
 
     pc->pool = pool;
     pc->state = ngx_http_weaveit_pg_connecting;
-    pc->pgconn = PQconnectStartParams(pool->conf->keywords,
-                                      pool->conf->values, 0);
+    pc->pgconn = PQconnectStartParams(pool->keywords, pool->values, 0);
 
     if (pc->pgconn == NULL || PQstatus(pc->pgconn) == CONNECTION_BAD) {
         error = ngx_http_weaveit_pg_error(pool, "connect failed: ",
