@@ -621,8 +621,13 @@ ngx_http_weaveit_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    if (ngx_http_weaveit_pg_init_process(cycle, wmcf) != NGX_OK) {
-        return NGX_ERROR;
+    /* weaveit_db alone, without a handler, still connects at start */
+
+    if (wmcf->used || wmcf->db.conninfo.len) {
+        wmcf->pool = ngx_http_weaveit_pg_pool_create(cycle, &wmcf->db);
+        if (wmcf->pool == NULL) {
+            return NGX_ERROR;
+        }
     }
 
     return ngx_http_weaveit_job_init_process(cycle, wmcf);
@@ -640,5 +645,7 @@ ngx_http_weaveit_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
-    ngx_http_weaveit_pg_exit_process(wmcf);
+    if (wmcf->pool) {
+        ngx_http_weaveit_pg_pool_destroy(wmcf->pool);
+    }
 }

@@ -141,9 +141,9 @@ char *ngx_http_weaveit_pg_set_pool(ngx_conf_t *cf, ngx_command_t *cmd,
 void ngx_http_weaveit_pg_conf_unset(ngx_http_weaveit_pg_conf_t *pcf);
 char *ngx_http_weaveit_pg_conf_init(ngx_conf_t *cf,
     ngx_http_weaveit_pg_conf_t *pcf);
-ngx_int_t ngx_http_weaveit_pg_init_process(ngx_cycle_t *cycle,
-    ngx_http_weaveit_main_conf_t *wmcf);
-void ngx_http_weaveit_pg_exit_process(ngx_http_weaveit_main_conf_t *wmcf);
+ngx_http_weaveit_pg_pool_t *ngx_http_weaveit_pg_pool_create(
+    ngx_cycle_t *cycle, ngx_http_weaveit_pg_conf_t *conf);
+void ngx_http_weaveit_pg_pool_destroy(ngx_http_weaveit_pg_pool_t *pool);
 ngx_int_t ngx_http_weaveit_pg_query(ngx_http_weaveit_pg_pool_t *pool,
     ngx_http_weaveit_pg_query_t *q, ngx_pool_t *owner);
 void ngx_http_weaveit_pg_cancel(ngx_http_weaveit_pg_query_t *q);

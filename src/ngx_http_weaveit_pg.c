@@ -548,21 +548,26 @@ ngx_http_weaveit_pg_strdup(ngx_pool_t *pool, const char *s)
 }
 
 
-/* worker start and exit */
+/* a worker's pool */
 
 
-ngx_int_t
-ngx_http_weaveit_pg_init_process(ngx_cycle_t *cycle,
-    ngx_http_weaveit_main_conf_t *wmcf)
+/*
+ * Called at worker start; lives in the cycle's memory and uses "conf" as
+ * it is.  NULL: out of memory.
+ */
+
+ngx_http_weaveit_pg_pool_t *
+ngx_http_weaveit_pg_pool_create(ngx_cycle_t *cycle,
+    ngx_http_weaveit_pg_conf_t *conf)
 {
     ngx_http_weaveit_pg_pool_t  *pool;
 
     pool = ngx_pcalloc(cycle->pool, sizeof(ngx_http_weaveit_pg_pool_t));
     if (pool == NULL) {
-        return NGX_ERROR;
+        return NULL;
     }
 
-    pool->conf = &wmcf->db;
+    pool->conf = conf;
     pool->log = cycle->log;
     ngx_queue_init(&pool->idle);
     ngx_queue_init(&pool->active);
@@ -573,21 +578,17 @@ ngx_http_weaveit_pg_init_process(ngx_cycle_t *cycle,
     pool->dispatch.log = cycle->log;
 
     if (ngx_http_weaveit_pg_worker_conninfo(pool, cycle->pool) != NGX_OK) {
-        return NGX_ERROR;
+        return NULL;
     }
-
-    wmcf->pool = pool;
 
     /*
      * Connect at once, so the schema is in place and a misconfigured
      * database is in error_log before the first request.
      */
 
-    if (wmcf->used || wmcf->db.conninfo.len) {
-        (void) ngx_http_weaveit_pg_connect(pool);
-    }
+    (void) ngx_http_weaveit_pg_connect(pool);
 
-    return NGX_OK;
+    return pool;
 }
 
 
@@ -630,16 +631,15 @@ ngx_http_weaveit_pg_worker_conninfo(ngx_http_weaveit_pg_pool_t *pool,
 }
 
 
-void
-ngx_http_weaveit_pg_exit_process(ngx_http_weaveit_main_conf_t *wmcf)
-{
-    ngx_queue_t                 *q;
-    ngx_http_weaveit_pg_pool_t  *pool;
+/*
+ * At worker exit: the connections are closed; queries still waiting are
+ * not called back.
+ */
 
-    pool = wmcf->pool;
-    if (pool == NULL) {
-        return;
-    }
+void
+ngx_http_weaveit_pg_pool_destroy(ngx_http_weaveit_pg_pool_t *pool)
+{
+    ngx_queue_t  *q;
 
     while (!ngx_queue_empty(&pool->idle)) {
         q = ngx_queue_head(&pool->idle);
