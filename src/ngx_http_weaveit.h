@@ -14,6 +14,9 @@
 #endif
 
 
+#define NGX_HTTP_WEAVEIT_PG_ERRLEN  512
+
+
 typedef struct ngx_http_weaveit_pg_pool_s  ngx_http_weaveit_pg_pool_t;
 typedef struct ngx_http_weaveit_pg_conn_s  ngx_http_weaveit_pg_conn_t;
 typedef struct ngx_http_weaveit_pg_query_s ngx_http_weaveit_pg_query_t;
@@ -29,8 +32,10 @@ typedef void (*ngx_http_weaveit_pg_handler_pt)(
  * cancels first: with "result" set on success, or with "error" set (and
  * "result" possibly holding the failed result) otherwise; "timed_out" tells
  * a timeout from a failure.  "error" is for logs, not for clients: it can
- * name hosts and paths.  The result is cleared when the handler returns,
- * unless the handler takes it with ngx_http_weaveit_pg_take_result().
+ * name hosts and paths; it points into the query and lasts until the query
+ * is passed to ngx_http_weaveit_pg_query() again.  The result is cleared
+ * when the handler returns, unless the handler takes it with
+ * ngx_http_weaveit_pg_take_result().
  * A "name" makes the statement a prepared one (unless weaveit_db_prepare is
  * off): each connection prepares it the first time it runs it, and only
  * binds and executes it afterwards.
@@ -59,6 +64,7 @@ struct ngx_http_weaveit_pg_query_s {
     unsigned                        waiting:1;
     unsigned                        timed_out:1;
     unsigned                        cleanup_added:1;
+    char                            error_text[NGX_HTTP_WEAVEIT_PG_ERRLEN];
 };
 
 

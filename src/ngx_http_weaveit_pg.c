@@ -30,7 +30,6 @@
 #include <arpa/inet.h>
 
 
-#define NGX_HTTP_WEAVEIT_PG_ERRLEN     512
 #define NGX_HTTP_WEAVEIT_PG_PREPARED   8
 
 
@@ -69,7 +68,6 @@ struct ngx_http_weaveit_pg_pool_s {
     ngx_uint_t                     nconnecting;
     ngx_uint_t                     nwaiting;
     ngx_event_t                    dispatch;
-    char                           error[NGX_HTTP_WEAVEIT_PG_ERRLEN];
     unsigned                       schema_ready:1;
     unsigned                       result_taken:1;
 };
@@ -132,6 +130,8 @@ static void ngx_http_weaveit_pg_read_handler(ngx_event_t *rev);
 static void ngx_http_weaveit_pg_write_handler(ngx_event_t *wev);
 static void ngx_http_weaveit_pg_collect(ngx_http_weaveit_pg_conn_t *pc);
 static void ngx_http_weaveit_pg_complete(ngx_http_weaveit_pg_conn_t *pc);
+static const char *ngx_http_weaveit_pg_result_error(PGresult *res,
+    char *error);
 static void ngx_http_weaveit_pg_make_idle(ngx_http_weaveit_pg_conn_t *pc);
 static void ngx_http_weaveit_pg_set_log(ngx_http_weaveit_pg_conn_t *pc,
     ngx_log_t *log);
@@ -143,8 +143,10 @@ static void ngx_http_weaveit_pg_finish(ngx_http_weaveit_pg_query_t *q,
     PGresult *res, const char *error);
 static void ngx_http_weaveit_pg_query_timeout(ngx_event_t *ev);
 static void ngx_http_weaveit_pg_cleanup(void *data);
-static const char *ngx_http_weaveit_pg_error(ngx_http_weaveit_pg_pool_t *pool,
-    const char *prefix, const char *message);
+static void ngx_http_weaveit_pg_close_failed(ngx_http_weaveit_pg_conn_t *pc,
+    const char *what);
+static const char *ngx_http_weaveit_pg_error(char *error, const char *prefix,
+    const char *message);
 
 
 /* configuration time */
@@ -300,7 +302,7 @@ static char *
 ngx_http_weaveit_pg_parse_conninfo(ngx_conf_t *cf,
     ngx_http_weaveit_pg_conf_t *pcf, ngx_http_weaveit_pg_conninfo_t *ci)
 {
-    char  *conninfo, *errmsg;
+    char  *conninfo, *errmsg, error[NGX_HTTP_WEAVEIT_PG_ERRLEN];
 
     conninfo = "";
 
@@ -321,7 +323,7 @@ ngx_http_weaveit_pg_parse_conninfo(ngx_conf_t *cf,
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid \"%V\" value \"%V\": %s",
                            &pcf->directive, &pcf->conninfo,
-                           errmsg ? ngx_http_weaveit_pg_error(NULL, NULL,
+                           errmsg ? ngx_http_weaveit_pg_error(error, NULL,
                                                               errmsg)
                                   : "out of memory");
         if (errmsg) {
@@ -810,7 +812,7 @@ ngx_http_weaveit_pg_dispatch_handler(ngx_event_t *ev)
 static ngx_int_t
 ngx_http_weaveit_pg_connect(ngx_http_weaveit_pg_pool_t *pool)
 {
-    const char                  *error;
+    char                         error[NGX_HTTP_WEAVEIT_PG_ERRLEN];
     ngx_http_weaveit_pg_conn_t  *pc;
 
     pc = ngx_calloc(sizeof(ngx_http_weaveit_pg_conn_t), pool->log);
@@ -824,10 +826,10 @@ ngx_http_weaveit_pg_connect(ngx_http_weaveit_pg_pool_t *pool)
     pc->pgconn = PQconnectStartParams(pool->keywords, pool->values, 0);
 
     if (pc->pgconn == NULL || PQstatus(pc->pgconn) == CONNECTION_BAD) {
-        error = ngx_http_weaveit_pg_error(pool, "connect failed: ",
-                                          pc->pgconn
-                                          ? PQerrorMessage(pc->pgconn)
-                                          : "out of memory");
+        (void) ngx_http_weaveit_pg_error(error, "connect failed: ",
+                                         pc->pgconn
+                                         ? PQerrorMessage(pc->pgconn)
+                                         : "out of memory");
         ngx_log_error(NGX_LOG_ERR, pool->log, 0, "weaveit: %s", error);
         PQfinish(pc->pgconn);
         ngx_free(pc);
@@ -1001,7 +1003,6 @@ ngx_http_weaveit_pg_want_write(ngx_http_weaveit_pg_conn_t *pc,
 static void
 ngx_http_weaveit_pg_connect_poll(ngx_http_weaveit_pg_conn_t *pc)
 {
-    const char                *error;
     PostgresPollingStatusType  status;
 
     status = PQconnectPoll(pc->pgconn);
@@ -1040,9 +1041,7 @@ ngx_http_weaveit_pg_connect_poll(ngx_http_weaveit_pg_conn_t *pc)
         return;
 
     default:
-        error = ngx_http_weaveit_pg_error(pc->pool, "connect failed: ",
-                                          PQerrorMessage(pc->pgconn));
-        ngx_http_weaveit_pg_close(pc, error);
+        ngx_http_weaveit_pg_close_failed(pc, "connect failed: ");
         return;
     }
 }
@@ -1051,7 +1050,6 @@ ngx_http_weaveit_pg_connect_poll(ngx_http_weaveit_pg_conn_t *pc)
 static void
 ngx_http_weaveit_pg_connected(ngx_http_weaveit_pg_conn_t *pc)
 {
-    const char                  *error;
     ngx_http_weaveit_pg_pool_t  *pool;
 
     pool = pc->pool;
@@ -1067,9 +1065,7 @@ ngx_http_weaveit_pg_connected(ngx_http_weaveit_pg_conn_t *pc)
     }
 
     if (PQsetnonblocking(pc->pgconn, 1) != 0) {
-        error = ngx_http_weaveit_pg_error(pool, "PQsetnonblocking() failed: ",
-                                          PQerrorMessage(pc->pgconn));
-        ngx_http_weaveit_pg_close(pc, error);
+        ngx_http_weaveit_pg_close_failed(pc, "PQsetnonblocking() failed: ");
         return;
     }
 
@@ -1188,12 +1184,8 @@ static void
 ngx_http_weaveit_pg_sent(ngx_http_weaveit_pg_conn_t *pc, int sent,
     const char *what)
 {
-    const char  *error;
-
     if (!sent) {
-        error = ngx_http_weaveit_pg_error(pc->pool, what,
-                                          PQerrorMessage(pc->pgconn));
-        ngx_http_weaveit_pg_close(pc, error);
+        ngx_http_weaveit_pg_close_failed(pc, what);
         return;
     }
 
@@ -1209,15 +1201,12 @@ ngx_http_weaveit_pg_sent(ngx_http_weaveit_pg_conn_t *pc, int sent,
 static ngx_int_t
 ngx_http_weaveit_pg_flush(ngx_http_weaveit_pg_conn_t *pc)
 {
-    int          rc;
-    const char  *error;
+    int  rc;
 
     rc = PQflush(pc->pgconn);
 
     if (rc == -1) {
-        error = ngx_http_weaveit_pg_error(pc->pool, "PQflush() failed: ",
-                                          PQerrorMessage(pc->pgconn));
-        ngx_http_weaveit_pg_close(pc, error);
+        ngx_http_weaveit_pg_close_failed(pc, "PQflush() failed: ");
         return NGX_ERROR;
     }
 
@@ -1258,7 +1247,6 @@ ngx_http_weaveit_pg_write_handler(ngx_event_t *wev)
 static void
 ngx_http_weaveit_pg_read_handler(ngx_event_t *rev)
 {
-    const char                  *error;
     ngx_connection_t            *c;
     PGnotify                    *notify;
     ngx_http_weaveit_pg_conn_t  *pc;
@@ -1285,9 +1273,7 @@ ngx_http_weaveit_pg_read_handler(ngx_event_t *rev)
     }
 
     if (!PQconsumeInput(pc->pgconn)) {
-        error = ngx_http_weaveit_pg_error(pc->pool, "connection lost: ",
-                                          PQerrorMessage(pc->pgconn));
-        ngx_http_weaveit_pg_close(pc, error);
+        ngx_http_weaveit_pg_close_failed(pc, "connection lost: ");
         return;
     }
 
@@ -1297,9 +1283,7 @@ ngx_http_weaveit_pg_read_handler(ngx_event_t *rev)
 
     if (pc->state == ngx_http_weaveit_pg_idle) {
         if (PQstatus(pc->pgconn) == CONNECTION_BAD) {
-            error = ngx_http_weaveit_pg_error(pc->pool, "connection lost: ",
-                                              PQerrorMessage(pc->pgconn));
-            ngx_http_weaveit_pg_close(pc, error);
+            ngx_http_weaveit_pg_close_failed(pc, "connection lost: ");
         }
         return;
     }
@@ -1345,9 +1329,10 @@ ngx_http_weaveit_pg_collect(ngx_http_weaveit_pg_conn_t *pc)
 static void
 ngx_http_weaveit_pg_complete(ngx_http_weaveit_pg_conn_t *pc)
 {
+    char                          text[NGX_HTTP_WEAVEIT_PG_ERRLEN];
+    char                          reason[NGX_HTTP_WEAVEIT_PG_ERRLEN];
     PGresult                     *res;
     const char                   *error;
-    ExecStatusType                status;
     ngx_http_weaveit_pg_pool_t   *pool;
     ngx_http_weaveit_pg_query_t  *q;
 
@@ -1359,21 +1344,14 @@ ngx_http_weaveit_pg_complete(ngx_http_weaveit_pg_conn_t *pc)
         ngx_del_timer(pc->c->read);
     }
 
-    error = NULL;
-    status = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-
-    if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
-        error = ngx_http_weaveit_pg_error(pool, NULL,
-                                          res ? PQresultErrorMessage(res)
-                                              : "no result");
-    }
+    error = ngx_http_weaveit_pg_result_error(res, text);
 
     if (pc->state == ngx_http_weaveit_pg_schema) {
         PQclear(res);
 
         if (error) {
-            error = ngx_http_weaveit_pg_error(pool, "schema failed: ", error);
-            ngx_http_weaveit_pg_close(pc, error);
+            (void) ngx_http_weaveit_pg_error(reason, "schema failed: ", error);
+            ngx_http_weaveit_pg_close(pc, reason);
             return;
         }
 
@@ -1415,6 +1393,25 @@ ngx_http_weaveit_pg_complete(ngx_http_weaveit_pg_conn_t *pc)
     PQclear(res);
 
     ngx_http_weaveit_pg_post_dispatch(pool);
+}
+
+
+/* NULL if "res" is a success; its error, written into "error", if not */
+
+static const char *
+ngx_http_weaveit_pg_result_error(PGresult *res, char *error)
+{
+    ExecStatusType  status;
+
+    status = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+
+    if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) {
+        return NULL;
+    }
+
+    return ngx_http_weaveit_pg_error(error, NULL,
+                                     res ? PQresultErrorMessage(res)
+                                         : "no result");
 }
 
 
@@ -1496,7 +1493,8 @@ ngx_http_weaveit_pg_set_log(ngx_http_weaveit_pg_conn_t *pc, ngx_log_t *log)
 /*
  * Closes the connection and tells whoever depended on it: the query it was
  * running and, if it never became usable, the queries waiting for one.
- * "reason" is NULL for an orderly close.
+ * "reason" is NULL for an orderly close; it is read after the connection
+ * is freed, so it is never kept in the connection.
  */
 
 static void
@@ -1516,10 +1514,6 @@ ngx_http_weaveit_pg_close(ngx_http_weaveit_pg_conn_t *pc, const char *reason)
     }
 
     if (reason) {
-        if (reason != pool->error) {
-            reason = ngx_http_weaveit_pg_error(pool, NULL, reason);
-        }
-
         ngx_log_error(NGX_LOG_ERR, q ? q->log : pool->log, 0,
                       "weaveit: %s", reason);
     }
@@ -1598,7 +1592,15 @@ ngx_http_weaveit_pg_finish(ngx_http_weaveit_pg_query_t *q, PGresult *res,
 
     q->conn = NULL;
     q->result = res;
-    q->error = error;
+    q->error = NULL;
+
+    /* the error's text may live on a caller's stack: the query keeps it */
+
+    if (error) {
+        (void) ngx_cpystrn((u_char *) q->error_text, (u_char *) error,
+                           NGX_HTTP_WEAVEIT_PG_ERRLEN);
+        q->error = q->error_text;
+    }
 
     q->handler(q);
 }
@@ -1634,38 +1636,42 @@ ngx_http_weaveit_pg_query_timeout(ngx_event_t *ev)
 }
 
 
+/* on a libpq call that failed: closes the connection with libpq's reason */
+
+static void
+ngx_http_weaveit_pg_close_failed(ngx_http_weaveit_pg_conn_t *pc,
+    const char *what)
+{
+    char  error[NGX_HTTP_WEAVEIT_PG_ERRLEN];
+
+    (void) ngx_http_weaveit_pg_error(error, what, PQerrorMessage(pc->pgconn));
+    ngx_http_weaveit_pg_close(pc, error);
+}
+
+
 /*
- * Formats "prefix" + the first line of a libpq message, whitespace trimmed,
- * into the pool's buffer (a static one at configuration time).  The result
- * lives until the next call; "message" may point into that buffer.
+ * Writes "prefix" and the first line of a libpq message, whitespace
+ * trimmed, into "error" (NGX_HTTP_WEAVEIT_PG_ERRLEN bytes) and returns it.
  */
 
 static const char *
-ngx_http_weaveit_pg_error(ngx_http_weaveit_pg_pool_t *pool,
-    const char *prefix, const char *message)
+ngx_http_weaveit_pg_error(char *error, const char *prefix,
+    const char *message)
 {
-    static char  conf_error[NGX_HTTP_WEAVEIT_PG_ERRLEN];
-
-    char         line[NGX_HTTP_WEAVEIT_PG_ERRLEN], *buf;
-    size_t       len;
-
-    buf = pool ? pool->error : conf_error;
+    size_t  len;
 
     while (*message == ' ' || *message == '\t' || *message == '\n') {
         message++;
     }
 
-    len = ngx_min(strcspn(message, "\r\n"), sizeof(line) - 1);
+    len = ngx_min(strcspn(message, "\r\n"), NGX_HTTP_WEAVEIT_PG_ERRLEN - 1);
 
     while (len && (message[len - 1] == ' ' || message[len - 1] == '\t')) {
         len--;
     }
 
-    ngx_memcpy(line, message, len);
-    line[len] = '\0';
+    *ngx_snprintf((u_char *) error, NGX_HTTP_WEAVEIT_PG_ERRLEN - 1, "%s%*s",
+                  prefix ? prefix : "", len, message) = '\0';
 
-    *ngx_snprintf((u_char *) buf, NGX_HTTP_WEAVEIT_PG_ERRLEN - 1, "%s%s",
-                  prefix ? prefix : "", line) = '\0';
-
-    return buf;
+    return error;
 }
