@@ -7,6 +7,7 @@
 
 
 #include "ngx_http_weaveit.h"
+#include "ngx_http_weaveit_schema.h"
 
 
 static void *ngx_http_weaveit_create_main_conf(ngx_conf_t *cf);
@@ -326,6 +327,11 @@ ngx_http_weaveit_create_main_conf(ngx_conf_t *cf)
      */
 
     ngx_http_weaveit_pg_conf_unset(&wmcf->db);
+
+    /* each worker's pool brings the schema up to date when it connects */
+
+    wmcf->db.setup_sql = ngx_http_weaveit_schema_sql;
+    wmcf->db.setup_name = "schema";
 
     wmcf->max_jobs = NGX_CONF_UNSET;
     wmcf->job_interval = NGX_CONF_UNSET_MSEC;

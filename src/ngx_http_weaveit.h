@@ -84,6 +84,15 @@ typedef struct {
     ngx_uint_t                      max;
     ngx_msec_t                      timeout;
     ngx_flag_t                      prepare;
+
+    /*
+     * SQL a pool runs on its first connection, and on each new one until
+     * it has succeeded once; queries wait for it.  NULL: none.  error_log
+     * names it: "database <setup_name> is up to date", "<setup_name>
+     * failed: ...".
+     */
+    const char                     *setup_sql;
+    const char                     *setup_name;
 } ngx_http_weaveit_pg_conf_t;
 
 

@@ -24,7 +24,6 @@
 
 
 #include "ngx_http_weaveit.h"
-#include "ngx_http_weaveit_schema.h"
 
 #include <netdb.h>
 #include <arpa/inet.h>
@@ -35,7 +34,7 @@
 
 typedef enum {
     ngx_http_weaveit_pg_connecting = 0,
-    ngx_http_weaveit_pg_schema,
+    ngx_http_weaveit_pg_setting_up,
     ngx_http_weaveit_pg_idle,
     ngx_http_weaveit_pg_busy
 } ngx_http_weaveit_pg_state_e;
@@ -68,7 +67,7 @@ struct ngx_http_weaveit_pg_pool_s {
     ngx_uint_t                     nconnecting;
     ngx_uint_t                     nwaiting;
     ngx_event_t                    dispatch;
-    unsigned                       schema_ready:1;
+    unsigned                       set_up:1;
     unsigned                       result_taken:1;
 };
 
@@ -115,6 +114,9 @@ static ngx_int_t ngx_http_weaveit_pg_want_write(
     ngx_http_weaveit_pg_conn_t *pc, ngx_uint_t want);
 static void ngx_http_weaveit_pg_connect_poll(ngx_http_weaveit_pg_conn_t *pc);
 static void ngx_http_weaveit_pg_connected(ngx_http_weaveit_pg_conn_t *pc);
+static void ngx_http_weaveit_pg_setup(ngx_http_weaveit_pg_conn_t *pc);
+static void ngx_http_weaveit_pg_setup_done(ngx_http_weaveit_pg_conn_t *pc,
+    PGresult *res);
 static void ngx_http_weaveit_pg_send(ngx_http_weaveit_pg_conn_t *pc,
     ngx_http_weaveit_pg_query_t *q);
 static ngx_uint_t ngx_http_weaveit_pg_prepared_slot(
@@ -253,6 +255,8 @@ invalid:
  *     pcf->directive = { 0, NULL };
  *     pcf->keywords = NULL;
  *     pcf->values = NULL;
+ *     pcf->setup_sql = NULL;
+ *     pcf->setup_name = NULL;
  */
 
 void
@@ -579,13 +583,17 @@ ngx_http_weaveit_pg_pool_create(ngx_cycle_t *cycle,
     pool->dispatch.data = pool;
     pool->dispatch.log = cycle->log;
 
+    /* a pool with nothing to run on its first connection is set up */
+
+    pool->set_up = (conf->setup_sql == NULL);
+
     if (ngx_http_weaveit_pg_worker_conninfo(pool, cycle->pool) != NGX_OK) {
         return NULL;
     }
 
     /*
-     * Connect at once, so the schema is in place and a misconfigured
-     * database is in error_log before the first request.
+     * Connect at once, so the setup has run (the schema is in place) and a
+     * misconfigured database is in error_log before the first request.
      */
 
     (void) ngx_http_weaveit_pg_connect(pool);
@@ -1072,25 +1080,71 @@ ngx_http_weaveit_pg_connected(ngx_http_weaveit_pg_conn_t *pc)
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, pool->log, 0,
                    "weaveit: connected to PostgreSQL, fd:%d", pc->c->fd);
 
-    if (pool->schema_ready) {
-        ngx_http_weaveit_pg_make_idle(pc);
-        ngx_http_weaveit_pg_post_dispatch(pool);
+    if (!pool->set_up) {
+        ngx_http_weaveit_pg_setup(pc);
         return;
     }
 
-    /*
-     * Until one connection of this worker has applied the schema, every
-     * new one does: the script is idempotent and serialised by an
-     * advisory lock, so racing workers and hosts are harmless.
-     */
+    ngx_http_weaveit_pg_make_idle(pc);
+    ngx_http_weaveit_pg_post_dispatch(pool);
+}
 
-    pc->state = ngx_http_weaveit_pg_schema;
-    ngx_add_timer(pc->c->read, pool->conf->timeout);
 
-    ngx_http_weaveit_pg_sent(pc,
-                             PQsendQuery(pc->pgconn,
-                                         ngx_http_weaveit_schema_sql),
-                             "schema not sent: ");
+/*
+ * Until one connection of the pool has run the conf's setup SQL, every new
+ * one runs it before it takes queries; so the SQL must be harmless when
+ * connections, workers or hosts race (the schema is idempotent and
+ * serialised by an advisory lock).
+ */
+
+static void
+ngx_http_weaveit_pg_setup(ngx_http_weaveit_pg_conn_t *pc)
+{
+    char                         what[NGX_HTTP_WEAVEIT_PG_ERRLEN];
+    ngx_http_weaveit_pg_conf_t  *conf;
+
+    conf = pc->pool->conf;
+
+    pc->state = ngx_http_weaveit_pg_setting_up;
+    ngx_add_timer(pc->c->read, conf->timeout);
+
+    *ngx_snprintf((u_char *) what, sizeof(what) - 1, "%s not sent: ",
+                  conf->setup_name) = '\0';
+
+    ngx_http_weaveit_pg_sent(pc, PQsendQuery(pc->pgconn, conf->setup_sql),
+                             what);
+}
+
+
+/* a failed setup closes the connection, and fails the queries waiting */
+
+static void
+ngx_http_weaveit_pg_setup_done(ngx_http_weaveit_pg_conn_t *pc,
+    PGresult *res)
+{
+    char                         text[NGX_HTTP_WEAVEIT_PG_ERRLEN];
+    char                         reason[NGX_HTTP_WEAVEIT_PG_ERRLEN];
+    const char                  *error;
+    ngx_http_weaveit_pg_pool_t  *pool;
+
+    pool = pc->pool;
+    error = ngx_http_weaveit_pg_result_error(res, text);
+    PQclear(res);
+
+    if (error) {
+        *ngx_snprintf((u_char *) reason, sizeof(reason) - 1, "%s failed: %s",
+                      pool->conf->setup_name, error) = '\0';
+        ngx_http_weaveit_pg_close(pc, reason);
+        return;
+    }
+
+    pool->set_up = 1;
+    ngx_log_error(NGX_LOG_INFO, pool->log, 0,
+                  "weaveit: database %s is up to date",
+                  pool->conf->setup_name);
+
+    ngx_http_weaveit_pg_make_idle(pc);
+    ngx_http_weaveit_pg_post_dispatch(pool);
 }
 
 
@@ -1330,7 +1384,6 @@ static void
 ngx_http_weaveit_pg_complete(ngx_http_weaveit_pg_conn_t *pc)
 {
     char                          text[NGX_HTTP_WEAVEIT_PG_ERRLEN];
-    char                          reason[NGX_HTTP_WEAVEIT_PG_ERRLEN];
     PGresult                     *res;
     const char                   *error;
     ngx_http_weaveit_pg_pool_t   *pool;
@@ -1344,24 +1397,12 @@ ngx_http_weaveit_pg_complete(ngx_http_weaveit_pg_conn_t *pc)
         ngx_del_timer(pc->c->read);
     }
 
-    error = ngx_http_weaveit_pg_result_error(res, text);
-
-    if (pc->state == ngx_http_weaveit_pg_schema) {
-        PQclear(res);
-
-        if (error) {
-            (void) ngx_http_weaveit_pg_error(reason, "schema failed: ", error);
-            ngx_http_weaveit_pg_close(pc, reason);
-            return;
-        }
-
-        pool->schema_ready = 1;
-        ngx_log_error(NGX_LOG_INFO, pool->log, 0,
-                      "weaveit: database schema is up to date");
-        ngx_http_weaveit_pg_make_idle(pc);
-        ngx_http_weaveit_pg_post_dispatch(pool);
+    if (pc->state == ngx_http_weaveit_pg_setting_up) {
+        ngx_http_weaveit_pg_setup_done(pc, res);
         return;
     }
+
+    error = ngx_http_weaveit_pg_result_error(res, text);
 
     q = pc->query;
 
@@ -1507,7 +1548,7 @@ ngx_http_weaveit_pg_close(ngx_http_weaveit_pg_conn_t *pc, const char *reason)
     pool = pc->pool;
     q = pc->query;
     unusable = (pc->state == ngx_http_weaveit_pg_connecting
-                || pc->state == ngx_http_weaveit_pg_schema);
+                || pc->state == ngx_http_weaveit_pg_setting_up);
 
     if (pc->state == ngx_http_weaveit_pg_connecting) {
         pool->nconnecting--;
