@@ -3,6 +3,25 @@
  * A per-worker pool of non-blocking libpq connections driven by the nginx
  * event loop.
  *
+ * Configuration and instance are apart.  An ngx_http_weaveit_pg_conf_t is
+ * what the directives say about one database.  Its directives find it at
+ * cmd->offset in the main conf: ngx_http_weaveit_pg_set_conninfo(),
+ * ngx_http_weaveit_pg_set_pool(), and ngx_conf_set_flag_slot for
+ * "prepare".  ngx_http_weaveit_pg_conf_init() then sets the defaults and
+ * turns the conninfo into keywords and values in three steps: parse
+ * (libpq's parser), resolve (the host name, once: libpq would call a
+ * blocking getaddrinfo() on every connect) and build.  The conf is
+ * read-only from then on.  An ngx_http_weaveit_pg_pool_t is one worker's
+ * instance of a conf, made by ngx_http_weaveit_pg_pool_create() at worker
+ * start: it adds what only the worker knows (its pid, in the application
+ * name), connects at once and, if the conf has setup SQL (the module
+ * gives the schema), runs it on its first connection before any query.
+ *
+ * A second database, a read replica say, is one more conf embedded in the
+ * main conf, its directives as command entries with these setters and
+ * its offset, one more ngx_http_weaveit_pg_conf_init() and one more pool
+ * created at worker start and destroyed at exit, without setup SQL.
+ *
  * Each connection's socket is wrapped in an ngx_connection_t.  Its read
  * event is registered level-triggered for the connection's whole life: one
  * PQconsumeInput() may leave bytes in the socket, and an edge-triggered
@@ -15,6 +34,10 @@
  * connection caught mid-query is closed, since its state is unknown.
  * Handlers are never called from inside ngx_http_weaveit_pg_query(): the
  * dispatch runs from a posted event, so callers need not be reentrant.
+ *
+ * An error is written where it happens, into that function's stack, and
+ * passed down: a connection is freed before those who depended on it are
+ * told, so its reason is never kept in it.  A query keeps its own copy.
  *
  * A query with a name is prepared by each connection the first time that
  * connection runs it (one more round trip), then only bound and executed;
@@ -57,8 +80,11 @@ struct ngx_http_weaveit_pg_conn_s {
 
 struct ngx_http_weaveit_pg_pool_s {
     ngx_http_weaveit_pg_conf_t    *conf;
+
+    /* the conf's, and the worker's fallback_application_name */
     const char                   **keywords;
     const char                   **values;
+
     ngx_log_t                     *log;
     ngx_queue_t                    idle;
     ngx_queue_t                    active;
@@ -641,10 +667,7 @@ ngx_http_weaveit_pg_worker_conninfo(ngx_http_weaveit_pg_pool_t *pool,
 }
 
 
-/*
- * At worker exit: the connections are closed; queries still waiting are
- * not called back.
- */
+/* at worker exit: the connections are closed, no query is called back */
 
 void
 ngx_http_weaveit_pg_pool_destroy(ngx_http_weaveit_pg_pool_t *pool)
