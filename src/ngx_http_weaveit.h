@@ -74,6 +74,7 @@ struct ngx_http_weaveit_pg_query_s {
  * after it; each worker's pool of that database points at it.
  */
 typedef struct {
+    /* as given, and the directive that gave it, for messages */
     ngx_str_t                       conninfo;
     ngx_str_t                       directive;
 

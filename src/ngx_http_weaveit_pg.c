@@ -499,8 +499,8 @@ static char *
 ngx_http_weaveit_pg_build_conninfo(ngx_conf_t *cf,
     ngx_http_weaveit_pg_conf_t *pcf, ngx_http_weaveit_pg_conninfo_t *ci)
 {
-    ngx_uint_t          n;
-    PQconninfoOption   *o;
+    ngx_uint_t         n;
+    PQconninfoOption  *o;
 
     /* room for every option libpq knows, hostaddr, options and NULL */
 
@@ -584,8 +584,8 @@ ngx_http_weaveit_pg_strdup(ngx_pool_t *pool, const char *s)
 
 
 /*
- * Called at worker start; lives in the cycle's memory and uses "conf" as
- * it is.  NULL: out of memory.
+ * Called at worker start.  The pool lives in the cycle's memory and keeps
+ * a pointer to "conf", which must live as long.  NULL: out of memory.
  */
 
 ngx_http_weaveit_pg_pool_t *
