@@ -7,6 +7,7 @@
 
 
 #include "ngx_http_weaveit.h"
+#include "ngx_http_weaveit_schema.h"
 #include "weaveit.h"
 
 
@@ -17,10 +18,6 @@ static void ngx_http_weaveit_init_jobs_conf(
 static void ngx_http_weaveit_init_render_conf(
     ngx_http_weaveit_main_conf_t *wmcf);
 static void ngx_http_weaveit_init_str(ngx_str_t *s, const char *value);
-static char *ngx_http_weaveit_db(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_http_weaveit_db_pool(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 static void *ngx_http_weaveit_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_weaveit_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -89,23 +86,23 @@ static ngx_command_t  ngx_http_weaveit_commands[] = {
 
     { ngx_string("weaveit_db"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_http_weaveit_db,
+      ngx_http_weaveit_pg_set_conninfo,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      0,
+      offsetof(ngx_http_weaveit_main_conf_t, db),
       NULL },
 
     { ngx_string("weaveit_db_pool"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
-      ngx_http_weaveit_db_pool,
+      ngx_http_weaveit_pg_set_pool,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      0,
+      offsetof(ngx_http_weaveit_main_conf_t, db),
       NULL },
 
     { ngx_string("weaveit_db_prepare"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      offsetof(ngx_http_weaveit_main_conf_t, prepare),
+      offsetof(ngx_http_weaveit_main_conf_t, db.prepare),
       NULL },
 
     { ngx_string("weaveit_health"),
@@ -338,9 +335,6 @@ ngx_http_weaveit_create_main_conf(ngx_conf_t *cf)
     /*
      * set by ngx_pcalloc():
      *
-     *     wmcf->conninfo = { 0, NULL };
-     *     wmcf->keywords = NULL;
-     *     wmcf->values = NULL;
      *     wmcf->pool = NULL;
      *     wmcf->used = 0;
      *     wmcf->generates = 0;
@@ -350,9 +344,13 @@ ngx_http_weaveit_create_main_conf(ngx_conf_t *cf)
      *     wmcf->x264_preset = { 0, NULL };
      */
 
-    wmcf->pool_max = NGX_CONF_UNSET_UINT;
-    wmcf->pool_timeout = NGX_CONF_UNSET_MSEC;
-    wmcf->prepare = NGX_CONF_UNSET;
+    ngx_http_weaveit_pg_conf_unset(&wmcf->db);
+
+    /* each worker's pool brings the schema up to date when it connects */
+
+    wmcf->db.setup_sql = ngx_http_weaveit_schema_sql;
+    wmcf->db.setup_name = "schema";
+
     wmcf->max_jobs = NGX_CONF_UNSET;
     wmcf->job_interval = NGX_CONF_UNSET_MSEC;
     wmcf->job_attempts = NGX_CONF_UNSET;
@@ -373,11 +371,7 @@ ngx_http_weaveit_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_weaveit_main_conf_t  *wmcf = conf;
 
-    ngx_conf_init_uint_value(wmcf->pool_max, 2);
-    ngx_conf_init_msec_value(wmcf->pool_timeout, 5000);
-    ngx_conf_init_value(wmcf->prepare, 1);
-
-    if (ngx_http_weaveit_pg_parse_conninfo(cf, wmcf) != NGX_CONF_OK) {
+    if (ngx_http_weaveit_pg_conf_init(cf, &wmcf->db) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -433,86 +427,6 @@ ngx_http_weaveit_init_str(ngx_str_t *s, const char *value)
         s->data = (u_char *) value;
         s->len = ngx_strlen(value);
     }
-}
-
-
-static char *
-ngx_http_weaveit_db(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_weaveit_main_conf_t  *wmcf = conf;
-
-    ngx_str_t  *value;
-
-    if (wmcf->conninfo.data) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-    wmcf->conninfo = value[1];
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_weaveit_db_pool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_weaveit_main_conf_t  *wmcf = conf;
-
-    ngx_int_t    max;
-    ngx_str_t   *value, s;
-    ngx_msec_t   timeout;
-    ngx_uint_t   i;
-
-    if (wmcf->pool_max != NGX_CONF_UNSET_UINT) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-    max = NGX_ERROR;
-    timeout = 5000;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "max=", 4) == 0) {
-            max = ngx_atoi(value[i].data + 4, value[i].len - 4);
-            if (max == NGX_ERROR || max == 0) {
-                goto invalid;
-            }
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
-            s.data = value[i].data + 8;
-            s.len = value[i].len - 8;
-            timeout = ngx_parse_time(&s, 0);
-            if (timeout == (ngx_msec_t) NGX_ERROR || timeout == 0) {
-                goto invalid;
-            }
-            continue;
-        }
-
-        goto invalid;
-    }
-
-    if (max == NGX_ERROR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" needs the \"max=\" parameter",
-                           &cmd->name);
-        return NGX_CONF_ERROR;
-    }
-
-    wmcf->pool_max = max;
-    wmcf->pool_timeout = timeout;
-
-    return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid parameter \"%V\" in \"%V\"",
-                       &value[i], &cmd->name);
-    return NGX_CONF_ERROR;
 }
 
 
@@ -721,8 +635,13 @@ ngx_http_weaveit_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    if (ngx_http_weaveit_pg_init_process(cycle, wmcf) != NGX_OK) {
-        return NGX_ERROR;
+    /* weaveit_db alone, without a handler, still connects at start */
+
+    if (wmcf->used || wmcf->db.conninfo.len) {
+        wmcf->pool = ngx_http_weaveit_pg_pool_create(cycle, &wmcf->db);
+        if (wmcf->pool == NULL) {
+            return NGX_ERROR;
+        }
     }
 
     return ngx_http_weaveit_job_init_process(cycle, wmcf);
@@ -740,5 +659,7 @@ ngx_http_weaveit_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
-    ngx_http_weaveit_pg_exit_process(wmcf);
+    if (wmcf->pool) {
+        ngx_http_weaveit_pg_pool_destroy(wmcf->pool);
+    }
 }

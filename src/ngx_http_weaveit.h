@@ -14,6 +14,9 @@
 #endif
 
 
+#define NGX_HTTP_WEAVEIT_PG_ERRLEN  512
+
+
 typedef struct ngx_http_weaveit_pg_pool_s  ngx_http_weaveit_pg_pool_t;
 typedef struct ngx_http_weaveit_pg_conn_s  ngx_http_weaveit_pg_conn_t;
 typedef struct ngx_http_weaveit_pg_query_s ngx_http_weaveit_pg_query_t;
@@ -29,8 +32,10 @@ typedef void (*ngx_http_weaveit_pg_handler_pt)(
  * cancels first: with "result" set on success, or with "error" set (and
  * "result" possibly holding the failed result) otherwise; "timed_out" tells
  * a timeout from a failure.  "error" is for logs, not for clients: it can
- * name hosts and paths.  The result is cleared when the handler returns,
- * unless the handler takes it with ngx_http_weaveit_pg_take_result().
+ * name hosts and paths; it points into the query and lasts until the query
+ * is passed to ngx_http_weaveit_pg_query() again.  The result is cleared
+ * when the handler returns, unless the handler takes it with
+ * ngx_http_weaveit_pg_take_result().
  * A "name" makes the statement a prepared one (unless weaveit_db_prepare is
  * off): each connection prepares it the first time it runs it, and only
  * binds and executes it afterwards.
@@ -59,7 +64,37 @@ struct ngx_http_weaveit_pg_query_s {
     unsigned                        waiting:1;
     unsigned                        timed_out:1;
     unsigned                        cleanup_added:1;
+    char                            error_text[NGX_HTTP_WEAVEIT_PG_ERRLEN];
 };
+
+
+/*
+ * What the directives say about one PostgreSQL database, completed by
+ * ngx_http_weaveit_pg_conf_init() at configuration time and read-only
+ * after it; each worker's pool of that database points at it.
+ */
+typedef struct {
+    /* as given, and the directive that gave it, for messages */
+    ngx_str_t                       conninfo;
+    ngx_str_t                       directive;
+
+    /* built from conninfo, NULL-terminated, as PQconnectStartParams() */
+    const char                    **keywords;
+    const char                    **values;
+
+    ngx_uint_t                      max;
+    ngx_msec_t                      timeout;
+    ngx_flag_t                      prepare;
+
+    /*
+     * SQL a pool runs on its first connection, and on each new one until
+     * it has succeeded once; queries wait for it.  NULL: none.  error_log
+     * names it: "database <setup_name> is up to date", "<setup_name>
+     * failed: ...".
+     */
+    const char                     *setup_sql;
+    const char                     *setup_name;
+} ngx_http_weaveit_pg_conf_t;
 
 
 typedef struct ngx_http_weaveit_jobs_s  ngx_http_weaveit_jobs_t;
@@ -69,12 +104,7 @@ typedef struct ngx_http_weaveit_jobs_s  ngx_http_weaveit_jobs_t;
 
 
 typedef struct {
-    ngx_str_t                       conninfo;
-    const char                    **keywords;
-    const char                    **values;
-    ngx_uint_t                      pool_max;
-    ngx_msec_t                      pool_timeout;
-    ngx_flag_t                      prepare;
+    ngx_http_weaveit_pg_conf_t      db;
     ngx_http_weaveit_pg_pool_t     *pool;
     ngx_flag_t                      used;
 
@@ -123,11 +153,16 @@ extern ngx_module_t  ngx_http_weaveit_module;
 
 
 /* ngx_http_weaveit_pg.c */
-char *ngx_http_weaveit_pg_parse_conninfo(ngx_conf_t *cf,
-    ngx_http_weaveit_main_conf_t *wmcf);
-ngx_int_t ngx_http_weaveit_pg_init_process(ngx_cycle_t *cycle,
-    ngx_http_weaveit_main_conf_t *wmcf);
-void ngx_http_weaveit_pg_exit_process(ngx_http_weaveit_main_conf_t *wmcf);
+char *ngx_http_weaveit_pg_set_conninfo(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_weaveit_pg_set_pool(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void ngx_http_weaveit_pg_conf_unset(ngx_http_weaveit_pg_conf_t *pcf);
+char *ngx_http_weaveit_pg_conf_init(ngx_conf_t *cf,
+    ngx_http_weaveit_pg_conf_t *pcf);
+ngx_http_weaveit_pg_pool_t *ngx_http_weaveit_pg_pool_create(
+    ngx_cycle_t *cycle, ngx_http_weaveit_pg_conf_t *conf);
+void ngx_http_weaveit_pg_pool_destroy(ngx_http_weaveit_pg_pool_t *pool);
 ngx_int_t ngx_http_weaveit_pg_query(ngx_http_weaveit_pg_pool_t *pool,
     ngx_http_weaveit_pg_query_t *q, ngx_pool_t *owner);
 void ngx_http_weaveit_pg_cancel(ngx_http_weaveit_pg_query_t *q);

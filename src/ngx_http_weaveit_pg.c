@@ -3,6 +3,25 @@
  * A per-worker pool of non-blocking libpq connections driven by the nginx
  * event loop.
  *
+ * Configuration and instance are apart.  An ngx_http_weaveit_pg_conf_t is
+ * what the directives say about one database.  Its directives find it at
+ * cmd->offset in the main conf: ngx_http_weaveit_pg_set_conninfo(),
+ * ngx_http_weaveit_pg_set_pool(), and ngx_conf_set_flag_slot for
+ * "prepare".  ngx_http_weaveit_pg_conf_init() then sets the defaults and
+ * turns the conninfo into keywords and values in three steps: parse
+ * (libpq's parser), resolve (the host name, once: libpq would call a
+ * blocking getaddrinfo() on every connect) and build.  The conf is
+ * read-only from then on.  An ngx_http_weaveit_pg_pool_t is one worker's
+ * instance of a conf, made by ngx_http_weaveit_pg_pool_create() at worker
+ * start: it adds what only the worker knows (its pid, in the application
+ * name), connects at once and, if the conf has setup SQL (the module
+ * gives the schema), runs it on its first connection before any query.
+ *
+ * A second database, a read replica say, is one more conf embedded in the
+ * main conf, its directives as command entries with these setters and
+ * its offset, one more ngx_http_weaveit_pg_conf_init() and one more pool
+ * created at worker start and destroyed at exit, without setup SQL.
+ *
  * Each connection's socket is wrapped in an ngx_connection_t.  Its read
  * event is registered level-triggered for the connection's whole life: one
  * PQconsumeInput() may leave bytes in the socket, and an edge-triggered
@@ -16,6 +35,10 @@
  * Handlers are never called from inside ngx_http_weaveit_pg_query(): the
  * dispatch runs from a posted event, so callers need not be reentrant.
  *
+ * An error is written where it happens, into that function's stack, and
+ * passed down: a connection is freed before those who depended on it are
+ * told, so its reason is never kept in it.  A query keeps its own copy.
+ *
  * A query with a name is prepared by each connection the first time that
  * connection runs it (one more round trip), then only bound and executed;
  * a new connection starts with none.  weaveit_db_prepare off sends every
@@ -24,19 +47,17 @@
 
 
 #include "ngx_http_weaveit.h"
-#include "ngx_http_weaveit_schema.h"
 
 #include <netdb.h>
 #include <arpa/inet.h>
 
 
-#define NGX_HTTP_WEAVEIT_PG_ERRLEN     512
 #define NGX_HTTP_WEAVEIT_PG_PREPARED   8
 
 
 typedef enum {
     ngx_http_weaveit_pg_connecting = 0,
-    ngx_http_weaveit_pg_schema,
+    ngx_http_weaveit_pg_setting_up,
     ngx_http_weaveit_pg_idle,
     ngx_http_weaveit_pg_busy
 } ngx_http_weaveit_pg_state_e;
@@ -58,7 +79,12 @@ struct ngx_http_weaveit_pg_conn_s {
 
 
 struct ngx_http_weaveit_pg_pool_s {
-    ngx_http_weaveit_main_conf_t  *conf;
+    ngx_http_weaveit_pg_conf_t    *conf;
+
+    /* the conf's, and the worker's fallback_application_name */
+    const char                   **keywords;
+    const char                   **values;
+
     ngx_log_t                     *log;
     ngx_queue_t                    idle;
     ngx_queue_t                    active;
@@ -67,15 +93,38 @@ struct ngx_http_weaveit_pg_pool_s {
     ngx_uint_t                     nconnecting;
     ngx_uint_t                     nwaiting;
     ngx_event_t                    dispatch;
-    char                           error[NGX_HTTP_WEAVEIT_PG_ERRLEN];
-    unsigned                       schema_ready:1;
+    unsigned                       set_up:1;
     unsigned                       result_taken:1;
 };
 
 
+/*
+ * A conninfo on its way from the directive to the pg conf's keywords and
+ * values: as parsed by libpq, and its host as resolved.
+ */
+typedef struct {
+    PQconninfoOption              *options;
+    char                          *hosts;
+    char                          *hostaddrs;
+} ngx_http_weaveit_pg_conninfo_t;
+
+
+static char *ngx_http_weaveit_pg_parse_conninfo(ngx_conf_t *cf,
+    ngx_http_weaveit_pg_conf_t *pcf, ngx_http_weaveit_pg_conninfo_t *ci);
+static const char *ngx_http_weaveit_pg_option(PQconninfoOption *options,
+    const char *keyword);
+static char *ngx_http_weaveit_pg_resolve_host(ngx_conf_t *cf,
+    ngx_http_weaveit_pg_conf_t *pcf, ngx_http_weaveit_pg_conninfo_t *ci);
+static char *ngx_http_weaveit_pg_addresses(ngx_conf_t *cf,
+    ngx_http_weaveit_pg_conf_t *pcf, const char *host,
+    ngx_http_weaveit_pg_conninfo_t *ci);
+static char *ngx_http_weaveit_pg_build_conninfo(ngx_conf_t *cf,
+    ngx_http_weaveit_pg_conf_t *pcf, ngx_http_weaveit_pg_conninfo_t *ci);
+static char *ngx_http_weaveit_pg_statement_timeout(ngx_pool_t *pool,
+    ngx_msec_t timeout);
 static char *ngx_http_weaveit_pg_strdup(ngx_pool_t *pool, const char *s);
-static char *ngx_http_weaveit_pg_resolve(ngx_conf_t *cf, const char *host,
-    char **hosts, char **hostaddrs);
+static ngx_int_t ngx_http_weaveit_pg_worker_conninfo(
+    ngx_http_weaveit_pg_pool_t *pool, ngx_pool_t *mem);
 static void ngx_http_weaveit_pg_notice(void *arg, const char *message);
 static void ngx_http_weaveit_pg_post_dispatch(
     ngx_http_weaveit_pg_pool_t *pool);
@@ -91,6 +140,9 @@ static ngx_int_t ngx_http_weaveit_pg_want_write(
     ngx_http_weaveit_pg_conn_t *pc, ngx_uint_t want);
 static void ngx_http_weaveit_pg_connect_poll(ngx_http_weaveit_pg_conn_t *pc);
 static void ngx_http_weaveit_pg_connected(ngx_http_weaveit_pg_conn_t *pc);
+static void ngx_http_weaveit_pg_setup(ngx_http_weaveit_pg_conn_t *pc);
+static void ngx_http_weaveit_pg_setup_done(ngx_http_weaveit_pg_conn_t *pc,
+    PGresult *res);
 static void ngx_http_weaveit_pg_send(ngx_http_weaveit_pg_conn_t *pc,
     ngx_http_weaveit_pg_query_t *q);
 static ngx_uint_t ngx_http_weaveit_pg_prepared_slot(
@@ -106,6 +158,8 @@ static void ngx_http_weaveit_pg_read_handler(ngx_event_t *rev);
 static void ngx_http_weaveit_pg_write_handler(ngx_event_t *wev);
 static void ngx_http_weaveit_pg_collect(ngx_http_weaveit_pg_conn_t *pc);
 static void ngx_http_weaveit_pg_complete(ngx_http_weaveit_pg_conn_t *pc);
+static const char *ngx_http_weaveit_pg_result_error(PGresult *res,
+    char *error);
 static void ngx_http_weaveit_pg_make_idle(ngx_http_weaveit_pg_conn_t *pc);
 static void ngx_http_weaveit_pg_set_log(ngx_http_weaveit_pg_conn_t *pc,
     ngx_log_t *log);
@@ -117,41 +171,189 @@ static void ngx_http_weaveit_pg_finish(ngx_http_weaveit_pg_query_t *q,
     PGresult *res, const char *error);
 static void ngx_http_weaveit_pg_query_timeout(ngx_event_t *ev);
 static void ngx_http_weaveit_pg_cleanup(void *data);
-static const char *ngx_http_weaveit_pg_error(ngx_http_weaveit_pg_pool_t *pool,
-    const char *prefix, const char *message);
+static void ngx_http_weaveit_pg_close_failed(ngx_http_weaveit_pg_conn_t *pc,
+    const char *what);
+static const char *ngx_http_weaveit_pg_error(char *error, const char *prefix,
+    const char *message);
 
 
 /* configuration time */
 
 
+/*
+ * The directives of one database take its ngx_http_weaveit_pg_conf_t at
+ * cmd->offset in the module's main conf.
+ */
+
 char *
-ngx_http_weaveit_pg_parse_conninfo(ngx_conf_t *cf,
-    ngx_http_weaveit_main_conf_t *wmcf)
+ngx_http_weaveit_pg_set_conninfo(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
 {
-    char               *conninfo, *errmsg, *host, *hosts, *hostaddrs;
-    ngx_uint_t          n, has_hostaddr, has_options;
-    PQconninfoOption   *opts, *o;
+    ngx_str_t                   *value;
+    ngx_http_weaveit_pg_conf_t  *pcf;
+
+    pcf = (ngx_http_weaveit_pg_conf_t *) ((char *) conf + cmd->offset);
+
+    if (pcf->conninfo.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    pcf->conninfo = value[1];
+
+    /* for the messages of ngx_http_weaveit_pg_conf_init() */
+
+    pcf->directive = cmd->name;
+
+    return NGX_CONF_OK;
+}
+
+
+/* weaveit_db_pool max=N [timeout=T] */
+
+char *
+ngx_http_weaveit_pg_set_pool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_int_t                    max;
+    ngx_str_t                   *value, s;
+    ngx_msec_t                   timeout;
+    ngx_uint_t                   i;
+    ngx_http_weaveit_pg_conf_t  *pcf;
+
+    pcf = (ngx_http_weaveit_pg_conf_t *) ((char *) conf + cmd->offset);
+
+    if (pcf->max != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    max = NGX_ERROR;
+    timeout = NGX_CONF_UNSET_MSEC;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "max=", 4) == 0) {
+            max = ngx_atoi(value[i].data + 4, value[i].len - 4);
+            if (max == NGX_ERROR || max == 0) {
+                goto invalid;
+            }
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
+            s.data = value[i].data + 8;
+            s.len = value[i].len - 8;
+            timeout = ngx_parse_time(&s, 0);
+            if (timeout == (ngx_msec_t) NGX_ERROR || timeout == 0) {
+                goto invalid;
+            }
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    if (max == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" needs the \"max=\" parameter",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    pcf->max = max;
+    pcf->timeout = timeout;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\" in \"%V\"",
+                       &value[i], &cmd->name);
+    return NGX_CONF_ERROR;
+}
+
+
+/*
+ * Before the directives.  Set by the caller's ngx_pcalloc():
+ *
+ *     pcf->conninfo = { 0, NULL };
+ *     pcf->directive = { 0, NULL };
+ *     pcf->keywords = NULL;
+ *     pcf->values = NULL;
+ *     pcf->setup_sql = NULL;
+ *     pcf->setup_name = NULL;
+ */
+
+void
+ngx_http_weaveit_pg_conf_unset(ngx_http_weaveit_pg_conf_t *pcf)
+{
+    pcf->max = NGX_CONF_UNSET_UINT;
+    pcf->timeout = NGX_CONF_UNSET_MSEC;
+    pcf->prepare = NGX_CONF_UNSET;
+}
+
+
+/*
+ * After the directives: the defaults, then the conninfo parsed by libpq,
+ * its host name resolved and the keywords and values for every connect
+ * built, each step from the one before's output.
+ */
+
+char *
+ngx_http_weaveit_pg_conf_init(ngx_conf_t *cf, ngx_http_weaveit_pg_conf_t *pcf)
+{
+    char                            *rv;
+    ngx_http_weaveit_pg_conninfo_t   ci;
+
+    ngx_conf_init_uint_value(pcf->max, 2);
+    ngx_conf_init_msec_value(pcf->timeout, 5000);
+    ngx_conf_init_value(pcf->prepare, 1);
+
+    ngx_memzero(&ci, sizeof(ngx_http_weaveit_pg_conninfo_t));
+
+    if (ngx_http_weaveit_pg_parse_conninfo(cf, pcf, &ci) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    rv = ngx_http_weaveit_pg_resolve_host(cf, pcf, &ci);
+
+    if (rv == NGX_CONF_OK) {
+        rv = ngx_http_weaveit_pg_build_conninfo(cf, pcf, &ci);
+    }
+
+    PQconninfoFree(ci.options);
+
+    return rv;
+}
+
+
+static char *
+ngx_http_weaveit_pg_parse_conninfo(ngx_conf_t *cf,
+    ngx_http_weaveit_pg_conf_t *pcf, ngx_http_weaveit_pg_conninfo_t *ci)
+{
+    char  *conninfo, *errmsg, error[NGX_HTTP_WEAVEIT_PG_ERRLEN];
 
     conninfo = "";
 
-    if (wmcf->conninfo.len) {
-        conninfo = ngx_pnalloc(cf->pool, wmcf->conninfo.len + 1);
+    if (pcf->conninfo.len) {
+        conninfo = ngx_pnalloc(cf->pool, pcf->conninfo.len + 1);
         if (conninfo == NULL) {
             return NGX_CONF_ERROR;
         }
 
-        (void) ngx_cpystrn((u_char *) conninfo, wmcf->conninfo.data,
-                           wmcf->conninfo.len + 1);
+        (void) ngx_cpystrn((u_char *) conninfo, pcf->conninfo.data,
+                           pcf->conninfo.len + 1);
     }
 
     errmsg = NULL;
-    opts = PQconninfoParse(conninfo, &errmsg);
+    ci->options = PQconninfoParse(conninfo, &errmsg);
 
-    if (opts == NULL) {
+    if (ci->options == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid \"weaveit_db\" value \"%V\": %s",
-                           &wmcf->conninfo,
-                           errmsg ? ngx_http_weaveit_pg_error(NULL, NULL,
+                           "invalid \"%V\" value \"%V\": %s",
+                           &pcf->directive, &pcf->conninfo,
+                           errmsg ? ngx_http_weaveit_pg_error(error, NULL,
                                                               errmsg)
                                   : "out of memory");
         if (errmsg) {
@@ -161,113 +363,203 @@ ngx_http_weaveit_pg_parse_conninfo(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    n = 0;
-    host = NULL;
-    has_hostaddr = 0;
-    has_options = 0;
+    return NGX_CONF_OK;
+}
 
-    for (o = opts; o->keyword; o++) {
-        if (o->val == NULL || o->val[0] == '\0') {
-            continue;
-        }
 
-        n++;
+/* an option's value; NULL if the conninfo does not set it */
 
-        if (ngx_strcmp(o->keyword, "host") == 0) {
-            host = o->val;
+static const char *
+ngx_http_weaveit_pg_option(PQconninfoOption *options, const char *keyword)
+{
+    PQconninfoOption  *o;
 
-        } else if (ngx_strcmp(o->keyword, "hostaddr") == 0) {
-            has_hostaddr = 1;
-
-        } else if (ngx_strcmp(o->keyword, "options") == 0) {
-            has_options = 1;
+    for (o = options; o->keyword; o++) {
+        if (ngx_strcmp(o->keyword, keyword) == 0) {
+            return (o->val && o->val[0]) ? o->val : NULL;
         }
     }
 
-    /* room for hostaddr, options, fallback_application_name and NULL */
+    return NULL;
+}
 
-    wmcf->keywords = ngx_pcalloc(cf->pool, (n + 4) * sizeof(char *));
-    wmcf->values = ngx_pcalloc(cf->pool, (n + 4) * sizeof(char *));
-    if (wmcf->keywords == NULL || wmcf->values == NULL) {
-        goto failed;
-    }
 
-    /*
-     * libpq resolves "host" with a blocking getaddrinfo() on every
-     * connect: resolve it here, once, and hand libpq the addresses.
-     */
+/*
+ * libpq resolves "host" with a blocking getaddrinfo() on every connect:
+ * one host name is resolved here, once, and libpq is handed the
+ * addresses.  Socket directories, lists of hosts and a host given with
+ * its hostaddr are left to libpq.
+ */
 
-    hosts = NULL;
-    hostaddrs = NULL;
+static char *
+ngx_http_weaveit_pg_resolve_host(ngx_conf_t *cf,
+    ngx_http_weaveit_pg_conf_t *pcf, ngx_http_weaveit_pg_conninfo_t *ci)
+{
+    const char  *host;
 
-    if (host && !has_hostaddr && host[0] != '/' && host[0] != '@'
-        && ngx_strchr(host, ',') == NULL)
+    host = ngx_http_weaveit_pg_option(ci->options, "host");
+
+    if (host == NULL
+        || host[0] == '/'
+        || host[0] == '@'
+        || ngx_strchr(host, ',') != NULL
+        || ngx_http_weaveit_pg_option(ci->options, "hostaddr") != NULL)
     {
-        if (ngx_http_weaveit_pg_resolve(cf, host, &hosts, &hostaddrs)
-            != NGX_CONF_OK)
-        {
-            goto failed;
-        }
+        return NGX_CONF_OK;
+    }
+
+    return ngx_http_weaveit_pg_addresses(cf, pcf, host, ci);
+}
+
+
+/*
+ * libpq tries every address of a host in turn; it does so here too, given
+ * "host=h,h" and "hostaddr=a1,a2" of equal lengths.
+ */
+
+static char *
+ngx_http_weaveit_pg_addresses(ngx_conf_t *cf, ngx_http_weaveit_pg_conf_t *pcf,
+    const char *host, ngx_http_weaveit_pg_conninfo_t *ci)
+{
+    int               rc;
+    char              addr[NGX_SOCKADDR_STRLEN];
+    size_t            hlen;
+    u_char           *h, *a;
+    ngx_uint_t        n;
+    const void       *sin;
+    struct addrinfo   hints, *res, *ai;
+
+    ngx_memzero(&hints, sizeof(struct addrinfo));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+
+    rc = getaddrinfo(host, NULL, &hints, &res);
+    if (rc != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" host \"%s\" not found: %s",
+                           &pcf->directive, host, gai_strerror(rc));
+        return NGX_CONF_ERROR;
     }
 
     n = 0;
+    for (ai = res; ai; ai = ai->ai_next) {
+        n++;
+    }
 
-    for (o = opts; o->keyword; o++) {
-        if (o->val == NULL || o->val[0] == '\0') {
+    hlen = ngx_strlen(host);
+    ci->hosts = ngx_pnalloc(cf->pool, n * (hlen + 1));
+    ci->hostaddrs = ngx_pnalloc(cf->pool, n * sizeof(addr));
+    if (ci->hosts == NULL || ci->hostaddrs == NULL) {
+        freeaddrinfo(res);
+        return NGX_CONF_ERROR;
+    }
+
+    h = (u_char *) ci->hosts;
+    a = (u_char *) ci->hostaddrs;
+
+    for (ai = res; ai; ai = ai->ai_next) {
+
+        if (ai->ai_family == AF_INET6) {
+            sin = &((struct sockaddr_in6 *) ai->ai_addr)->sin6_addr;
+
+        } else {
+            sin = &((struct sockaddr_in *) ai->ai_addr)->sin_addr;
+        }
+
+        if (inet_ntop(ai->ai_family, sin, addr, sizeof(addr)) == NULL) {
             continue;
         }
 
-        wmcf->keywords[n] = o->keyword;
-        wmcf->values[n] = (hosts && ngx_strcmp(o->keyword, "host") == 0)
-                          ? hosts
-                          : ngx_http_weaveit_pg_strdup(cf->pool, o->val);
-        if (wmcf->values[n] == NULL) {
-            goto failed;
+        if (h != (u_char *) ci->hosts) {
+            *h++ = ',';
+            *a++ = ',';
         }
 
-        wmcf->keywords[n] = ngx_http_weaveit_pg_strdup(cf->pool, o->keyword);
-        if (wmcf->keywords[n] == NULL) {
-            goto failed;
-        }
-
-        n++;
+        h = ngx_cpymem(h, host, hlen);
+        a = ngx_cpymem(a, addr, ngx_strlen(addr));
     }
 
-    if (hostaddrs) {
-        wmcf->keywords[n] = "hostaddr";
-        wmcf->values[n++] = hostaddrs;
-    }
+    freeaddrinfo(res);
 
-    /* bound every statement on the server too */
-
-    if (!has_options) {
-        wmcf->keywords[n] = "options";
-        wmcf->values[n] = ngx_pnalloc(cf->pool,
-                                      sizeof("-c statement_timeout=") - 1
-                                      + NGX_INT_T_LEN + 1);
-        if (wmcf->values[n] == NULL) {
-            goto failed;
-        }
-
-        (void) ngx_sprintf((u_char *) wmcf->values[n],
-                           "-c statement_timeout=%M%Z", wmcf->pool_timeout);
-        n++;
-    }
-
-    /* the value, with the worker's pid, is set in init_process */
-
-    wmcf->keywords[n] = "fallback_application_name";
-    wmcf->values[n] = "weaveit";
-
-    PQconninfoFree(opts);
+    *h = '\0';
+    *a = '\0';
 
     return NGX_CONF_OK;
+}
 
-failed:
 
-    PQconninfoFree(opts);
+/*
+ * The options the conninfo sets, the host as resolved, and unless the
+ * conninfo sets "options", a statement_timeout of the pool timeout: it
+ * bounds every statement on the server too.  What only a worker knows is
+ * added by the pool (ngx_http_weaveit_pg_worker_conninfo()).
+ */
 
-    return NGX_CONF_ERROR;
+static char *
+ngx_http_weaveit_pg_build_conninfo(ngx_conf_t *cf,
+    ngx_http_weaveit_pg_conf_t *pcf, ngx_http_weaveit_pg_conninfo_t *ci)
+{
+    ngx_uint_t         n;
+    PQconninfoOption  *o;
+
+    /* room for every option libpq knows, hostaddr, options and NULL */
+
+    for (n = 0; ci->options[n].keyword; n++) { /* void */ }
+
+    pcf->keywords = ngx_pcalloc(cf->pool, (n + 3) * sizeof(char *));
+    pcf->values = ngx_pcalloc(cf->pool, (n + 3) * sizeof(char *));
+    if (pcf->keywords == NULL || pcf->values == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    n = 0;
+
+    for (o = ci->options; o->keyword; o++) {
+        if (o->val == NULL || o->val[0] == '\0') {
+            continue;
+        }
+
+        pcf->keywords[n] = ngx_http_weaveit_pg_strdup(cf->pool, o->keyword);
+        pcf->values[n] = (ci->hosts && ngx_strcmp(o->keyword, "host") == 0)
+                         ? ci->hosts
+                         : ngx_http_weaveit_pg_strdup(cf->pool, o->val);
+        if (pcf->keywords[n] == NULL || pcf->values[n] == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        n++;
+    }
+
+    if (ci->hostaddrs) {
+        pcf->keywords[n] = "hostaddr";
+        pcf->values[n++] = ci->hostaddrs;
+    }
+
+    if (ngx_http_weaveit_pg_option(ci->options, "options") == NULL) {
+        pcf->keywords[n] = "options";
+        pcf->values[n] = ngx_http_weaveit_pg_statement_timeout(cf->pool,
+                                                               pcf->timeout);
+        if (pcf->values[n] == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_weaveit_pg_statement_timeout(ngx_pool_t *pool, ngx_msec_t timeout)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(pool, sizeof("-c statement_timeout=") - 1
+                          + NGX_INT_T_LEN + 1);
+    if (p != NULL) {
+        (void) ngx_sprintf(p, "-c statement_timeout=%M%Z", timeout);
+    }
+
+    return (char *) p;
 }
 
 
@@ -288,99 +580,26 @@ ngx_http_weaveit_pg_strdup(ngx_pool_t *pool, const char *s)
 }
 
 
+/* a worker's pool */
+
+
 /*
- * libpq tries every address of a host in turn; it does so here too, given
- * "host=h,h" and "hostaddr=a1,a2" of equal lengths.
+ * Called at worker start.  The pool lives in the cycle's memory and keeps
+ * a pointer to "conf", which must live as long.  NULL: out of memory.
  */
 
-static char *
-ngx_http_weaveit_pg_resolve(ngx_conf_t *cf, const char *host, char **hosts,
-    char **hostaddrs)
+ngx_http_weaveit_pg_pool_t *
+ngx_http_weaveit_pg_pool_create(ngx_cycle_t *cycle,
+    ngx_http_weaveit_pg_conf_t *conf)
 {
-    int               rc;
-    char              addr[NGX_SOCKADDR_STRLEN];
-    size_t            hlen;
-    u_char           *h, *a;
-    ngx_uint_t        n;
-    const void       *sin;
-    struct addrinfo   hints, *res, *ai;
-
-    ngx_memzero(&hints, sizeof(struct addrinfo));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-
-    rc = getaddrinfo(host, NULL, &hints, &res);
-    if (rc != 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"weaveit_db\" host \"%s\" not found: %s",
-                           host, gai_strerror(rc));
-        return NGX_CONF_ERROR;
-    }
-
-    n = 0;
-    for (ai = res; ai; ai = ai->ai_next) {
-        n++;
-    }
-
-    hlen = ngx_strlen(host);
-    *hosts = ngx_pnalloc(cf->pool, n * (hlen + 1));
-    *hostaddrs = ngx_pnalloc(cf->pool, n * sizeof(addr));
-    if (*hosts == NULL || *hostaddrs == NULL) {
-        freeaddrinfo(res);
-        return NGX_CONF_ERROR;
-    }
-
-    h = (u_char *) *hosts;
-    a = (u_char *) *hostaddrs;
-
-    for (ai = res; ai; ai = ai->ai_next) {
-
-        if (ai->ai_family == AF_INET6) {
-            sin = &((struct sockaddr_in6 *) ai->ai_addr)->sin6_addr;
-
-        } else {
-            sin = &((struct sockaddr_in *) ai->ai_addr)->sin_addr;
-        }
-
-        if (inet_ntop(ai->ai_family, sin, addr, sizeof(addr)) == NULL) {
-            continue;
-        }
-
-        if (h != (u_char *) *hosts) {
-            *h++ = ',';
-            *a++ = ',';
-        }
-
-        h = ngx_cpymem(h, host, hlen);
-        a = ngx_cpymem(a, addr, ngx_strlen(addr));
-    }
-
-    freeaddrinfo(res);
-
-    *h = '\0';
-    *a = '\0';
-
-    return NGX_CONF_OK;
-}
-
-
-/* worker start and exit */
-
-
-ngx_int_t
-ngx_http_weaveit_pg_init_process(ngx_cycle_t *cycle,
-    ngx_http_weaveit_main_conf_t *wmcf)
-{
-    u_char                      *name;
-    ngx_uint_t                   i;
     ngx_http_weaveit_pg_pool_t  *pool;
 
     pool = ngx_pcalloc(cycle->pool, sizeof(ngx_http_weaveit_pg_pool_t));
     if (pool == NULL) {
-        return NGX_ERROR;
+        return NULL;
     }
 
-    pool->conf = wmcf;
+    pool->conf = conf;
     pool->log = cycle->log;
     ngx_queue_init(&pool->idle);
     ngx_queue_init(&pool->active);
@@ -390,47 +609,70 @@ ngx_http_weaveit_pg_init_process(ngx_cycle_t *cycle,
     pool->dispatch.data = pool;
     pool->dispatch.log = cycle->log;
 
-    /* "weaveit/PID" tells the workers apart in pg_stat_activity */
+    /* a pool with nothing to run on its first connection is set up */
 
-    for (i = 0; wmcf->keywords[i]; i++) {
-        if (ngx_strcmp(wmcf->keywords[i], "fallback_application_name")
-            == 0)
-        {
-            name = ngx_pnalloc(cycle->pool, sizeof("weaveit/") + NGX_INT_T_LEN);
-            if (name == NULL) {
-                return NGX_ERROR;
-            }
+    pool->set_up = (conf->setup_sql == NULL);
 
-            (void) ngx_sprintf(name, "weaveit/%P%Z", ngx_pid);
-            wmcf->values[i] = (char *) name;
-        }
+    if (ngx_http_weaveit_pg_worker_conninfo(pool, cycle->pool) != NGX_OK) {
+        return NULL;
     }
-
-    wmcf->pool = pool;
 
     /*
-     * Connect at once, so the schema is in place and a misconfigured
-     * database is in error_log before the first request.
+     * Connect at once, so the setup has run (the schema is in place) and a
+     * misconfigured database is in error_log before the first request.
      */
 
-    if (wmcf->used || wmcf->conninfo.len) {
-        (void) ngx_http_weaveit_pg_connect(pool);
+    (void) ngx_http_weaveit_pg_connect(pool);
+
+    return pool;
+}
+
+
+/*
+ * The pg conf's keywords and values, and what only a worker knows: its pid
+ * in fallback_application_name, "weaveit/PID", which tells the workers
+ * apart in pg_stat_activity.  Last, it overrides one in the conninfo.
+ */
+
+static ngx_int_t
+ngx_http_weaveit_pg_worker_conninfo(ngx_http_weaveit_pg_pool_t *pool,
+    ngx_pool_t *mem)
+{
+    u_char      *name;
+    size_t       size;
+    ngx_uint_t   n;
+
+    for (n = 0; pool->conf->keywords[n]; n++) { /* void */ }
+
+    size = (n + 2) * sizeof(char *);
+
+    pool->keywords = ngx_palloc(mem, size);
+    pool->values = ngx_palloc(mem, size);
+    name = ngx_pnalloc(mem, sizeof("weaveit/") + NGX_INT_T_LEN);
+    if (pool->keywords == NULL || pool->values == NULL || name == NULL) {
+        return NGX_ERROR;
     }
+
+    ngx_memcpy(pool->keywords, pool->conf->keywords, n * sizeof(char *));
+    ngx_memcpy(pool->values, pool->conf->values, n * sizeof(char *));
+
+    (void) ngx_sprintf(name, "weaveit/%P%Z", ngx_pid);
+
+    pool->keywords[n] = "fallback_application_name";
+    pool->values[n] = (char *) name;
+    pool->keywords[n + 1] = NULL;
+    pool->values[n + 1] = NULL;
 
     return NGX_OK;
 }
 
 
-void
-ngx_http_weaveit_pg_exit_process(ngx_http_weaveit_main_conf_t *wmcf)
-{
-    ngx_queue_t                 *q;
-    ngx_http_weaveit_pg_pool_t  *pool;
+/* at worker exit: the connections are closed, no query is called back */
 
-    pool = wmcf->pool;
-    if (pool == NULL) {
-        return;
-    }
+void
+ngx_http_weaveit_pg_pool_destroy(ngx_http_weaveit_pg_pool_t *pool)
+{
+    ngx_queue_t  *q;
 
     while (!ngx_queue_empty(&pool->idle)) {
         q = ngx_queue_head(&pool->idle);
@@ -479,7 +721,7 @@ ngx_http_weaveit_pg_query(ngx_http_weaveit_pg_pool_t *pool,
     q->timer.handler = ngx_http_weaveit_pg_query_timeout;
     q->timer.data = q;
     q->timer.log = q->log;
-    ngx_add_timer(&q->timer, pool->conf->pool_timeout);
+    ngx_add_timer(&q->timer, pool->conf->timeout);
 
     ngx_queue_insert_tail(&pool->waiting, &q->queue);
     q->waiting = 1;
@@ -521,7 +763,7 @@ ngx_http_weaveit_pg_cancel(ngx_http_weaveit_pg_query_t *q)
 
         ngx_http_weaveit_pg_set_log(pc, pc->pool->log);
 
-        ngx_add_timer(pc->c->read, pc->pool->conf->pool_timeout);
+        ngx_add_timer(pc->c->read, pc->pool->conf->timeout);
     }
 }
 
@@ -586,7 +828,7 @@ ngx_http_weaveit_pg_dispatch_handler(ngx_event_t *ev)
     }
 
     while (pool->nwaiting > pool->nconnecting
-           && pool->nconns < pool->conf->pool_max)
+           && pool->nconns < pool->conf->max)
     {
         if (ngx_http_weaveit_pg_connect(pool) != NGX_OK) {
             break;
@@ -601,7 +843,7 @@ ngx_http_weaveit_pg_dispatch_handler(ngx_event_t *ev)
 static ngx_int_t
 ngx_http_weaveit_pg_connect(ngx_http_weaveit_pg_pool_t *pool)
 {
-    const char                  *error;
+    char                         error[NGX_HTTP_WEAVEIT_PG_ERRLEN];
     ngx_http_weaveit_pg_conn_t  *pc;
 
     pc = ngx_calloc(sizeof(ngx_http_weaveit_pg_conn_t), pool->log);
@@ -612,14 +854,13 @@ ngx_http_weaveit_pg_connect(ngx_http_weaveit_pg_pool_t *pool)
 
     pc->pool = pool;
     pc->state = ngx_http_weaveit_pg_connecting;
-    pc->pgconn = PQconnectStartParams(pool->conf->keywords,
-                                      pool->conf->values, 0);
+    pc->pgconn = PQconnectStartParams(pool->keywords, pool->values, 0);
 
     if (pc->pgconn == NULL || PQstatus(pc->pgconn) == CONNECTION_BAD) {
-        error = ngx_http_weaveit_pg_error(pool, "connect failed: ",
-                                          pc->pgconn
-                                          ? PQerrorMessage(pc->pgconn)
-                                          : "out of memory");
+        (void) ngx_http_weaveit_pg_error(error, "connect failed: ",
+                                         pc->pgconn
+                                         ? PQerrorMessage(pc->pgconn)
+                                         : "out of memory");
         ngx_log_error(NGX_LOG_ERR, pool->log, 0, "weaveit: %s", error);
         PQfinish(pc->pgconn);
         ngx_free(pc);
@@ -638,7 +879,7 @@ ngx_http_weaveit_pg_connect(ngx_http_weaveit_pg_pool_t *pool)
         return NGX_ERROR;
     }
 
-    ngx_add_timer(pc->c->read, pool->conf->pool_timeout);
+    ngx_add_timer(pc->c->read, pool->conf->timeout);
 
     /* PQconnectStartParams() leaves us as if polling asked to write */
 
@@ -793,7 +1034,6 @@ ngx_http_weaveit_pg_want_write(ngx_http_weaveit_pg_conn_t *pc,
 static void
 ngx_http_weaveit_pg_connect_poll(ngx_http_weaveit_pg_conn_t *pc)
 {
-    const char                *error;
     PostgresPollingStatusType  status;
 
     status = PQconnectPoll(pc->pgconn);
@@ -810,7 +1050,7 @@ ngx_http_weaveit_pg_connect_poll(ngx_http_weaveit_pg_conn_t *pc)
             return;
         }
 
-        ngx_add_timer(pc->c->read, pc->pool->conf->pool_timeout);
+        ngx_add_timer(pc->c->read, pc->pool->conf->timeout);
     }
 
     switch (status) {
@@ -832,9 +1072,7 @@ ngx_http_weaveit_pg_connect_poll(ngx_http_weaveit_pg_conn_t *pc)
         return;
 
     default:
-        error = ngx_http_weaveit_pg_error(pc->pool, "connect failed: ",
-                                          PQerrorMessage(pc->pgconn));
-        ngx_http_weaveit_pg_close(pc, error);
+        ngx_http_weaveit_pg_close_failed(pc, "connect failed: ");
         return;
     }
 }
@@ -843,7 +1081,6 @@ ngx_http_weaveit_pg_connect_poll(ngx_http_weaveit_pg_conn_t *pc)
 static void
 ngx_http_weaveit_pg_connected(ngx_http_weaveit_pg_conn_t *pc)
 {
-    const char                  *error;
     ngx_http_weaveit_pg_pool_t  *pool;
 
     pool = pc->pool;
@@ -859,34 +1096,78 @@ ngx_http_weaveit_pg_connected(ngx_http_weaveit_pg_conn_t *pc)
     }
 
     if (PQsetnonblocking(pc->pgconn, 1) != 0) {
-        error = ngx_http_weaveit_pg_error(pool, "PQsetnonblocking() failed: ",
-                                          PQerrorMessage(pc->pgconn));
-        ngx_http_weaveit_pg_close(pc, error);
+        ngx_http_weaveit_pg_close_failed(pc, "PQsetnonblocking() failed: ");
         return;
     }
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, pool->log, 0,
                    "weaveit: connected to PostgreSQL, fd:%d", pc->c->fd);
 
-    if (pool->schema_ready) {
-        ngx_http_weaveit_pg_make_idle(pc);
-        ngx_http_weaveit_pg_post_dispatch(pool);
+    if (!pool->set_up) {
+        ngx_http_weaveit_pg_setup(pc);
         return;
     }
 
-    /*
-     * Until one connection of this worker has applied the schema, every
-     * new one does: the script is idempotent and serialised by an
-     * advisory lock, so racing workers and hosts are harmless.
-     */
+    ngx_http_weaveit_pg_make_idle(pc);
+    ngx_http_weaveit_pg_post_dispatch(pool);
+}
 
-    pc->state = ngx_http_weaveit_pg_schema;
-    ngx_add_timer(pc->c->read, pool->conf->pool_timeout);
 
-    ngx_http_weaveit_pg_sent(pc,
-                             PQsendQuery(pc->pgconn,
-                                         ngx_http_weaveit_schema_sql),
-                             "schema not sent: ");
+/*
+ * Until one connection of the pool has run the conf's setup SQL, every new
+ * one runs it before it takes queries; so the SQL must be harmless when
+ * connections, workers or hosts race (the schema is idempotent and
+ * serialised by an advisory lock).
+ */
+
+static void
+ngx_http_weaveit_pg_setup(ngx_http_weaveit_pg_conn_t *pc)
+{
+    char                         what[NGX_HTTP_WEAVEIT_PG_ERRLEN];
+    ngx_http_weaveit_pg_conf_t  *conf;
+
+    conf = pc->pool->conf;
+
+    pc->state = ngx_http_weaveit_pg_setting_up;
+    ngx_add_timer(pc->c->read, conf->timeout);
+
+    *ngx_snprintf((u_char *) what, sizeof(what) - 1, "%s not sent: ",
+                  conf->setup_name) = '\0';
+
+    ngx_http_weaveit_pg_sent(pc, PQsendQuery(pc->pgconn, conf->setup_sql),
+                             what);
+}
+
+
+/* a failed setup closes the connection, and fails the queries waiting */
+
+static void
+ngx_http_weaveit_pg_setup_done(ngx_http_weaveit_pg_conn_t *pc,
+    PGresult *res)
+{
+    char                         text[NGX_HTTP_WEAVEIT_PG_ERRLEN];
+    char                         reason[NGX_HTTP_WEAVEIT_PG_ERRLEN];
+    const char                  *error;
+    ngx_http_weaveit_pg_pool_t  *pool;
+
+    pool = pc->pool;
+    error = ngx_http_weaveit_pg_result_error(res, text);
+    PQclear(res);
+
+    if (error) {
+        *ngx_snprintf((u_char *) reason, sizeof(reason) - 1, "%s failed: %s",
+                      pool->conf->setup_name, error) = '\0';
+        ngx_http_weaveit_pg_close(pc, reason);
+        return;
+    }
+
+    pool->set_up = 1;
+    ngx_log_error(NGX_LOG_INFO, pool->log, 0,
+                  "weaveit: database %s is up to date",
+                  pool->conf->setup_name);
+
+    ngx_http_weaveit_pg_make_idle(pc);
+    ngx_http_weaveit_pg_post_dispatch(pool);
 }
 
 
@@ -980,12 +1261,8 @@ static void
 ngx_http_weaveit_pg_sent(ngx_http_weaveit_pg_conn_t *pc, int sent,
     const char *what)
 {
-    const char  *error;
-
     if (!sent) {
-        error = ngx_http_weaveit_pg_error(pc->pool, what,
-                                          PQerrorMessage(pc->pgconn));
-        ngx_http_weaveit_pg_close(pc, error);
+        ngx_http_weaveit_pg_close_failed(pc, what);
         return;
     }
 
@@ -1001,15 +1278,12 @@ ngx_http_weaveit_pg_sent(ngx_http_weaveit_pg_conn_t *pc, int sent,
 static ngx_int_t
 ngx_http_weaveit_pg_flush(ngx_http_weaveit_pg_conn_t *pc)
 {
-    int          rc;
-    const char  *error;
+    int  rc;
 
     rc = PQflush(pc->pgconn);
 
     if (rc == -1) {
-        error = ngx_http_weaveit_pg_error(pc->pool, "PQflush() failed: ",
-                                          PQerrorMessage(pc->pgconn));
-        ngx_http_weaveit_pg_close(pc, error);
+        ngx_http_weaveit_pg_close_failed(pc, "PQflush() failed: ");
         return NGX_ERROR;
     }
 
@@ -1050,7 +1324,6 @@ ngx_http_weaveit_pg_write_handler(ngx_event_t *wev)
 static void
 ngx_http_weaveit_pg_read_handler(ngx_event_t *rev)
 {
-    const char                  *error;
     ngx_connection_t            *c;
     PGnotify                    *notify;
     ngx_http_weaveit_pg_conn_t  *pc;
@@ -1077,9 +1350,7 @@ ngx_http_weaveit_pg_read_handler(ngx_event_t *rev)
     }
 
     if (!PQconsumeInput(pc->pgconn)) {
-        error = ngx_http_weaveit_pg_error(pc->pool, "connection lost: ",
-                                          PQerrorMessage(pc->pgconn));
-        ngx_http_weaveit_pg_close(pc, error);
+        ngx_http_weaveit_pg_close_failed(pc, "connection lost: ");
         return;
     }
 
@@ -1089,9 +1360,7 @@ ngx_http_weaveit_pg_read_handler(ngx_event_t *rev)
 
     if (pc->state == ngx_http_weaveit_pg_idle) {
         if (PQstatus(pc->pgconn) == CONNECTION_BAD) {
-            error = ngx_http_weaveit_pg_error(pc->pool, "connection lost: ",
-                                              PQerrorMessage(pc->pgconn));
-            ngx_http_weaveit_pg_close(pc, error);
+            ngx_http_weaveit_pg_close_failed(pc, "connection lost: ");
         }
         return;
     }
@@ -1137,9 +1406,9 @@ ngx_http_weaveit_pg_collect(ngx_http_weaveit_pg_conn_t *pc)
 static void
 ngx_http_weaveit_pg_complete(ngx_http_weaveit_pg_conn_t *pc)
 {
+    char                          text[NGX_HTTP_WEAVEIT_PG_ERRLEN];
     PGresult                     *res;
     const char                   *error;
-    ExecStatusType                status;
     ngx_http_weaveit_pg_pool_t   *pool;
     ngx_http_weaveit_pg_query_t  *q;
 
@@ -1151,31 +1420,12 @@ ngx_http_weaveit_pg_complete(ngx_http_weaveit_pg_conn_t *pc)
         ngx_del_timer(pc->c->read);
     }
 
-    error = NULL;
-    status = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-
-    if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
-        error = ngx_http_weaveit_pg_error(pool, NULL,
-                                          res ? PQresultErrorMessage(res)
-                                              : "no result");
-    }
-
-    if (pc->state == ngx_http_weaveit_pg_schema) {
-        PQclear(res);
-
-        if (error) {
-            error = ngx_http_weaveit_pg_error(pool, "schema failed: ", error);
-            ngx_http_weaveit_pg_close(pc, error);
-            return;
-        }
-
-        pool->schema_ready = 1;
-        ngx_log_error(NGX_LOG_INFO, pool->log, 0,
-                      "weaveit: database schema is up to date");
-        ngx_http_weaveit_pg_make_idle(pc);
-        ngx_http_weaveit_pg_post_dispatch(pool);
+    if (pc->state == ngx_http_weaveit_pg_setting_up) {
+        ngx_http_weaveit_pg_setup_done(pc, res);
         return;
     }
+
+    error = ngx_http_weaveit_pg_result_error(res, text);
 
     q = pc->query;
 
@@ -1207,6 +1457,25 @@ ngx_http_weaveit_pg_complete(ngx_http_weaveit_pg_conn_t *pc)
     PQclear(res);
 
     ngx_http_weaveit_pg_post_dispatch(pool);
+}
+
+
+/* NULL if "res" is a success; its error, written into "error", if not */
+
+static const char *
+ngx_http_weaveit_pg_result_error(PGresult *res, char *error)
+{
+    ExecStatusType  status;
+
+    status = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+
+    if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) {
+        return NULL;
+    }
+
+    return ngx_http_weaveit_pg_error(error, NULL,
+                                     res ? PQresultErrorMessage(res)
+                                         : "no result");
 }
 
 
@@ -1288,7 +1557,8 @@ ngx_http_weaveit_pg_set_log(ngx_http_weaveit_pg_conn_t *pc, ngx_log_t *log)
 /*
  * Closes the connection and tells whoever depended on it: the query it was
  * running and, if it never became usable, the queries waiting for one.
- * "reason" is NULL for an orderly close.
+ * "reason" is NULL for an orderly close; it is read after the connection
+ * is freed, so it is never kept in the connection.
  */
 
 static void
@@ -1301,17 +1571,13 @@ ngx_http_weaveit_pg_close(ngx_http_weaveit_pg_conn_t *pc, const char *reason)
     pool = pc->pool;
     q = pc->query;
     unusable = (pc->state == ngx_http_weaveit_pg_connecting
-                || pc->state == ngx_http_weaveit_pg_schema);
+                || pc->state == ngx_http_weaveit_pg_setting_up);
 
     if (pc->state == ngx_http_weaveit_pg_connecting) {
         pool->nconnecting--;
     }
 
     if (reason) {
-        if (reason != pool->error) {
-            reason = ngx_http_weaveit_pg_error(pool, NULL, reason);
-        }
-
         ngx_log_error(NGX_LOG_ERR, q ? q->log : pool->log, 0,
                       "weaveit: %s", reason);
     }
@@ -1390,7 +1656,15 @@ ngx_http_weaveit_pg_finish(ngx_http_weaveit_pg_query_t *q, PGresult *res,
 
     q->conn = NULL;
     q->result = res;
-    q->error = error;
+    q->error = NULL;
+
+    /* the error's text may live on a caller's stack: the query keeps it */
+
+    if (error) {
+        (void) ngx_cpystrn((u_char *) q->error_text, (u_char *) error,
+                           NGX_HTTP_WEAVEIT_PG_ERRLEN);
+        q->error = q->error_text;
+    }
 
     q->handler(q);
 }
@@ -1420,44 +1694,48 @@ ngx_http_weaveit_pg_query_timeout(ngx_event_t *ev)
 
     ngx_log_error(NGX_LOG_ERR, q->log, 0,
                   "weaveit: no PostgreSQL connection within %M ms",
-                  pool->conf->pool_timeout);
+                  pool->conf->timeout);
 
     ngx_http_weaveit_pg_finish(q, NULL, "database timeout");
 }
 
 
+/* on a libpq call that failed: closes the connection with libpq's reason */
+
+static void
+ngx_http_weaveit_pg_close_failed(ngx_http_weaveit_pg_conn_t *pc,
+    const char *what)
+{
+    char  error[NGX_HTTP_WEAVEIT_PG_ERRLEN];
+
+    (void) ngx_http_weaveit_pg_error(error, what, PQerrorMessage(pc->pgconn));
+    ngx_http_weaveit_pg_close(pc, error);
+}
+
+
 /*
- * Formats "prefix" + the first line of a libpq message, whitespace trimmed,
- * into the pool's buffer (a static one at configuration time).  The result
- * lives until the next call; "message" may point into that buffer.
+ * Writes "prefix" and the first line of a libpq message, whitespace
+ * trimmed, into "error" (NGX_HTTP_WEAVEIT_PG_ERRLEN bytes) and returns it.
  */
 
 static const char *
-ngx_http_weaveit_pg_error(ngx_http_weaveit_pg_pool_t *pool,
-    const char *prefix, const char *message)
+ngx_http_weaveit_pg_error(char *error, const char *prefix,
+    const char *message)
 {
-    static char  conf_error[NGX_HTTP_WEAVEIT_PG_ERRLEN];
-
-    char         line[NGX_HTTP_WEAVEIT_PG_ERRLEN], *buf;
-    size_t       len;
-
-    buf = pool ? pool->error : conf_error;
+    size_t  len;
 
     while (*message == ' ' || *message == '\t' || *message == '\n') {
         message++;
     }
 
-    len = ngx_min(strcspn(message, "\r\n"), sizeof(line) - 1);
+    len = ngx_min(strcspn(message, "\r\n"), NGX_HTTP_WEAVEIT_PG_ERRLEN - 1);
 
     while (len && (message[len - 1] == ' ' || message[len - 1] == '\t')) {
         len--;
     }
 
-    ngx_memcpy(line, message, len);
-    line[len] = '\0';
+    *ngx_snprintf((u_char *) error, NGX_HTTP_WEAVEIT_PG_ERRLEN - 1, "%s%*s",
+                  prefix ? prefix : "", len, message) = '\0';
 
-    *ngx_snprintf((u_char *) buf, NGX_HTTP_WEAVEIT_PG_ERRLEN - 1, "%s%s",
-                  prefix ? prefix : "", line) = '\0';
-
-    return buf;
+    return error;
 }
