@@ -58,8 +58,18 @@ typedef struct {
 #define WEAVEIT_SPEECH_RATE_MAX  450
 
 
-/* the one place the defaults live: the module and the CLI start from it */
+/*
+ * weaveit_params.c: libc only, so the nginx module can link it alone.
+ * The one place the defaults live: the module and the CLI start from it.
+ */
 void weaveit_params_init(weaveit_params_t *p);
+
+/*
+ * Returns 0 if the settings are within the bounds above, or -1 with a
+ * readable message in err; the title is not looked at.
+ */
+int weaveit_params_check(const weaveit_params_t *p, char *err,
+    size_t errlen);
 
 /* 1 if name is one of x264's presets, ultrafast ... placebo */
 int weaveit_x264_preset_valid(const char *name);

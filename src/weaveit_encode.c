@@ -312,26 +312,6 @@ weaveit_io_close2(AVFormatContext *s, AVIOContext *pb)
 }
 
 
-int
-weaveit_x264_preset_valid(const char *name)
-{
-    size_t  i;
-
-    static const char  *presets[] = {
-        "ultrafast", "superfast", "veryfast", "faster", "fast", "medium",
-        "slow", "slower", "veryslow", "placebo"
-    };
-
-    for (i = 0; i < sizeof(presets) / sizeof(presets[0]); i++) {
-        if (strcmp(name, presets[i]) == 0) {
-            return 1;
-        }
-    }
-
-    return 0;
-}
-
-
 weaveit_encoder_t *
 weaveit_encoder_open(const weaveit_params_t *p, int sample_rate, char *err,
     size_t errlen)

@@ -15,13 +15,16 @@
 #include "weaveit.h"
 
 
-/* text: weaveit_text.c */
+/* the core's messages: weaveit_params.c */
 
 void weaveit_error(char *err, size_t errlen, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+
+
+/* text: weaveit_text.c */
 
 /* decodes one UTF-8 sequence; returns its length, or 0 if invalid */
 size_t weaveit_utf8_decode(const unsigned char *p, size_t n, uint32_t *cp);
