@@ -86,5 +86,15 @@ int weaveit_generate(const weaveit_params_t *p, const char *script,
 
 void weaveit_video_free(weaveit_video_t *v);
 
+/*
+ * Reads from disk, once, what weaveit_generate() with these parameters
+ * would read on its first call (espeak-ng's data and the voice, the font),
+ * and checks that the encoders are there: a sandboxed generator does this
+ * before it takes a script.  Returns 0, or -1 with the message that every
+ * generation with these parameters would fail with.
+ */
+int weaveit_generate_preload(const weaveit_params_t *p, char *err,
+    size_t errlen);
+
 
 #endif /* _WEAVEIT_H_INCLUDED_ */

@@ -887,3 +887,20 @@ weaveit_encoder_close(weaveit_encoder_t *e)
     free(e->out.data);
     free(e);
 }
+
+
+int
+weaveit_encoder_preload(char *err, size_t errlen)
+{
+    pthread_once(&weaveit_av_once, weaveit_av_log_once);
+
+    if (avcodec_find_encoder_by_name("libx264") == NULL
+        || avcodec_find_encoder(AV_CODEC_ID_AAC) == NULL)
+    {
+        weaveit_error(err, errlen, "FFmpeg: the libx264 or AAC encoder is "
+                      "missing");
+        return -1;
+    }
+
+    return 0;
+}

@@ -150,6 +150,32 @@ done:
 }
 
 
+/* a renderer for one letter opens the font as a video's would */
+
+int
+weaveit_generate_preload(const weaveit_params_t *p, char *err,
+    size_t errlen)
+{
+    weaveit_render_t  *r;
+
+    if (weaveit_params_check(p, err, errlen) != 0
+        || weaveit_tts_preload(p->voice, p->speech_rate, err, errlen) != 0
+        || weaveit_encoder_preload(err, errlen) != 0)
+    {
+        return -1;
+    }
+
+    r = weaveit_render_create(p, "W", 1, err, errlen);
+    if (r == NULL) {
+        return -1;
+    }
+
+    weaveit_render_destroy(r);
+
+    return 0;
+}
+
+
 /* the speech, and the scroll paced by its word timings */
 
 static int
