@@ -2,15 +2,16 @@
  * weaveit-render: the generation core from the command line.
  *
  *   weaveit-render [--title T] [--size WxH] [--fps N] [--font F]
- *       [--voice V] [--rate N] [--preset P] [--crf N] [--threads N]
- *       script.txt out.mp4
+ *       [--font-size N] [--voice V] [--rate N] [--preset P] [--crf N]
+ *       [--threads N] script.txt out.mp4
  */
 
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
-#include <stddef.h>
 #include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,59 +21,80 @@
 #include "weaveit.h"
 
 
+#define WEAVEIT_CLI_RUN          -1     /* the options are good: go on */
+#define WEAVEIT_CLI_TICK_NS       100000000    /* progress is looked at */
+
+
 typedef struct {
     weaveit_params_t    params;
-    char               *script;
-    size_t              len;
-    weaveit_video_t     video;
-    atomic_int          progress;
-    atomic_int          done;
-    int                 rc;
-    char                err[512];
+} weaveit_cli_conf_t;
+
+
+typedef struct {
+    const weaveit_params_t  *params;
+    char                    *script;
+    size_t                   len;
+    weaveit_video_t          video;
+    atomic_int               progress;
+    int                      rc;
+    char                     err[512];
+
+    /* show(fd, percent), if set, as the percentage changes */
+    void                   (*show)(int fd, int pct);
+    int                      fd;
+    pthread_mutex_t          lock;
+    pthread_cond_t           cond;
+    int                      done;
 } weaveit_cli_job_t;
 
 
-/* --name ARG stores ARG, converted by set, at offset in the parameters */
+/* --name ARG stores ARG, converted by set, at offset in the conf */
 
 typedef struct {
     const char         *name;
-    int               (*set)(weaveit_params_t *p, size_t offset,
+    int               (*set)(weaveit_cli_conf_t *conf, size_t offset,
                              const char *arg);
     size_t              offset;
 } weaveit_cli_option_t;
 
 
-#define WEAVEIT_CLI_RUN  -1     /* the options are good: generate */
-
-
 static void weaveit_cli_usage(FILE *f);
-static int weaveit_cli_parse(int argc, char **argv, weaveit_params_t *p);
-static int weaveit_cli_string(weaveit_params_t *p, size_t offset,
+static int weaveit_cli_parse(int argc, char **argv, weaveit_cli_conf_t *conf);
+static int weaveit_cli_string(weaveit_cli_conf_t *conf, size_t offset,
     const char *arg);
-static int weaveit_cli_number(weaveit_params_t *p, size_t offset,
+static int weaveit_cli_number(weaveit_cli_conf_t *conf, size_t offset,
     const char *arg);
-static int weaveit_cli_size(weaveit_params_t *p, size_t offset,
+static int weaveit_cli_size(weaveit_cli_conf_t *conf, size_t offset,
     const char *arg);
-static int weaveit_cli_read(const char *path, char **data, size_t *len);
+static int weaveit_cli_file(weaveit_cli_conf_t *conf, const char *input,
+    const char *output);
+static int weaveit_cli_read(FILE *f, size_t max, char **data, size_t *len);
+static void weaveit_cli_job_init(weaveit_cli_job_t *job,
+    const weaveit_params_t *p);
+static void weaveit_cli_job_free(weaveit_cli_job_t *job);
 static void weaveit_cli_generate(weaveit_cli_job_t *job);
+static void weaveit_cli_wait(weaveit_cli_job_t *job);
 static void *weaveit_cli_thread(void *arg);
+static void weaveit_cli_run(weaveit_cli_job_t *job);
+static void weaveit_cli_show_tty(int fd, int pct);
 static int weaveit_cli_write(weaveit_cli_job_t *job, FILE *out,
     const char *output, double start);
 static double weaveit_cli_now(void);
 
-
-#define weaveit_cli_param(field)  offsetof(weaveit_params_t, field)
+#define weaveit_cli_param(field)                                              \
+    offsetof(weaveit_cli_conf_t, params.field)
 
 static const weaveit_cli_option_t  weaveit_cli_options[] = {
-    { "title",   weaveit_cli_string, weaveit_cli_param(title) },
-    { "size",    weaveit_cli_size,   0 },
-    { "fps",     weaveit_cli_number, weaveit_cli_param(fps) },
-    { "font",    weaveit_cli_string, weaveit_cli_param(font_path) },
-    { "voice",   weaveit_cli_string, weaveit_cli_param(voice) },
-    { "rate",    weaveit_cli_number, weaveit_cli_param(speech_rate) },
-    { "preset",  weaveit_cli_string, weaveit_cli_param(x264_preset) },
-    { "crf",     weaveit_cli_number, weaveit_cli_param(crf) },
-    { "threads", weaveit_cli_number, weaveit_cli_param(threads) }
+    { "title",      weaveit_cli_string, weaveit_cli_param(title) },
+    { "size",       weaveit_cli_size,   0 },
+    { "fps",        weaveit_cli_number, weaveit_cli_param(fps) },
+    { "font",       weaveit_cli_string, weaveit_cli_param(font_path) },
+    { "font-size",  weaveit_cli_number, weaveit_cli_param(font_size) },
+    { "voice",      weaveit_cli_string, weaveit_cli_param(voice) },
+    { "rate",       weaveit_cli_number, weaveit_cli_param(speech_rate) },
+    { "preset",     weaveit_cli_string, weaveit_cli_param(x264_preset) },
+    { "crf",        weaveit_cli_number, weaveit_cli_param(crf) },
+    { "threads",    weaveit_cli_number, weaveit_cli_param(threads) }
 };
 
 #define WEAVEIT_CLI_NOPTIONS                                                  \
@@ -84,9 +106,9 @@ weaveit_cli_usage(FILE *f)
 {
     fprintf(f, "usage: weaveit-render [--title T] [--size WxH] [--fps N] "
             "[--font F]\n"
-            "           [--voice V] [--rate N] [--preset P] [--crf N] "
-            "[--threads N]\n"
-            "           script.txt out.mp4\n");
+            "           [--font-size N] [--voice V] [--rate N] "
+            "[--preset P] [--crf N]\n"
+            "           [--threads N] script.txt out.mp4\n");
 }
 
 
@@ -96,7 +118,7 @@ weaveit_cli_usage(FILE *f)
  */
 
 static int
-weaveit_cli_parse(int argc, char **argv, weaveit_params_t *p)
+weaveit_cli_parse(int argc, char **argv, weaveit_cli_conf_t *conf)
 {
     int                          c, i, opt;
     struct option                longopts[WEAVEIT_CLI_NOPTIONS + 2];
@@ -116,7 +138,7 @@ weaveit_cli_parse(int argc, char **argv, weaveit_params_t *p)
         if (c == 0) {
             o = &weaveit_cli_options[opt];
 
-            if (o->set(p, o->offset, optarg) != 0) {
+            if (o->set(conf, o->offset, optarg) != 0) {
                 return 2;
             }
 
@@ -137,9 +159,9 @@ weaveit_cli_parse(int argc, char **argv, weaveit_params_t *p)
 
 
 static int
-weaveit_cli_string(weaveit_params_t *p, size_t offset, const char *arg)
+weaveit_cli_string(weaveit_cli_conf_t *conf, size_t offset, const char *arg)
 {
-    *(const char **) ((char *) p + offset) = arg;
+    *(const char **) ((char *) conf + offset) = arg;
 
     return 0;
 }
@@ -148,7 +170,7 @@ weaveit_cli_string(weaveit_params_t *p, size_t offset, const char *arg)
 /* a non-negative int: weaveit_generate() judges its range */
 
 static int
-weaveit_cli_number(weaveit_params_t *p, size_t offset, const char *arg)
+weaveit_cli_number(weaveit_cli_conf_t *conf, size_t offset, const char *arg)
 {
     long   v;
     char  *end;
@@ -161,18 +183,20 @@ weaveit_cli_number(weaveit_params_t *p, size_t offset, const char *arg)
         return -1;
     }
 
-    *(int *) ((char *) p + offset) = (int) v;
+    *(int *) ((char *) conf + offset) = (int) v;
 
     return 0;
 }
 
 
 static int
-weaveit_cli_size(weaveit_params_t *p, size_t offset, const char *arg)
+weaveit_cli_size(weaveit_cli_conf_t *conf, size_t offset, const char *arg)
 {
     (void) offset;
 
-    if (sscanf(arg, "%dx%d", &p->width, &p->height) != 2) {
+    if (sscanf(arg, "%dx%d", &conf->params.width, &conf->params.height)
+        != 2)
+    {
         fprintf(stderr, "weaveit-render: bad --size \"%s\" (want WxH)\n",
                 arg);
         return -1;
@@ -183,34 +207,90 @@ weaveit_cli_size(weaveit_params_t *p, size_t offset, const char *arg)
 
 
 static int
-weaveit_cli_read(const char *path, char **data, size_t *len)
+weaveit_cli_file(weaveit_cli_conf_t *conf, const char *input,
+    const char *output)
 {
-    FILE    *f;
+    int                 rc;
+    FILE               *in, *out;
+    double              start;
+    weaveit_cli_job_t   job;
+
+    weaveit_cli_job_init(&job, &conf->params);
+
+    in = fopen(input, "rb");
+    rc = (in == NULL) ? -1 : weaveit_cli_read(in, SIZE_MAX, &job.script,
+                                              &job.len);
+    if (in != NULL) {
+        fclose(in);
+    }
+
+    if (rc != 0) {
+        fprintf(stderr, "weaveit-render: cannot read \"%s\": %s\n", input,
+                strerror(errno));
+        weaveit_cli_job_free(&job);
+        return 1;
+    }
+
+    /* fail before the work, not after it */
+    out = fopen(output, "wb");
+    if (out == NULL) {
+        fprintf(stderr, "weaveit-render: cannot write \"%s\": %s\n", output,
+                strerror(errno));
+        weaveit_cli_job_free(&job);
+        return 1;
+    }
+
+    if (isatty(STDERR_FILENO)) {
+        job.show = weaveit_cli_show_tty;
+        job.fd = STDERR_FILENO;
+    }
+
+    start = weaveit_cli_now();
+    weaveit_cli_generate(&job);
+
+    if (job.show != NULL) {
+        fprintf(stderr, "\r                     \r");
+    }
+
+    if (job.rc != 0) {
+        fprintf(stderr, "weaveit-render: %s\n", job.err);
+        fclose(out);
+        unlink(output);
+        weaveit_cli_job_free(&job);
+        return 1;
+    }
+
+    rc = weaveit_cli_write(&job, out, output, start);
+    weaveit_cli_job_free(&job);
+
+    return rc;
+}
+
+
+/* all of f, but no more than max bytes */
+
+static int
+weaveit_cli_read(FILE *f, size_t max, char **data, size_t *len)
+{
     char    *buf, *p;
     size_t   n, alloc;
 
-    f = fopen(path, "rb");
-    if (f == NULL) {
-        return -1;
-    }
-
-    alloc = 65536;
+    alloc = (max < 65536) ? max : 65536;
     n = 0;
     buf = malloc(alloc);
 
     while (buf != NULL) {
         n += fread(buf + n, 1, alloc - n, f);
 
-        if (n < alloc) {
+        if (n < alloc || n == max) {
             break;
         }
 
-        alloc *= 2;
+        alloc = (alloc > max / 2) ? max : alloc * 2;
         p = realloc(buf, alloc);
 
         if (p == NULL) {
             free(buf);
-            buf = NULL;
             errno = ENOMEM;
         }
 
@@ -221,8 +301,6 @@ weaveit_cli_read(const char *path, char **data, size_t *len)
         free(buf);
         buf = NULL;
     }
-
-    fclose(f);
 
     if (buf == NULL) {
         return -1;
@@ -235,36 +313,83 @@ weaveit_cli_read(const char *path, char **data, size_t *len)
 }
 
 
-/* in a thread of its own, so a terminal can watch the progress */
+static void
+weaveit_cli_job_init(weaveit_cli_job_t *job, const weaveit_params_t *p)
+{
+    memset(job, 0, sizeof(weaveit_cli_job_t));
+    job->params = p;
+    pthread_mutex_init(&job->lock, NULL);
+    pthread_cond_init(&job->cond, NULL);
+}
+
+
+static void
+weaveit_cli_job_free(weaveit_cli_job_t *job)
+{
+    free(job->script);
+    weaveit_video_free(&job->video);
+    pthread_mutex_destroy(&job->lock);
+    pthread_cond_destroy(&job->cond);
+}
+
+
+/*
+ * With show(), generation runs in a thread of its own while this one looks
+ * at the progress every tick, and at the end at once; without, here.
+ */
 
 static void
 weaveit_cli_generate(weaveit_cli_job_t *job)
 {
-    int        tty, shown;
+    int        pct, shown, done;
     pthread_t  thread;
 
-    tty = isatty(STDERR_FILENO);
-    shown = -1;
-
-    if (pthread_create(&thread, NULL, weaveit_cli_thread, job) != 0) {
-        weaveit_cli_thread(job);
+    if (job->show == NULL
+        || pthread_create(&thread, NULL, weaveit_cli_thread, job) != 0)
+    {
+        weaveit_cli_run(job);
         return;
     }
 
-    while (!atomic_load(&job->done)) {
-        if (tty && atomic_load(&job->progress) != shown) {
-            shown = atomic_load(&job->progress);
-            fprintf(stderr, "\rweaveit-render: %3d%%", shown);
+    shown = -1;
+    pthread_mutex_lock(&job->lock);
+
+    do {
+        done = job->done;
+        pct = atomic_load(&job->progress);
+
+        if (pct != shown) {
+            job->show(job->fd, pct);
+            shown = pct;
         }
 
-        usleep(100000);
-    }
+        if (!done) {
+            weaveit_cli_wait(job);
+        }
 
+    } while (!done);
+
+    pthread_mutex_unlock(&job->lock);
     pthread_join(thread, NULL);
+}
 
-    if (tty) {
-        fprintf(stderr, "\r                     \r");
+
+/* a tick, or less if the job ends; the caller holds job->lock */
+
+static void
+weaveit_cli_wait(weaveit_cli_job_t *job)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += WEAVEIT_CLI_TICK_NS;
+
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
     }
+
+    pthread_cond_timedwait(&job->cond, &job->lock, &ts);
 }
 
 
@@ -274,12 +399,32 @@ weaveit_cli_thread(void *arg)
     weaveit_cli_job_t  *job;
 
     job = arg;
-    job->rc = weaveit_generate(&job->params, job->script, job->len,
-                               &job->video, &job->progress, job->err,
-                               sizeof(job->err));
-    atomic_store(&job->done, 1);
+    weaveit_cli_run(job);
+
+    pthread_mutex_lock(&job->lock);
+    job->done = 1;
+    pthread_cond_signal(&job->cond);
+    pthread_mutex_unlock(&job->lock);
 
     return NULL;
+}
+
+
+static void
+weaveit_cli_run(weaveit_cli_job_t *job)
+{
+    job->rc = weaveit_generate(job->params, job->script, job->len,
+                               &job->video, &job->progress, job->err,
+                               sizeof(job->err));
+}
+
+
+/* a terminal: one line rewritten in place */
+
+static void
+weaveit_cli_show_tty(int fd, int pct)
+{
+    dprintf(fd, "\rweaveit-render: %3d%%", pct);
 }
 
 
@@ -324,49 +469,15 @@ int
 main(int argc, char **argv)
 {
     int                 rc;
-    FILE               *out;
-    double              start;
-    const char         *output;
-    weaveit_cli_job_t   job;
+    weaveit_cli_conf_t  conf;
 
-    memset(&job, 0, sizeof(weaveit_cli_job_t));
-    weaveit_params_init(&job.params);
+    memset(&conf, 0, sizeof(weaveit_cli_conf_t));
+    weaveit_params_init(&conf.params);
 
-    rc = weaveit_cli_parse(argc, argv, &job.params);
+    rc = weaveit_cli_parse(argc, argv, &conf);
     if (rc != WEAVEIT_CLI_RUN) {
         return rc;
     }
 
-    output = argv[optind + 1];
-
-    if (weaveit_cli_read(argv[optind], &job.script, &job.len) != 0) {
-        fprintf(stderr, "weaveit-render: cannot read \"%s\": %s\n",
-                argv[optind], strerror(errno));
-        return 1;
-    }
-
-    /* fail before the work, not after it */
-    out = fopen(output, "wb");
-    if (out == NULL) {
-        fprintf(stderr, "weaveit-render: cannot write \"%s\": %s\n", output,
-                strerror(errno));
-        free(job.script);
-        return 1;
-    }
-
-    start = weaveit_cli_now();
-    weaveit_cli_generate(&job);
-    free(job.script);
-
-    if (job.rc != 0) {
-        fprintf(stderr, "weaveit-render: %s\n", job.err);
-        fclose(out);
-        unlink(output);
-        return 1;
-    }
-
-    rc = weaveit_cli_write(&job, out, output, start);
-    weaveit_video_free(&job.video);
-
-    return rc;
+    return weaveit_cli_file(&conf, argv[optind], argv[optind + 1]);
 }
