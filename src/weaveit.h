@@ -57,6 +57,10 @@ typedef struct {
 #define WEAVEIT_SPEECH_RATE_MIN  80
 #define WEAVEIT_SPEECH_RATE_MAX  450
 
+/* what the generator, weaveit-render --serve, reads from its stdin */
+#define WEAVEIT_TITLE_MAX        4096                  /* bytes */
+#define WEAVEIT_SCRIPT_MAX       (16 * 1024 * 1024)    /* bytes */
+
 
 /*
  * weaveit_params.c: libc only, so the nginx module can link it alone.

@@ -1,14 +1,40 @@
 /*
- * weaveit-render: the generation core from the command line.
+ * weaveit-render: the generation core from the command line, and the
+ * sandboxed generator process that nginx spawns for each video.
  *
- *   weaveit-render [--title T] [--size WxH] [--fps N] [--font F]
- *       [--font-size N] [--voice V] [--rate N] [--preset P] [--crf N]
- *       [--threads N] script.txt out.mp4
+ *   weaveit-render [options] [--title T] script.txt out.mp4
+ *   weaveit-render [options] [--max-memory B] [--max-cpu S] --serve
+ *   weaveit-render [options] [--max-memory B] [--max-cpu S] --sandbox-test
+ *
+ *   options: [--size WxH] [--fps N] [--font F] [--font-size N] [--voice V]
+ *            [--rate N] [--preset P] [--crf N] [--threads N]
+ *
+ * --serve enters the sandbox (weaveit_sandbox.c) before it reads a byte;
+ * the options are trusted, what comes on stdin is not:
+ *
+ *   stdin   the title's length in bytes in ASCII decimal, "\n", the title
+ *           (length 0: none), then the script until EOF; a title over
+ *           WEAVEIT_TITLE_MAX or a script over WEAVEIT_SCRIPT_MAX bytes is
+ *           refused
+ *   stdout  the MP4, written once generation has succeeded
+ *   fd 3    if open: the progress, a line "N\n" (0 to 100) as it changes
+ *   stderr  on failure, one line: why
+ *   exit    0: the MP4 is on stdout; 1: this job failed, its input or its
+ *           generation; 2: no job can run, stdin is not read: bad options,
+ *           or their font, voice or encoders, or the sandbox, unusable;
+ *           killed by a signal: a crash (SIGABRT, SIGSEGV) or the CPU
+ *           limit (SIGXCPU, then SIGKILL)
+ *
+ * stdout, stderr and fd 3 must be pipes: no regular file can be written in
+ * the sandbox.  --sandbox-test enters the same sandbox and tries what it
+ * forbids and what generation needs, one line each.
  */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,14 +45,24 @@
 #include <unistd.h>
 
 #include "weaveit.h"
+#include "weaveit_sandbox.h"
 
 
 #define WEAVEIT_CLI_RUN          -1     /* the options are good: go on */
+
+#define WEAVEIT_CLI_FILE          0     /* the modes */
+#define WEAVEIT_CLI_SERVE         1
+#define WEAVEIT_CLI_SANDBOX_TEST  2
+
 #define WEAVEIT_CLI_TICK_NS       100000000    /* progress is looked at */
+#define WEAVEIT_SERVE_PROGRESS    3            /* the progress fd */
+#define WEAVEIT_SERVE_DIGITS      7            /* of the title's length */
 
 
 typedef struct {
     weaveit_params_t    params;
+    weaveit_sandbox_t   sandbox;
+    int                 mode;
 } weaveit_cli_conf_t;
 
 
@@ -60,10 +96,15 @@ typedef struct {
 
 static void weaveit_cli_usage(FILE *f);
 static int weaveit_cli_parse(int argc, char **argv, weaveit_cli_conf_t *conf);
+static int weaveit_cli_conflicts(const weaveit_cli_conf_t *conf);
 static int weaveit_cli_string(weaveit_cli_conf_t *conf, size_t offset,
     const char *arg);
 static int weaveit_cli_number(weaveit_cli_conf_t *conf, size_t offset,
     const char *arg);
+static int weaveit_cli_limit(weaveit_cli_conf_t *conf, size_t offset,
+    const char *arg);
+static int weaveit_cli_decimal(const char *arg, unsigned long long max,
+    unsigned long long *v);
 static int weaveit_cli_size(weaveit_cli_conf_t *conf, size_t offset,
     const char *arg);
 static int weaveit_cli_file(weaveit_cli_conf_t *conf, const char *input,
@@ -77,12 +118,21 @@ static void weaveit_cli_wait(weaveit_cli_job_t *job);
 static void *weaveit_cli_thread(void *arg);
 static void weaveit_cli_run(weaveit_cli_job_t *job);
 static void weaveit_cli_show_tty(int fd, int pct);
+static void weaveit_cli_show_line(int fd, int pct);
 static int weaveit_cli_write(weaveit_cli_job_t *job, FILE *out,
     const char *output, double start);
 static double weaveit_cli_now(void);
+static int weaveit_cli_serve(weaveit_cli_conf_t *conf);
+static int weaveit_cli_serve_read(weaveit_cli_job_t *job, char *title);
+static int weaveit_cli_serve_title(weaveit_cli_job_t *job, char *title,
+    const char *input, size_t n, size_t *used);
+static int weaveit_cli_sandbox_test(weaveit_cli_conf_t *conf);
+
 
 #define weaveit_cli_param(field)                                              \
     offsetof(weaveit_cli_conf_t, params.field)
+#define weaveit_cli_sandbox(field)                                            \
+    offsetof(weaveit_cli_conf_t, sandbox.field)
 
 static const weaveit_cli_option_t  weaveit_cli_options[] = {
     { "title",      weaveit_cli_string, weaveit_cli_param(title) },
@@ -94,7 +144,9 @@ static const weaveit_cli_option_t  weaveit_cli_options[] = {
     { "rate",       weaveit_cli_number, weaveit_cli_param(speech_rate) },
     { "preset",     weaveit_cli_string, weaveit_cli_param(x264_preset) },
     { "crf",        weaveit_cli_number, weaveit_cli_param(crf) },
-    { "threads",    weaveit_cli_number, weaveit_cli_param(threads) }
+    { "threads",    weaveit_cli_number, weaveit_cli_param(threads) },
+    { "max-memory", weaveit_cli_limit,  weaveit_cli_sandbox(max_memory) },
+    { "max-cpu",    weaveit_cli_limit,  weaveit_cli_sandbox(max_cpu) }
 };
 
 #define WEAVEIT_CLI_NOPTIONS                                                  \
@@ -104,24 +156,29 @@ static const weaveit_cli_option_t  weaveit_cli_options[] = {
 static void
 weaveit_cli_usage(FILE *f)
 {
-    fprintf(f, "usage: weaveit-render [--title T] [--size WxH] [--fps N] "
-            "[--font F]\n"
-            "           [--font-size N] [--voice V] [--rate N] "
-            "[--preset P] [--crf N]\n"
-            "           [--threads N] script.txt out.mp4\n");
+    fprintf(f, "usage: weaveit-render [options] [--title T] script.txt "
+            "out.mp4\n"
+            "       weaveit-render [options] [--max-memory B] "
+            "[--max-cpu S] --serve\n"
+            "       weaveit-render [options] [--max-memory B] "
+            "[--max-cpu S] --sandbox-test\n"
+            "options: [--size WxH] [--fps N] [--font F] [--font-size N] "
+            "[--voice V]\n"
+            "         [--rate N] [--preset P] [--crf N] [--threads N]\n");
 }
 
 
 /*
  * Returns WEAVEIT_CLI_RUN, or the exit status when there is nothing to
- * generate: --help, a bad option or not two file names.
+ * do: --help, a bad option, options of another mode, or not two file
+ * names where they are wanted.
  */
 
 static int
 weaveit_cli_parse(int argc, char **argv, weaveit_cli_conf_t *conf)
 {
-    int                          c, i, opt;
-    struct option                longopts[WEAVEIT_CLI_NOPTIONS + 2];
+    int                          c, i, opt, operands;
+    struct option                longopts[WEAVEIT_CLI_NOPTIONS + 4];
     const weaveit_cli_option_t  *o;
 
     for (i = 0; i < (int) WEAVEIT_CLI_NOPTIONS; i++) {
@@ -130,10 +187,21 @@ weaveit_cli_parse(int argc, char **argv, weaveit_cli_conf_t *conf)
         };
     }
 
+    longopts[i++] = (struct option) {
+        "serve", no_argument, &conf->mode, WEAVEIT_CLI_SERVE
+    };
+    longopts[i++] = (struct option) {
+        "sandbox-test", no_argument, &conf->mode, WEAVEIT_CLI_SANDBOX_TEST
+    };
     longopts[i++] = (struct option) { "help", no_argument, NULL, 'h' };
     longopts[i] = (struct option) { NULL, 0, NULL, 0 };
 
     while ((c = getopt_long(argc, argv, "h", longopts, &opt)) != -1) {
+
+        /* past the table: a mode, stored by getopt_long() */
+        if (c == 0 && opt >= (int) WEAVEIT_CLI_NOPTIONS) {
+            continue;
+        }
 
         if (c == 0) {
             o = &weaveit_cli_options[opt];
@@ -149,8 +217,33 @@ weaveit_cli_parse(int argc, char **argv, weaveit_cli_conf_t *conf)
         return (c == 'h') ? 0 : 2;
     }
 
-    if (argc - optind != 2) {
+    operands = (conf->mode == WEAVEIT_CLI_FILE) ? 2 : 0;
+
+    if (argc - optind != operands) {
         weaveit_cli_usage(stderr);
+        return 2;
+    }
+
+    return weaveit_cli_conflicts(conf);
+}
+
+
+/* the title and the limits belong to one mode each */
+
+static int
+weaveit_cli_conflicts(const weaveit_cli_conf_t *conf)
+{
+    if (conf->mode != WEAVEIT_CLI_FILE && conf->params.title != NULL) {
+        fprintf(stderr, "weaveit-render: --title is for a script file; "
+                "--serve reads the title from stdin\n");
+        return 2;
+    }
+
+    if (conf->mode == WEAVEIT_CLI_FILE
+        && (conf->sandbox.max_memory || conf->sandbox.max_cpu))
+    {
+        fprintf(stderr, "weaveit-render: --max-memory and --max-cpu are "
+                "limits of the sandbox: --serve or --sandbox-test\n");
         return 2;
     }
 
@@ -172,18 +265,43 @@ weaveit_cli_string(weaveit_cli_conf_t *conf, size_t offset, const char *arg)
 static int
 weaveit_cli_number(weaveit_cli_conf_t *conf, size_t offset, const char *arg)
 {
-    long   v;
-    char  *end;
+    unsigned long long  v;
 
-    errno = 0;
-    v = strtol(arg, &end, 10);
-
-    if (errno || end == arg || *end != '\0' || v < 0 || v > INT_MAX) {
-        fprintf(stderr, "weaveit-render: bad number \"%s\"\n", arg);
+    if (weaveit_cli_decimal(arg, INT_MAX, &v) != 0) {
         return -1;
     }
 
     *(int *) ((char *) conf + offset) = (int) v;
+
+    return 0;
+}
+
+
+/* bytes or seconds, to LLONG_MAX: the CPU limit's hard value N + 1 fits */
+
+static int
+weaveit_cli_limit(weaveit_cli_conf_t *conf, size_t offset, const char *arg)
+{
+    return weaveit_cli_decimal(arg, LLONG_MAX,
+                               (unsigned long long *) ((char *) conf
+                                                       + offset));
+}
+
+
+static int
+weaveit_cli_decimal(const char *arg, unsigned long long max,
+    unsigned long long *v)
+{
+    char  *end;
+
+    errno = 0;
+    *v = strtoull(arg, &end, 10);
+
+    /* strtoull() takes "-1" and leading blanks: digits only */
+    if (arg[0] < '0' || arg[0] > '9' || errno || *end != '\0' || *v > max) {
+        fprintf(stderr, "weaveit-render: bad number \"%s\"\n", arg);
+        return -1;
+    }
 
     return 0;
 }
@@ -428,6 +546,15 @@ weaveit_cli_show_tty(int fd, int pct)
 }
 
 
+/* a parent that stopped reading costs it its progress, not the job */
+
+static void
+weaveit_cli_show_line(int fd, int pct)
+{
+    dprintf(fd, "%d\n", pct);
+}
+
+
 /* closes out; a file that could not be written whole is removed */
 
 static int
@@ -465,6 +592,166 @@ weaveit_cli_now(void)
 }
 
 
+/*
+ * fd 3 is looked at first: once the sandbox has opened files, one of them
+ * could be fd 3.  Pipes are written with SIGPIPE ignored, so a parent
+ * that stopped reading makes a write error, not a death by signal.
+ */
+
+static int
+weaveit_cli_serve(weaveit_cli_conf_t *conf)
+{
+    char               title[WEAVEIT_TITLE_MAX + 1];
+    weaveit_cli_job_t  job;
+
+    weaveit_cli_job_init(&job, &conf->params);
+
+    if (fcntl(WEAVEIT_SERVE_PROGRESS, F_GETFD) != -1) {
+        job.show = weaveit_cli_show_line;
+        job.fd = WEAVEIT_SERVE_PROGRESS;
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+
+    if (weaveit_sandbox_enter(&conf->sandbox, &conf->params, job.err,
+                              sizeof(job.err)) != 0)
+    {
+        fprintf(stderr, "%s\n", job.err);
+        weaveit_cli_job_free(&job);
+        return 2;
+    }
+
+    if (weaveit_cli_serve_read(&job, title) != 0) {
+        job.rc = -1;
+
+    } else {
+        conf->params.title = title;
+        weaveit_cli_generate(&job);
+    }
+
+    if (job.rc == 0
+        && (fwrite(job.video.data, 1, job.video.size, stdout)
+            != job.video.size || fflush(stdout) != 0))
+    {
+        snprintf(job.err, sizeof(job.err), "cannot write the MP4: %s",
+                 strerror(errno));
+        job.rc = -1;
+    }
+
+    if (job.rc != 0) {
+        fprintf(stderr, "%s\n", job.err);
+    }
+
+    weaveit_cli_job_free(&job);
+
+    return (job.rc == 0) ? 0 : 1;
+}
+
+
+/*
+ * The title and the script from stdin, of which no more is read than the
+ * longest of both can take; job->err says why not.
+ */
+
+static int
+weaveit_cli_serve_read(weaveit_cli_job_t *job, char *title)
+{
+    char    *input;
+    size_t   n, used;
+
+    if (weaveit_cli_read(stdin, WEAVEIT_SERVE_DIGITS + 1 + WEAVEIT_TITLE_MAX
+                                + WEAVEIT_SCRIPT_MAX + 1, &input, &n)
+        != 0)
+    {
+        snprintf(job->err, sizeof(job->err), "cannot read stdin: %s",
+                 strerror(errno));
+        return -1;
+    }
+
+    job->script = input;
+
+    if (weaveit_cli_serve_title(job, title, input, n, &used) != 0) {
+        return -1;
+    }
+
+    job->len = n - used;
+
+    if (job->len > WEAVEIT_SCRIPT_MAX) {
+        snprintf(job->err, sizeof(job->err), "script is over %d bytes",
+                 WEAVEIT_SCRIPT_MAX);
+        return -1;
+    }
+
+    memmove(input, input + used, job->len);
+
+    return 0;
+}
+
+
+/* "N\n" and N bytes of title, a C string: no NUL byte in it */
+
+static int
+weaveit_cli_serve_title(weaveit_cli_job_t *job, char *title,
+    const char *input, size_t n, size_t *used)
+{
+    size_t  i, len;
+
+    len = 0;
+
+    for (i = 0; i < n && i < WEAVEIT_SERVE_DIGITS; i++) {
+        if (input[i] < '0' || input[i] > '9') {
+            break;
+        }
+
+        len = len * 10 + (input[i] - '0');
+    }
+
+    if (i == 0 || i == n || input[i] != '\n') {
+        snprintf(job->err, sizeof(job->err), "stdin must begin with the "
+                 "title's length in bytes and a newline");
+        return -1;
+    }
+
+    if (len > WEAVEIT_TITLE_MAX) {
+        snprintf(job->err, sizeof(job->err), "title is %zu bytes, over %d",
+                 len, WEAVEIT_TITLE_MAX);
+        return -1;
+    }
+
+    if (len > n - i - 1) {
+        snprintf(job->err, sizeof(job->err), "stdin ends within the title");
+        return -1;
+    }
+
+    if (memchr(input + i + 1, '\0', len) != NULL) {
+        snprintf(job->err, sizeof(job->err), "title contains a NUL byte");
+        return -1;
+    }
+
+    memcpy(title, input + i + 1, len);
+    title[len] = '\0';
+    *used = i + 1 + len;
+
+    return 0;
+}
+
+
+static int
+weaveit_cli_sandbox_test(weaveit_cli_conf_t *conf)
+{
+    char  err[512];
+
+    if (weaveit_sandbox_enter(&conf->sandbox, &conf->params, err,
+                              sizeof(err)) != 0)
+    {
+        fprintf(stderr, "weaveit-render: %s\n", err);
+        return 2;
+    }
+
+    return (weaveit_sandbox_test(&conf->params, stdout) == 0) ? 0 : 1;
+}
+
+
 int
 main(int argc, char **argv)
 {
@@ -472,6 +759,9 @@ main(int argc, char **argv)
     weaveit_cli_conf_t  conf;
 
     memset(&conf, 0, sizeof(weaveit_cli_conf_t));
+
+    /* first: the parent the sandbox checks is still there */
+    conf.sandbox.parent = getppid();
     weaveit_params_init(&conf.params);
 
     rc = weaveit_cli_parse(argc, argv, &conf);
@@ -479,5 +769,15 @@ main(int argc, char **argv)
         return rc;
     }
 
-    return weaveit_cli_file(&conf, argv[optind], argv[optind + 1]);
+    switch (conf.mode) {
+
+    case WEAVEIT_CLI_SERVE:
+        return weaveit_cli_serve(&conf);
+
+    case WEAVEIT_CLI_SANDBOX_TEST:
+        return weaveit_cli_sandbox_test(&conf);
+
+    default:
+        return weaveit_cli_file(&conf, argv[optind], argv[optind + 1]);
+    }
 }
