@@ -573,7 +573,7 @@ weaveit_cli_write(weaveit_cli_job_t *job, FILE *out, const char *output,
         return 1;
     }
 
-    printf("%s: %.3f s, %u frames, %zu bytes, %.2f s taken\n", output,
+    printf("%s: %.3f s, %u frames, %zu bytes, %.3f s taken\n", output,
            job->video.duration, job->video.frames, job->video.size,
            weaveit_cli_now() - start);
 
