@@ -26,7 +26,7 @@
  *           limit (SIGXCPU, then SIGKILL)
  *
  * stdout, stderr and fd 3 must be pipes: no regular file can be written in
- * the sandbox.  --sandbox-test enters the same sandbox and tries what it
+ * the sandbox; descriptors from 4 up are closed.  --sandbox-test enters the same sandbox and tries what it
  * forbids and what generation needs, one line each.
  */
 

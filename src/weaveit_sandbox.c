@@ -1,6 +1,7 @@
 /*
- * The generator's sandbox: prctl(), resource limits, scheduling and a
- * seccomp filter (libseccomp), entered before any untrusted byte is read.
+ * The generator's sandbox: descriptors, prctl(), resource limits,
+ * scheduling and a seccomp filter (libseccomp), entered before any
+ * untrusted byte is read.
  *
  * The filter allows by default and answers EPERM to what a generator never
  * does (network, other programs and processes, changes to the file
@@ -9,7 +10,7 @@
  * espeak-ng opens its voice files again whenever a voice is set.
  */
 
-/* CLONE_THREAD and SCHED_IDLE */
+/* CLONE_THREAD, SCHED_IDLE, close_range() */
 #define _GNU_SOURCE
 
 #include <errno.h>
@@ -44,6 +45,7 @@ typedef struct {
 } weaveit_sandbox_probe_t;
 
 
+static int weaveit_sandbox_close(char *err, size_t errlen);
 static int weaveit_sandbox_tie(const weaveit_sandbox_t *sb, char *err,
     size_t errlen);
 static int weaveit_sandbox_limits(const weaveit_sandbox_t *sb, char *err,
@@ -165,12 +167,32 @@ int
 weaveit_sandbox_enter(const weaveit_sandbox_t *sb, const weaveit_params_t *p,
     char *err, size_t errlen)
 {
-    if (weaveit_sandbox_tie(sb, err, errlen) != 0
+    if (weaveit_sandbox_close(err, errlen) != 0
+        || weaveit_sandbox_tie(sb, err, errlen) != 0
         || weaveit_sandbox_limits(sb, err, errlen) != 0
         || weaveit_sandbox_priority(err, errlen) != 0
         || weaveit_generate_preload(p, err, errlen) != 0
         || weaveit_sandbox_filter(err, errlen) != 0)
     {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * nginx opens its listening and client sockets without close-on-exec: the
+ * filter refuses new connections and messages, but write() on a socket a
+ * spawner leaked would still reach a client.  Only the job's are kept.
+ */
+
+static int
+weaveit_sandbox_close(char *err, size_t errlen)
+{
+    if (close_range(WEAVEIT_SANDBOX_FDS, ~0U, 0) != 0) {
+        weaveit_error(err, errlen, "sandbox: close_range() failed: %s",
+                      strerror(errno));
         return -1;
     }
 

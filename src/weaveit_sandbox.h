@@ -18,6 +18,10 @@
 #include "weaveit.h"
 
 
+/* descriptors 0 to 3 are the job's: stdin, stdout, stderr, progress */
+#define WEAVEIT_SANDBOX_FDS  4
+
+
 typedef struct {
     unsigned long long  max_memory;     /* bytes of address space, 0: none */
     unsigned long long  max_cpu;        /* seconds of CPU time, 0: none */
@@ -26,11 +30,12 @@ typedef struct {
 
 
 /*
- * In this order: no new privileges and death with the parent, resource
- * limits, the lowest priority, weaveit_generate_preload(p), a seccomp
- * filter.  Returns 0, or -1 with a message in err.  Called before the
- * process starts a thread: threads inherit the limits and the priority,
- * and the filter covers them all.
+ * In this order: every descriptor from WEAVEIT_SANDBOX_FDS up closed, no
+ * new privileges and death with the parent, resource limits, the lowest
+ * priority, weaveit_generate_preload(p), a seccomp filter.  Returns 0, or
+ * -1 with a message in err.  Called before the process starts a thread:
+ * threads inherit the limits and the priority, and the filter covers them
+ * all.
  */
 int weaveit_sandbox_enter(const weaveit_sandbox_t *sb,
     const weaveit_params_t *p, char *err, size_t errlen);

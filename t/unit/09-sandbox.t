@@ -1,12 +1,16 @@
 #!/usr/bin/perl
 # The generator's sandbox: --sandbox-test finds every forbidden call
-# refused and every needed one working; the CPU and memory limits end a
-# job without a hang; a script that crashes espeak-ng costs one process,
-# killed by a signal, and nothing else.
+# refused and every needed one working; a descriptor the spawner leaked is
+# closed; the CPU and memory limits end a job without a hang; a script
+# that crashes espeak-ng costs one process, killed by a signal, and
+# nothing else.
 
 use strict;
 use warnings;
 use Config;
+use Fcntl qw(F_SETFD);
+use IO::Select;
+use POSIX qw(WNOHANG _exit);
 use Test::More;
 use lib 't/unit';
 use Serve qw(serve job);
@@ -38,6 +42,31 @@ for my $p (@probes) {
     is($line{$p->[0]} // 'missing', $p->[1], "$p->[0]: $p->[1]");
 }
 ok(!-e '/tmp/weaveit-sandbox-probe', 'no probe file was created');
+
+# a leaked pipe: EOF on it while the child still waits for its stdin
+{
+    pipe(my $leak_r, my $leak_w) or die "pipe: $!";
+    pipe(my $in_r, my $in_w) or die "pipe: $!";
+    my $pid = fork // die "fork: $!";
+
+    if ($pid == 0) {
+        open STDIN, '<&', $in_r or _exit(127);
+        open STDOUT, '>', '/dev/null' or _exit(127);
+        open STDERR, '>', '/dev/null' or _exit(127);
+        fcntl($leak_w, F_SETFD, 0);
+        exec { './build/weaveit-render' } 'weaveit-render', '--serve'
+            or _exit(127);
+    }
+
+    close $leak_w;
+    close $in_r;
+    my $eof = IO::Select->new($leak_r)->can_read(10)
+              && sysread($leak_r, my $byte, 1) == 0;
+    my $waiting = waitpid($pid, WNOHANG) == 0;
+    close $in_w;
+    waitpid $pid, 0;
+    ok($eof && $waiting, 'a descriptor the spawner leaked is closed');
+}
 
 # the CPU limit: SIGXCPU at 1 s, SIGKILL at 2 s
 my $r = serve(job('', $reference x 6), '--max-cpu', '1');
