@@ -12,9 +12,10 @@ WEAVEIT_CORE_LIBS := $(shell pkg-config --libs $(WEAVEIT_CORE_PKGS)) \
                      -lm -pthread
 
 WEAVEIT_CORE_HDRS := src/weaveit.h src/weaveit_internal.h
-# every src/weaveit_*.c but the CLI: the same rule as config's, so the
-# module and libweaveit.a link the same core
-WEAVEIT_CORE_SRCS := $(filter-out src/weaveit_cli.c,\
+# every src/weaveit_*.c but the CLI and its sandbox (libseccomp): the same
+# rule as config's, so the module and libweaveit.a link the same core
+WEAVEIT_CORE_CLI_SRCS := src/weaveit_cli.c src/weaveit_sandbox.c
+WEAVEIT_CORE_SRCS := $(filter-out $(WEAVEIT_CORE_CLI_SRCS),\
                        $(wildcard src/weaveit_*.c))
 WEAVEIT_CORE_OBJS := $(WEAVEIT_CORE_SRCS:src/%.c=build/core/%.o)
 WEAVEIT_CORE_LIB  := build/libweaveit.a
@@ -34,10 +35,20 @@ $(WEAVEIT_CORE_LIB): $(WEAVEIT_CORE_OBJS)
 	rm -f $@
 	$(AR) rcs $@ $^
 
-build/weaveit-render: src/weaveit_cli.c $(WEAVEIT_CORE_LIB) src/weaveit.h
+WEAVEIT_SANDBOX_CFLAGS := $(shell pkg-config --cflags libseccomp)
+WEAVEIT_SANDBOX_LIBS := $(shell pkg-config --libs libseccomp)
+
+build/core/weaveit_sandbox.o: src/weaveit_sandbox.c src/weaveit_sandbox.h \
+                              $(WEAVEIT_CORE_HDRS) mk/core.mk
 	@mkdir -p $(@D)
-	$(CC) $(WEAVEIT_CORE_CFLAGS) $< $(WEAVEIT_CORE_LIB) \
-	    $(WEAVEIT_CORE_LIBS) -o $@
+	$(CC) $(WEAVEIT_CORE_CFLAGS) $(WEAVEIT_SANDBOX_CFLAGS) -c $< -o $@
+
+build/weaveit-render: src/weaveit_cli.c build/core/weaveit_sandbox.o \
+                      $(WEAVEIT_CORE_LIB) src/weaveit.h src/weaveit_sandbox.h
+	@mkdir -p $(@D)
+	$(CC) $(WEAVEIT_CORE_CFLAGS) $< build/core/weaveit_sandbox.o \
+	    $(WEAVEIT_CORE_LIB) $(WEAVEIT_CORE_LIBS) $(WEAVEIT_SANDBOX_LIBS) \
+	    -o $@
 
 build/unit/%: t/unit/%.c t/unit/tap.h $(WEAVEIT_CORE_LIB) \
               $(WEAVEIT_CORE_HDRS)

@@ -57,9 +57,23 @@ typedef struct {
 #define WEAVEIT_SPEECH_RATE_MIN  80
 #define WEAVEIT_SPEECH_RATE_MAX  450
 
+/* what the generator, weaveit-render --serve, reads from its stdin */
+#define WEAVEIT_TITLE_MAX        4096                  /* bytes */
+#define WEAVEIT_SCRIPT_MAX       (16 * 1024 * 1024)    /* bytes */
 
-/* the one place the defaults live: the module and the CLI start from it */
+
+/*
+ * weaveit_params.c: libc only, so the nginx module can link it alone.
+ * The one place the defaults live: the module and the CLI start from it.
+ */
 void weaveit_params_init(weaveit_params_t *p);
+
+/*
+ * Returns 0 if the settings are within the bounds above, or -1 with a
+ * readable message in err; the title is not looked at.
+ */
+int weaveit_params_check(const weaveit_params_t *p, char *err,
+    size_t errlen);
 
 /* 1 if name is one of x264's presets, ultrafast ... placebo */
 int weaveit_x264_preset_valid(const char *name);
@@ -75,6 +89,16 @@ int weaveit_generate(const weaveit_params_t *p, const char *script,
     size_t errlen);
 
 void weaveit_video_free(weaveit_video_t *v);
+
+/*
+ * Reads from disk, once, what weaveit_generate() with these parameters
+ * would read on its first call (espeak-ng's data and the voice, the font),
+ * and checks that the encoders are there: a sandboxed generator does this
+ * before it takes a script.  Returns 0, or -1 with the message that every
+ * generation with these parameters would fail with.
+ */
+int weaveit_generate_preload(const weaveit_params_t *p, char *err,
+    size_t errlen);
 
 
 #endif /* _WEAVEIT_H_INCLUDED_ */

@@ -312,26 +312,6 @@ weaveit_io_close2(AVFormatContext *s, AVIOContext *pb)
 }
 
 
-int
-weaveit_x264_preset_valid(const char *name)
-{
-    size_t  i;
-
-    static const char  *presets[] = {
-        "ultrafast", "superfast", "veryfast", "faster", "fast", "medium",
-        "slow", "slower", "veryslow", "placebo"
-    };
-
-    for (i = 0; i < sizeof(presets) / sizeof(presets[0]); i++) {
-        if (strcmp(name, presets[i]) == 0) {
-            return 1;
-        }
-    }
-
-    return 0;
-}
-
-
 weaveit_encoder_t *
 weaveit_encoder_open(const weaveit_params_t *p, int sample_rate, char *err,
     size_t errlen)
@@ -906,4 +886,21 @@ weaveit_encoder_close(weaveit_encoder_t *e)
 
     free(e->out.data);
     free(e);
+}
+
+
+int
+weaveit_encoder_preload(char *err, size_t errlen)
+{
+    pthread_once(&weaveit_av_once, weaveit_av_log_once);
+
+    if (avcodec_find_encoder_by_name("libx264") == NULL
+        || avcodec_find_encoder(AV_CODEC_ID_AAC) == NULL)
+    {
+        weaveit_error(err, errlen, "FFmpeg: the libx264 or AAC encoder is "
+                      "missing");
+        return -1;
+    }
+
+    return 0;
 }

@@ -26,8 +26,8 @@ typedef struct {
 
 
 static int weaveit_has_title(const weaveit_params_t *p);
-static int weaveit_params_check(const weaveit_params_t *p, char *err,
-    size_t errlen);
+static int weaveit_input_check(const weaveit_params_t *p, const char *script,
+    size_t len, char *err, size_t errlen);
 static int weaveit_run_speak(weaveit_run_t *run, const char *script,
     size_t len, char *err, size_t errlen);
 static void weaveit_run_timeline(weaveit_run_t *run);
@@ -37,25 +37,6 @@ static int weaveit_generate_picture(weaveit_run_t *run, unsigned i,
     int title, int changed, double t, char *err, size_t errlen);
 static int weaveit_generate_audio(weaveit_run_t *run, size_t until,
     char *err, size_t errlen);
-
-
-void
-weaveit_params_init(weaveit_params_t *p)
-{
-    memset(p, 0, sizeof(weaveit_params_t));
-
-    p->width = 1280;
-    p->height = 720;
-    p->fps = 30;
-    p->font_path = WEAVEIT_DEFAULT_FONT;
-    p->font_size = 28;
-    p->voice = "en";
-    p->speech_rate = 175;
-    p->x264_preset = WEAVEIT_DEFAULT_PRESET;
-    p->crf = WEAVEIT_DEFAULT_CRF;
-    p->threads = 0;
-    p->title = NULL;
-}
 
 
 /* a blank title (as a form may send) means no title card */
@@ -79,69 +60,29 @@ weaveit_has_title(const weaveit_params_t *p)
 }
 
 
+/* the title is checked here: it comes with the script, not the settings */
+
 static int
-weaveit_params_check(const weaveit_params_t *p, char *err, size_t errlen)
+weaveit_input_check(const weaveit_params_t *p, const char *script,
+    size_t len, char *err, size_t errlen)
 {
-    if (p->width < WEAVEIT_WIDTH_MIN || p->height < WEAVEIT_HEIGHT_MIN
-        || p->width > WEAVEIT_WIDTH_MAX || p->height > WEAVEIT_HEIGHT_MAX
-        || (p->width & 1) || (p->height & 1))
-    {
-        weaveit_error(err, errlen, "invalid frame size %dx%d (even, %dx%d "
-                      "to %dx%d)", p->width, p->height, WEAVEIT_WIDTH_MIN,
-                      WEAVEIT_HEIGHT_MIN, WEAVEIT_WIDTH_MAX,
-                      WEAVEIT_HEIGHT_MAX);
+    if (script == NULL) {
+        weaveit_error(err, errlen, "script is missing");
         return -1;
     }
 
-    if (p->fps < WEAVEIT_FPS_MIN || p->fps > WEAVEIT_FPS_MAX) {
-        weaveit_error(err, errlen, "invalid fps %d (%d to %d)", p->fps,
-                      WEAVEIT_FPS_MIN, WEAVEIT_FPS_MAX);
-        return -1;
-    }
-
-    if (p->font_size < WEAVEIT_FONT_SIZE_MIN
-        || p->font_size > WEAVEIT_FONT_SIZE_MAX)
-    {
-        weaveit_error(err, errlen, "invalid font size %d (%d to %d)",
-                      p->font_size, WEAVEIT_FONT_SIZE_MIN,
-                      WEAVEIT_FONT_SIZE_MAX);
-        return -1;
-    }
-
-    if (p->speech_rate < WEAVEIT_SPEECH_RATE_MIN
-        || p->speech_rate > WEAVEIT_SPEECH_RATE_MAX)
-    {
-        weaveit_error(err, errlen, "invalid speech rate %d (%d to %d words "
-                      "per minute)", p->speech_rate, WEAVEIT_SPEECH_RATE_MIN,
-                      WEAVEIT_SPEECH_RATE_MAX);
-        return -1;
-    }
-
-    if (p->crf < 0 || p->crf > 51 || p->threads < 0 || p->threads > 64) {
-        weaveit_error(err, errlen, "invalid crf %d or threads %d", p->crf,
-                      p->threads);
-        return -1;
-    }
-
-    if (p->font_path == NULL || p->voice == NULL || p->x264_preset == NULL) {
-        weaveit_error(err, errlen, "font, voice and preset are required");
-        return -1;
-    }
-
-    if (!weaveit_x264_preset_valid(p->x264_preset)) {
-        weaveit_error(err, errlen, "invalid x264 preset \"%s\" (ultrafast "
-                      "... placebo)", p->x264_preset);
-        return -1;
-    }
-
-    if (weaveit_has_title(p)
-        && weaveit_text_check(p->title, strlen(p->title), "title", err,
-                              errlen) != 0)
+    if (weaveit_params_check(p, err, errlen) != 0
+        || weaveit_text_check(script, len, "script", err, errlen) != 0)
     {
         return -1;
     }
 
-    return 0;
+    if (!weaveit_has_title(p)) {
+        return 0;
+    }
+
+    return weaveit_text_check(p->title, strlen(p->title), "title", err,
+                              errlen);
 }
 
 
@@ -161,14 +102,7 @@ weaveit_generate(const weaveit_params_t *p, const char *script, size_t len,
         atomic_store(progress, 0);
     }
 
-    if (script == NULL) {
-        weaveit_error(err, errlen, "script is missing");
-        return -1;
-    }
-
-    if (weaveit_params_check(p, err, errlen) != 0
-        || weaveit_text_check(script, len, "script", err, errlen) != 0)
-    {
+    if (weaveit_input_check(p, script, len, err, errlen) != 0) {
         return -1;
     }
 
@@ -213,6 +147,32 @@ done:
     weaveit_speech_free(&run.speech);
 
     return rc;
+}
+
+
+/* a renderer for one letter opens the font as a video's would */
+
+int
+weaveit_generate_preload(const weaveit_params_t *p, char *err,
+    size_t errlen)
+{
+    weaveit_render_t  *r;
+
+    if (weaveit_params_check(p, err, errlen) != 0
+        || weaveit_tts_preload(p->voice, p->speech_rate, err, errlen) != 0
+        || weaveit_encoder_preload(err, errlen) != 0)
+    {
+        return -1;
+    }
+
+    r = weaveit_render_create(p, "W", 1, err, errlen);
+    if (r == NULL) {
+        return -1;
+    }
+
+    weaveit_render_destroy(r);
+
+    return 0;
 }
 
 

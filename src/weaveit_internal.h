@@ -15,13 +15,16 @@
 #include "weaveit.h"
 
 
-/* text: weaveit_text.c */
+/* the core's messages: weaveit_params.c */
 
 void weaveit_error(char *err, size_t errlen, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+
+
+/* text: weaveit_text.c */
 
 /* decodes one UTF-8 sequence; returns its length, or 0 if invalid */
 size_t weaveit_utf8_decode(const unsigned char *p, size_t n, uint32_t *cp);
@@ -54,6 +57,9 @@ typedef struct {
 int weaveit_tts(const char *voice, int rate, const char *text, size_t len,
     weaveit_speech_t *sp, char *err, size_t errlen);
 void weaveit_speech_free(weaveit_speech_t *sp);
+/* espeak-ng initialised and the voice loaded, ahead of the first script */
+int weaveit_tts_preload(const char *voice, int rate, char *err,
+    size_t errlen);
 
 
 /* layout and painting: weaveit_render.c */
@@ -114,6 +120,8 @@ int weaveit_encoder_audio(weaveit_encoder_t *e, const int16_t *pcm, size_t n,
 int weaveit_encoder_finish(weaveit_encoder_t *e, int64_t end_pts,
     unsigned char **data, size_t *size, char *err, size_t errlen);
 void weaveit_encoder_close(weaveit_encoder_t *e);
+/* the encoders weaveit_encoder_open() needs are in this FFmpeg */
+int weaveit_encoder_preload(char *err, size_t errlen);
 
 
 #endif /* _WEAVEIT_INTERNAL_H_INCLUDED_ */

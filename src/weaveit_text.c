@@ -1,26 +1,9 @@
 /*
- * Text: UTF-8 decoding, error messages and the checks every script and
- * title passes.  Markdown-lite will live here too.
+ * Text: UTF-8 decoding and the checks every script and title passes.
+ * Markdown-lite will live here too.
  */
 
-#include <stdio.h>
-
 #include "weaveit_internal.h"
-
-
-void
-weaveit_error(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list  args;
-
-    if (err == NULL || errlen == 0) {
-        return;
-    }
-
-    va_start(args, fmt);
-    vsnprintf(err, errlen, fmt, args);
-    va_end(args);
-}
 
 
 size_t

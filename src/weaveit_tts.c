@@ -28,6 +28,8 @@ typedef struct {
 static void weaveit_tts_init_once(void);
 static int weaveit_tts_synthesize(weaveit_tts_ctx_t *ctx, const char *voice,
     int rate, const char *copy, size_t len, char *err, size_t errlen);
+static int weaveit_tts_voice(const char *voice, int rate, char *err,
+    size_t errlen);
 static int weaveit_tts_callback(short *wav, int n, espeak_EVENT *events);
 static int weaveit_tts_add_word(weaveit_tts_ctx_t *ctx, espeak_EVENT *ev);
 static int weaveit_tts_prepare(const char *text, size_t len, char **copy,
@@ -179,11 +181,30 @@ weaveit_tts(const char *voice, int rate, const char *text, size_t len,
 }
 
 
+/*
+ * espeak-ng reads its phoneme data when initialised and a voice's files and
+ * dictionary when the voice is first set: done here, before any script.
+ */
+
+int
+weaveit_tts_preload(const char *voice, int rate, char *err, size_t errlen)
+{
+    int  rc;
+
+    pthread_once(&weaveit_tts_once, weaveit_tts_init_once);
+
+    pthread_mutex_lock(&weaveit_tts_mutex);
+    rc = weaveit_tts_voice(voice, rate, err, errlen);
+    pthread_mutex_unlock(&weaveit_tts_mutex);
+
+    return rc;
+}
+
+
 /* the caller holds weaveit_tts_mutex: espeak-ng's state is global */
 
 static int
-weaveit_tts_synthesize(weaveit_tts_ctx_t *ctx, const char *voice, int rate,
-    const char *copy, size_t len, char *err, size_t errlen)
+weaveit_tts_voice(const char *voice, int rate, char *err, size_t errlen)
 {
     espeak_ng_STATUS  status;
 
@@ -202,6 +223,22 @@ weaveit_tts_synthesize(weaveit_tts_ctx_t *ctx, const char *voice, int rate,
     status = espeak_ng_SetParameter(espeakRATE, rate, 0);
     if (status != ENS_OK) {
         weaveit_tts_status(status, "speech rate", err, errlen);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* the caller holds weaveit_tts_mutex */
+
+static int
+weaveit_tts_synthesize(weaveit_tts_ctx_t *ctx, const char *voice, int rate,
+    const char *copy, size_t len, char *err, size_t errlen)
+{
+    espeak_ng_STATUS  status;
+
+    if (weaveit_tts_voice(voice, rate, err, errlen) != 0) {
         return -1;
     }
 

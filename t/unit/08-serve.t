@@ -1,0 +1,102 @@
+#!/usr/bin/perl
+# weaveit-render --serve as nginx spawns it: the title and script on stdin,
+# the MP4 on stdout, progress on fd 3, exit 0; bad input exits 1 with one
+# message and no MP4; bad options exit 2 before stdin is read.
+
+use strict;
+use warnings;
+use Test::More;
+use File::Temp qw(tempdir);
+use lib 't/unit';
+use Serve qw(serve job);
+
+my $dir = tempdir(CLEANUP => 1);
+my @small = ('--size', '320x180', '--fps', '10');
+
+open my $f, '<', 'bench/reference-script.txt' or die "reference: $!";
+my $reference = do { local $/; <$f> };
+close $f;
+
+sub duration {
+    my ($mp4) = @_;
+    my $path = "$dir/probe.mp4";
+    open my $out, '>:raw', $path or die "$path: $!";
+    print $out $mp4;
+    close $out;
+    my %p;
+    for (`ffprobe -v error -show_entries stream=codec_name:format=duration -of default=nw=1 $path`) {
+        $p{codecs} .= "$1 " if /^codec_name=(\w+)/;
+        $p{duration} = $1 if /^duration=([\d.]+)/;
+    }
+    return \%p;
+}
+
+# a whole job
+my $r = serve(job('A title', $reference), @small);
+is($r->{exit}, 0, 'a job exits 0') or diag $r->{stderr};
+is($r->{stderr}, '', 'and says nothing on stderr');
+
+my $p = duration($r->{stdout});
+is($p->{codecs} // '', 'h264 aac ', 'stdout is an MP4 of h264 and aac');
+
+my @pct = @{$r->{progress}};
+ok(@pct >= 2 && !grep({ !/^\d+$/ } @pct), "progress lines: @pct");
+ok(!grep({ $pct[$_] < $pct[$_ - 1] } 1 .. $#pct), 'progress only rises');
+ok($pct[0] == 0 && $pct[-1] == 100, 'from 0 to 100');
+
+# the title arrived: its card adds 2 s
+my $untitled = serve(job('', $reference), @small);
+is($untitled->{exit}, 0, 'a job without a title exits 0');
+my $d = duration($untitled->{stdout})->{duration} // 0;
+ok(abs(($p->{duration} // 0) - $d - 2) < 0.05,
+   "the title card adds 2 s ($p->{duration} s vs $d s)");
+
+# [name, stdin, message]: the job's own fault, exit 1
+my @bad = (
+    ['invalid UTF-8 script', job('', "caf\xe9 au lait\n"), qr/^script is not valid UTF-8/],
+    ['blank script', job('T', " \n\t"), qr/^script is empty or only whitespace/],
+    ['title over the bound', job('t' x 4097, 'Hello.'),
+        qr/^title is 4097 bytes, over 4096$/],
+    ['no length line', "Hello world.\n",
+        qr/^stdin must begin with the title's length in bytes/],
+    ['empty stdin', '', qr/^stdin must begin with/],
+    ['stdin ends in the title', "10\nabc", qr/^stdin ends within the title$/],
+    ['NUL in the title', job("a\0b", 'Hello.'), qr/^title contains a NUL byte$/],
+    ['invalid UTF-8 title', job("caf\xe9", 'Hello.'), qr/^title is not valid UTF-8/],
+    ['script over the bound', job('', 'a' x (16 * 1024 * 1024 + 1)),
+        qr/^script is over 16777216 bytes$/],
+);
+
+for my $c (@bad) {
+    my ($name, $input, $want) = @$c;
+    $r = serve($input, @small);
+    my $msg = $r->{stderr};
+    chomp $msg;
+    ok(defined $r->{exit} && $r->{exit} == 1 && $msg =~ $want
+       && $r->{stdout} eq '', "$name: exit 1, \"$msg\", no MP4")
+        or diag explain $r;
+}
+
+# [name, options, message]: no job can run, exit 2
+my @usage = (
+    ['crf out of range', ['--crf', '99'], qr/invalid crf 99/],
+    ['missing font', ['--font', '/nonexistent.ttf'], qr/cannot use font/],
+    ['unknown voice', ['--voice', 'xx-none'], qr/voice does not exist/],
+    ['title as an option', ['--title', 'T'], qr/reads the title from stdin/],
+    ['bad number', ['--max-cpu', '-1'], qr/bad number "-1"/],
+);
+
+for my $c (@usage) {
+    my ($name, $args, $want) = @$c;
+    $r = serve(job('', 'Hello.'), @small, @$args);
+    my $msg = $r->{stderr};
+    chomp $msg;
+    ok(defined $r->{exit} && $r->{exit} == 2 && $msg =~ $want,
+       "$name: exit 2, \"$msg\"") or diag explain $r;
+}
+
+my $msg = `./build/weaveit-render --max-cpu 5 in.txt out.mp4 2>&1`;
+ok($? >> 8 == 2 && $msg =~ /limits of the sandbox/,
+   'limits without the sandbox are refused');
+
+done_testing;
