@@ -12,8 +12,8 @@ WEAVEIT_CORE_LIBS := $(shell pkg-config --libs $(WEAVEIT_CORE_PKGS)) \
                      -lm -pthread
 
 WEAVEIT_CORE_HDRS := src/weaveit.h src/weaveit_internal.h
-# every src/weaveit_*.c but the CLI and its sandbox (libseccomp): the same
-# rule as config's, so the module and libweaveit.a link the same core
+# every src/weaveit_*.c but the CLI and its sandbox (libseccomp); of these
+# the nginx module links weaveit_params.c alone (config)
 WEAVEIT_CORE_CLI_SRCS := src/weaveit_cli.c src/weaveit_sandbox.c
 WEAVEIT_CORE_SRCS := $(filter-out $(WEAVEIT_CORE_CLI_SRCS),\
                        $(wildcard src/weaveit_*.c))

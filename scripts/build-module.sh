@@ -37,6 +37,16 @@ embed "$top/conf/schema.sql" ngx_http_weaveit_schema_sql \
 embed "$top/conf/www/index.html" ngx_http_weaveit_demo_html \
     "$build/gen/ngx_http_weaveit_demo.h"
 
+# Where the module looks for the generator unless weaveit_generator says
+# otherwise: this checkout's build, or WEAVEIT_GENERATOR (a package build
+# sets it to where the package installs it).
+generator=${WEAVEIT_GENERATOR:-$build/weaveit-render}
+paths="#define NGX_HTTP_WEAVEIT_GENERATOR  \"$generator\""
+if [ "$paths" != "$(cat "$build/gen/ngx_http_weaveit_paths.h" 2>/dev/null)" ]
+then
+    echo "$paths" > "$build/gen/ngx_http_weaveit_paths.h"
+fi
+
 # configure bakes the source list in: run it again when that list changes.
 srclist=$(cd "$top" && ls config src/*.c 2>/dev/null | tr '\n' ' ')
 if [ ! -f "$objs/Makefile" ] || [ "$top/config" -nt "$objs/Makefile" ] \

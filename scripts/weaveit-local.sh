@@ -20,6 +20,16 @@ then
     chmod 755 /var/lib/weaveit "$(dirname "$pgdata")"
 fi
 
+# nginx's workers (user nobody) spawn the generator from build/; when they
+# cannot reach it (a checkout under a private home) they run as the
+# checkout's owner.
+worker_user=
+if [ "$(id -u)" -eq 0 ] \
+    && ! (cd / && runuser -u nobody -- test -x "$top/build/weaveit-render")
+then
+    worker_user=$(stat -c %U "$top")
+fi
+
 nginx_running() {
     [ -f "$var/nginx.pid" ] && kill -0 "$(cat "$var/nginx.pid")" 2>/dev/null
 }
@@ -37,7 +47,8 @@ start() {
     # A reload would keep the module already loaded: restart, so a new
     # build is used.  Jobs live in PostgreSQL and survive this.
     stop_nginx
-    /usr/sbin/nginx -p "$top" -c conf/weaveit.conf -e var/log/error.log
+    /usr/sbin/nginx -p "$top" -c conf/weaveit.conf -e var/log/error.log \
+        ${worker_user:+-g "user $worker_user;"}
     echo "WeaveIt is running: $url  (logs in var/log, 'make stop' stops)"
 }
 

@@ -7,6 +7,7 @@
 #include <ngx_http.h>
 #include <libpq-fe.h>
 #include <jansson.h>
+#include <stdatomic.h>
 
 
 #if !(NGX_THREADS)
@@ -116,6 +117,9 @@ typedef struct {
     ngx_msec_t                      job_interval;
     ngx_int_t                       job_attempts;
     ngx_flag_t                      keep_script;
+    ngx_str_t                       generator;
+    size_t                          generate_memory;
+    time_t                          generate_timeout;
     time_t                          cleanup_failed_after;
     ngx_http_weaveit_jobs_t        *jobs;
 
@@ -232,6 +236,40 @@ void ngx_http_weaveit_job_kick(ngx_http_weaveit_jobs_t *jobs);
 ngx_int_t ngx_http_weaveit_job_wait(ngx_http_weaveit_jobs_t *jobs,
     ngx_pool_t *pool, ngx_str_t *job_id,
     ngx_http_weaveit_job_ended_pt handler, void *data);
+
+
+/* ngx_http_weaveit_generator.c: one job in the sandboxed generator */
+
+typedef enum {
+    NGX_HTTP_WEAVEIT_GEN_DONE = 0,
+    NGX_HTTP_WEAVEIT_GEN_FAILED,       /* it refused the input, and said why */
+    NGX_HTTP_WEAVEIT_GEN_KILLED,       /* a crash or a limit: poison input */
+    NGX_HTTP_WEAVEIT_GEN_LOST          /* it could not run here: retry */
+} ngx_http_weaveit_gen_outcome_e;
+
+
+/* plain C, filled on the event loop and by a thread of the pool in turn */
+
+typedef struct {
+    char *const                    *argv;
+    ngx_msec_t                      deadline;     /* wall clock */
+    const char                     *title;
+    size_t                          title_len;
+    const char                     *script;
+    size_t                          script_len;
+
+    atomic_int                      progress;
+    u_char                         *video;        /* malloc()ed */
+    size_t                          size;
+    double                          duration;
+    ngx_http_weaveit_gen_outcome_e  outcome;
+    unsigned                        killed:1;
+    char                            message[256]; /* for the log */
+} ngx_http_weaveit_gen_t;
+
+
+void ngx_http_weaveit_generator_run(ngx_http_weaveit_gen_t *g);
+void ngx_http_weaveit_generator_free(ngx_http_weaveit_gen_t *g);
 
 
 /* ngx_http_weaveit_video.c */

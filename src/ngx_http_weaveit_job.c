@@ -7,10 +7,15 @@
  * up their attempts, claim pending or expired jobs while its thread pool
  * has room, tell waiters about jobs that ended, delete old failed jobs.
  *
- * A claimed job runs weaveit_generate() in an nginx thread pool on plain C
- * inputs; its completion event, back on the event loop, stores the video
- * and marks the job completed in one statement, which only succeeds while
- * this worker still holds the claim: a job is never stored twice.
+ * A claimed job runs in the sandboxed generator process, supervised from
+ * a thread of an nginx thread pool (ngx_http_weaveit_generator.c); its
+ * completion event, back on the event loop, stores the video and marks
+ * the job completed in one statement, which only succeeds while this
+ * worker still holds the claim: a job is never stored twice.  A generator
+ * that failed, crashed or hit a limit fails its job at once, with a
+ * refund: the input is to blame, and trying it again would only crash
+ * again.  Only a job whose worker is lost runs again, when its lease
+ * expires, and never more than weaveit_job_attempts times.
  *
  * This file knows nothing of requests: whoever waits for a job (wait mode
  * of POST /api/generate) gives a handler and its data to
@@ -19,10 +24,7 @@
 
 
 #include "ngx_http_weaveit.h"
-#include "weaveit.h"
 
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <uuid/uuid.h>
 
 
@@ -50,11 +52,7 @@ typedef struct {
     char                          *script;
     size_t                         script_len;
     char                          *title;
-    weaveit_params_t               params;
-    weaveit_video_t                video;
-    atomic_int                     progress;
-    int                            rc;
-    char                           error[256];
+    ngx_http_weaveit_gen_t         gen;
     char                           duration[NGX_INT_T_LEN + 1];
     const char                    *values[6];
     int                            lengths[6];
@@ -79,7 +77,7 @@ typedef ngx_int_t (*ngx_http_weaveit_step_pt)(ngx_http_weaveit_jobs_t *jobs);
 struct ngx_http_weaveit_jobs_s {
     ngx_http_weaveit_main_conf_t  *conf;
     ngx_log_t                     *log;
-    weaveit_params_t               params;
+    char                         **argv;
     ngx_queue_t                    running;
     ngx_int_t                      nrunning;
     ngx_queue_t                    waiters;
@@ -89,6 +87,7 @@ struct ngx_http_weaveit_jobs_s {
     const char                    *values[4];
     char                           lease[NGX_INT_T_LEN + 16];
     char                           number[NGX_INT_T_LEN + 16];
+    char                           attempts[NGX_INT_T_LEN + 1];
     char                          *ids;
     char                          *progress;
     char                          *waiter_ids;
@@ -99,7 +98,15 @@ struct ngx_http_weaveit_jobs_s {
 };
 
 
-static void ngx_http_weaveit_job_params(ngx_http_weaveit_jobs_t *jobs);
+static ngx_int_t ngx_http_weaveit_job_check_generator(ngx_conf_t *cf,
+    ngx_http_weaveit_main_conf_t *wmcf);
+static ngx_int_t ngx_http_weaveit_job_argv(ngx_http_weaveit_jobs_t *jobs,
+    ngx_pool_t *pool);
+static ngx_int_t ngx_http_weaveit_job_option(ngx_array_t *args, char *name,
+    const char *fmt, ...);
+static ngx_int_t ngx_http_weaveit_job_own_children(ngx_cycle_t *cycle);
+static ngx_msec_t ngx_http_weaveit_job_deadline(
+    ngx_http_weaveit_main_conf_t *wmcf);
 static void ngx_http_weaveit_job_worker_id(ngx_http_weaveit_jobs_t *jobs);
 static void ngx_http_weaveit_job_tick(ngx_event_t *ev);
 static void ngx_http_weaveit_job_next_step(ngx_http_weaveit_jobs_t *jobs);
@@ -119,6 +126,8 @@ static ngx_int_t ngx_http_weaveit_job_start(ngx_http_weaveit_jobs_t *jobs,
 static void ngx_http_weaveit_job_thread(void *data, ngx_log_t *log);
 static void ngx_http_weaveit_job_done(ngx_event_t *ev);
 static void ngx_http_weaveit_job_record_failure(
+    ngx_http_weaveit_running_t *job);
+static void ngx_http_weaveit_job_log_outcome(
     ngx_http_weaveit_running_t *job);
 static void ngx_http_weaveit_job_store(ngx_http_weaveit_running_t *job);
 static void ngx_http_weaveit_job_stored(ngx_http_weaveit_pg_query_t *q);
@@ -171,8 +180,9 @@ static const char  ngx_http_weaveit_job_reap_sql[] =
 static const char  ngx_http_weaveit_job_claim_sql[] =
     "WITH c AS ("
     "  SELECT job_id FROM video_jobs"
-    "  WHERE status = 'pending'"
-    "     OR (status = 'generating' AND lease_until < now())"
+    "  WHERE (status = 'pending'"
+    "         OR (status = 'generating' AND lease_until < now()))"
+    "    AND attempts < $4::int"
     "  ORDER BY created_at LIMIT $3::int"
     "  FOR UPDATE SKIP LOCKED"
     ") UPDATE video_jobs j SET status = 'generating',"
@@ -239,7 +249,18 @@ ngx_http_weaveit_job_init_conf(ngx_conf_t *cf,
         return NGX_CONF_OK;
     }
 
-    /* conf strings are NUL-terminated: the core gets them as they are */
+    /* conf strings are NUL-terminated: they are handed on as they are */
+
+    if (ngx_http_weaveit_job_check_generator(cf, wmcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (wmcf->generate_timeout < 1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"weaveit_generate_timeout\" must be at least "
+                           "1s");
+        return NGX_CONF_ERROR;
+    }
 
     if (access((char *) wmcf->font.data, R_OK) != 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
@@ -254,6 +275,33 @@ ngx_http_weaveit_job_init_conf(ngx_conf_t *cf,
     }
 
     return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_weaveit_job_check_generator(ngx_conf_t *cf,
+    ngx_http_weaveit_main_conf_t *wmcf)
+{
+    ngx_err_t        err;
+    ngx_file_info_t  fi;
+
+    err = 0;
+
+    if (ngx_file_info(wmcf->generator.data, &fi) == NGX_FILE_ERROR) {
+        err = ngx_errno;
+
+    } else if (ngx_is_file(&fi)
+               && access((char *) wmcf->generator.data, X_OK) == 0
+               && (ngx_file_access(&fi) & 0111))
+    {
+        return NGX_OK;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, err,
+                       "\"weaveit_generator\" \"%V\" is not an executable "
+                       "file", &wmcf->generator);
+
+    return NGX_ERROR;
 }
 
 
@@ -287,7 +335,10 @@ ngx_http_weaveit_job_init_process(ngx_cycle_t *cycle,
     ngx_queue_init(&jobs->running);
     ngx_queue_init(&jobs->waiters);
 
-    ngx_http_weaveit_job_params(jobs);
+    if (ngx_http_weaveit_job_argv(jobs, cycle->pool) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     ngx_http_weaveit_job_worker_id(jobs);
 
     (void) ngx_sprintf((u_char *) jobs->lease, "%M milliseconds%Z",
@@ -306,31 +357,139 @@ ngx_http_weaveit_job_init_process(ngx_cycle_t *cycle,
 
     wmcf->jobs = jobs;
 
+    return ngx_http_weaveit_job_own_children(cycle);
+}
+
+
+/*
+ * nginx's signal handler reaps any child on SIGCHLD, in workers too, and
+ * would take the generator's exit status from the thread that waits for
+ * it.  A worker has no children of nginx's own: with the default action
+ * its generators stay zombies until their thread's waitpid().
+ */
+
+static ngx_int_t
+ngx_http_weaveit_job_own_children(ngx_cycle_t *cycle)
+{
+    struct sigaction  sa;
+
+    ngx_memzero(&sa, sizeof(struct sigaction));
+    sa.sa_handler = SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+
+    if (sigaction(SIGCHLD, &sa, NULL) == -1) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                      "weaveit: sigaction(SIGCHLD) failed");
+        return NGX_ERROR;
+    }
+
     return NGX_OK;
 }
 
 
-/* what every job hands the core, but its title */
+/*
+ * The generator's command line: what nginx.conf says about rendering and
+ * the sandbox's limits.  The job's own text goes on its stdin.
+ */
 
-static void
-ngx_http_weaveit_job_params(ngx_http_weaveit_jobs_t *jobs)
+static ngx_int_t
+ngx_http_weaveit_job_argv(ngx_http_weaveit_jobs_t *jobs, ngx_pool_t *pool)
 {
-    weaveit_params_t              *p;
+    char                         **arg;
+    ngx_array_t                   *args;
     ngx_http_weaveit_main_conf_t  *wmcf;
 
-    p = &jobs->params;
     wmcf = jobs->conf;
 
-    weaveit_params_init(p);
+    args = ngx_array_create(pool, 24, sizeof(char *));
+    if (args == NULL) {
+        return NGX_ERROR;
+    }
 
-    p->width = wmcf->video_width;
-    p->height = wmcf->video_height;
-    p->fps = wmcf->video_fps;
-    p->font_path = (const char *) wmcf->font.data;
-    p->font_size = wmcf->font_size;
-    p->voice = (const char *) wmcf->voice.data;
-    p->speech_rate = wmcf->speech_rate;
-    p->x264_preset = (const char *) wmcf->x264_preset.data;
+    /* the program (conf strings are NUL-terminated), then the options */
+
+    if (ngx_http_weaveit_job_option(args, (char *) wmcf->generator.data,
+                                    "--serve") != NGX_OK
+        || ngx_http_weaveit_job_option(args, "--size", "%ix%i",
+                                       wmcf->video_width, wmcf->video_height)
+           != NGX_OK
+        || ngx_http_weaveit_job_option(args, "--fps", "%i", wmcf->video_fps)
+           != NGX_OK
+        || ngx_http_weaveit_job_option(args, "--font", "%V", &wmcf->font)
+           != NGX_OK
+        || ngx_http_weaveit_job_option(args, "--font-size", "%i",
+                                       wmcf->font_size) != NGX_OK
+        || ngx_http_weaveit_job_option(args, "--voice", "%V", &wmcf->voice)
+           != NGX_OK
+        || ngx_http_weaveit_job_option(args, "--rate", "%i",
+                                       wmcf->speech_rate) != NGX_OK
+        || ngx_http_weaveit_job_option(args, "--preset", "%V",
+                                       &wmcf->x264_preset) != NGX_OK
+        || ngx_http_weaveit_job_option(args, "--max-memory", "%uz",
+                                       wmcf->generate_memory) != NGX_OK
+        || ngx_http_weaveit_job_option(args, "--max-cpu", "%T",
+                                       wmcf->generate_timeout) != NGX_OK
+
+        /* this worker: a generator that starts after it died stops */
+
+        || ngx_http_weaveit_job_option(args, "--parent", "%P", ngx_pid)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    arg = ngx_array_push(args);
+    if (arg == NULL) {
+        return NGX_ERROR;
+    }
+
+    *arg = NULL;
+    jobs->argv = args->elts;
+
+    return NGX_OK;
+}
+
+
+/* two arguments: the name, and the value made from fmt */
+
+static ngx_int_t
+ngx_http_weaveit_job_option(ngx_array_t *args, char *name, const char *fmt,
+    ...)
+{
+    u_char   *value, *last;
+    char    **arg;
+    size_t    size;
+    va_list   ap;
+
+    size = NGX_MAX_PATH + 1;
+
+    value = ngx_pnalloc(args->pool, size);
+    arg = ngx_array_push_n(args, 2);
+    if (value == NULL || arg == NULL) {
+        return NGX_ERROR;
+    }
+
+    va_start(ap, fmt);
+    last = ngx_vslprintf(value, value + size - 1, fmt, ap);
+    va_end(ap);
+
+    *last = '\0';
+    arg[0] = name;
+    arg[1] = (char *) value;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A generator's wall-clock bound: its CPU time (it runs at the lowest
+ * priority, so a busy host slows it down) twice over, and half a minute.
+ */
+
+static ngx_msec_t
+ngx_http_weaveit_job_deadline(ngx_http_weaveit_main_conf_t *wmcf)
+{
+    return (ngx_msec_t) wmcf->generate_timeout * 2000 + 30000;
 }
 
 
@@ -514,7 +673,7 @@ ngx_http_weaveit_job_renew(ngx_http_weaveit_jobs_t *jobs)
 
         ids = ngx_cpymem(ids, job->id, NGX_HTTP_WEAVEIT_UUID_LEN);
         progress = ngx_sprintf(progress, "%d",
-                               atomic_load(&job->progress) % 101);
+                               atomic_load(&job->gen.progress) % 101);
     }
 
     *ids++ = '}';
@@ -557,11 +716,14 @@ ngx_http_weaveit_job_claim(ngx_http_weaveit_jobs_t *jobs)
 
     (void) ngx_sprintf((u_char *) jobs->number, "%i%Z",
                        jobs->conf->max_jobs - jobs->nrunning);
+    (void) ngx_sprintf((u_char *) jobs->attempts, "%i%Z",
+                       jobs->conf->job_attempts);
     jobs->values[0] = jobs->worker_id;
     jobs->values[1] = jobs->lease;
     jobs->values[2] = jobs->number;
+    jobs->values[3] = jobs->attempts;
 
-    ngx_http_weaveit_job_send(jobs, ngx_http_weaveit_job_claim_sql, 3);
+    ngx_http_weaveit_job_send(jobs, ngx_http_weaveit_job_claim_sql, 4);
 
     return NGX_OK;
 }
@@ -694,8 +856,12 @@ ngx_http_weaveit_job_start(ngx_http_weaveit_jobs_t *jobs, PGresult *res,
     job->title = job->script + script_len + 1;
     ngx_memcpy(job->title, PQgetvalue(res, row, 2), title_len);
 
-    job->params = jobs->params;
-    job->params.title = title_len ? job->title : NULL;
+    job->gen.argv = jobs->argv;
+    job->gen.deadline = ngx_http_weaveit_job_deadline(jobs->conf);
+    job->gen.title = job->title;
+    job->gen.title_len = title_len;
+    job->gen.script = job->script;
+    job->gen.script_len = script_len;
 
     job->task.ctx = job;
     job->task.handler = ngx_http_weaveit_job_thread;
@@ -719,27 +885,14 @@ ngx_http_weaveit_job_start(ngx_http_weaveit_jobs_t *jobs, PGresult *res,
 }
 
 
-/*
- * In a thread of the pool: nothing here may touch nginx or PostgreSQL.
- * The thread's priority is lowered once (x264's own threads inherit it),
- * so the event loop stays ahead of the encoder when every core encodes.
- */
+/* in a thread of the pool: nothing here may touch nginx or PostgreSQL */
 
 static void
 ngx_http_weaveit_job_thread(void *data, ngx_log_t *log)
 {
     ngx_http_weaveit_running_t  *job = data;
 
-    static __thread int  lowered;
-
-    if (!lowered) {
-        (void) setpriority(PRIO_PROCESS, (id_t) syscall(SYS_gettid), 10);
-        lowered = 1;
-    }
-
-    job->rc = weaveit_generate(&job->params, job->script, job->script_len,
-                               &job->video, &job->progress, job->error,
-                               sizeof(job->error));
+    ngx_http_weaveit_generator_run(&job->gen);
 }
 
 
@@ -748,9 +901,19 @@ ngx_http_weaveit_job_thread(void *data, ngx_log_t *log)
 static void
 ngx_http_weaveit_job_done(ngx_event_t *ev)
 {
+    ngx_http_weaveit_jobs_t     *jobs;
     ngx_http_weaveit_running_t  *job;
 
     job = ev->data;
+
+    ngx_http_weaveit_job_log_outcome(job);
+
+    if (job->gen.outcome == NGX_HTTP_WEAVEIT_GEN_LOST) {
+        jobs = job->jobs;
+        ngx_http_weaveit_job_free(job);
+        ngx_http_weaveit_job_kick(jobs);
+        return;
+    }
 
     job->values[0] = job->id;
     job->values[1] = job->jobs->worker_id;
@@ -762,11 +925,11 @@ ngx_http_weaveit_job_done(ngx_event_t *ev)
     job->query.data = job;
     job->query.log = job->jobs->log;
 
-    if (job->rc != 0) {
-        ngx_http_weaveit_job_record_failure(job);
+    if (job->gen.outcome == NGX_HTTP_WEAVEIT_GEN_DONE) {
+        ngx_http_weaveit_job_store(job);
 
     } else {
-        ngx_http_weaveit_job_store(job);
+        ngx_http_weaveit_job_record_failure(job);
     }
 
     (void) ngx_http_weaveit_pg_query(job->jobs->conf->pool, &job->query,
@@ -774,15 +937,46 @@ ngx_http_weaveit_job_done(ngx_event_t *ev)
 }
 
 
+/* the details are for the operator's log; clients learn only this much */
+
 static void
 ngx_http_weaveit_job_record_failure(ngx_http_weaveit_running_t *job)
 {
-    ngx_log_error(NGX_LOG_ERR, job->jobs->log, 0,
-                  "weaveit: job %s failed: %s", job->id, job->error);
-
-    job->values[2] = job->error;
+    job->values[2] = "Generation failed";
     job->query.nparams = 3;
     job->query.sql = ngx_http_weaveit_job_failed_sql;
+}
+
+
+static void
+ngx_http_weaveit_job_log_outcome(ngx_http_weaveit_running_t *job)
+{
+    ngx_http_weaveit_gen_t  *g;
+
+    g = &job->gen;
+
+    switch (g->outcome) {
+
+    case NGX_HTTP_WEAVEIT_GEN_DONE:
+        break;
+
+    case NGX_HTTP_WEAVEIT_GEN_FAILED:
+        ngx_log_error(NGX_LOG_ERR, job->jobs->log, 0,
+                      "weaveit: job %s failed: %s", job->id, g->message);
+        break;
+
+    case NGX_HTTP_WEAVEIT_GEN_KILLED:
+        ngx_log_error(NGX_LOG_ERR, job->jobs->log, 0,
+                      "weaveit: job %s failed without retry, the input is "
+                      "to blame: the generator %s", job->id, g->message);
+        break;
+
+    case NGX_HTTP_WEAVEIT_GEN_LOST:
+        ngx_log_error(NGX_LOG_ERR, job->jobs->log, 0,
+                      "weaveit: job %s not generated here (%s); it runs "
+                      "again when its lease expires", job->id, g->message);
+        break;
+    }
 }
 
 
@@ -794,11 +988,11 @@ ngx_http_weaveit_job_store(ngx_http_weaveit_running_t *job)
     uuid_generate_random(video_id);
     uuid_unparse_lower(video_id, job->video_id);
     (void) ngx_sprintf((u_char *) job->duration, "%d%Z",
-                       (int) (job->video.duration + 0.5));
+                       (int) (job->gen.duration + 0.5));
 
     job->values[2] = job->video_id;
-    job->values[3] = (const char *) job->video.data;
-    job->lengths[3] = job->video.size;
+    job->values[3] = (const char *) job->gen.video;
+    job->lengths[3] = job->gen.size;
     job->formats[3] = 1;
     job->values[4] = job->duration;
     job->values[5] = job->jobs->conf->keep_script ? "t" : "f";
@@ -847,7 +1041,7 @@ ngx_http_weaveit_job_free(ngx_http_weaveit_running_t *job)
     ngx_queue_remove(&job->queue);
     job->jobs->nrunning--;
 
-    weaveit_video_free(&job->video);
+    ngx_http_weaveit_generator_free(&job->gen);
     ngx_free(job);
 }
 

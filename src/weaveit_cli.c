@@ -3,7 +3,8 @@
  * sandboxed generator process that nginx spawns for each video.
  *
  *   weaveit-render [options] [--title T] script.txt out.mp4
- *   weaveit-render [options] [--max-memory B] [--max-cpu S] --serve
+ *   weaveit-render [options] [--max-memory B] [--max-cpu S] [--parent P]
+ *       --serve
  *   weaveit-render [options] [--max-memory B] [--max-cpu S] --sandbox-test
  *
  *   options: [--size WxH] [--fps N] [--font F] [--font-size N] [--voice V]
@@ -17,7 +18,8 @@
  *           WEAVEIT_TITLE_MAX or a script over WEAVEIT_SCRIPT_MAX bytes is
  *           refused
  *   stdout  the MP4, written once generation has succeeded
- *   fd 3    if open: the progress, a line "N\n" (0 to 100) as it changes
+ *   fd 3    if open: the progress, a line "N\n" (0 to 100) as it changes,
+ *           and on success, before the MP4, "duration SECONDS\n"
  *   stderr  on failure, one line: why
  *   exit    0: the MP4 is on stdout; 1: this job failed, its input or its
  *           generation; 2: no job can run, stdin is not read: bad options,
@@ -26,8 +28,9 @@
  *           limit (SIGXCPU, then SIGKILL)
  *
  * stdout, stderr and fd 3 must be pipes: no regular file can be written in
- * the sandbox; descriptors from 4 up are closed.  --sandbox-test enters the same sandbox and tries what it
- * forbids and what generation needs, one line each.
+ * the sandbox; descriptors from 4 up are closed.  --sandbox-test enters
+ * the same sandbox and tries what it forbids and what generation needs,
+ * one line each.
  */
 
 #include <errno.h>
@@ -146,7 +149,8 @@ static const weaveit_cli_option_t  weaveit_cli_options[] = {
     { "crf",        weaveit_cli_number, weaveit_cli_param(crf) },
     { "threads",    weaveit_cli_number, weaveit_cli_param(threads) },
     { "max-memory", weaveit_cli_limit,  weaveit_cli_sandbox(max_memory) },
-    { "max-cpu",    weaveit_cli_limit,  weaveit_cli_sandbox(max_cpu) }
+    { "max-cpu",    weaveit_cli_limit,  weaveit_cli_sandbox(max_cpu) },
+    { "parent",     weaveit_cli_number, weaveit_cli_sandbox(parent) }
 };
 
 #define WEAVEIT_CLI_NOPTIONS                                                  \
@@ -159,7 +163,7 @@ weaveit_cli_usage(FILE *f)
     fprintf(f, "usage: weaveit-render [options] [--title T] script.txt "
             "out.mp4\n"
             "       weaveit-render [options] [--max-memory B] "
-            "[--max-cpu S] --serve\n"
+            "[--max-cpu S] [--parent P] --serve\n"
             "       weaveit-render [options] [--max-memory B] "
             "[--max-cpu S] --sandbox-test\n"
             "options: [--size WxH] [--fps N] [--font F] [--font-size N] "
@@ -629,6 +633,10 @@ weaveit_cli_serve(weaveit_cli_conf_t *conf)
         weaveit_cli_generate(&job);
     }
 
+    if (job.rc == 0 && job.show == weaveit_cli_show_line) {
+        dprintf(job.fd, "duration %.3f\n", job.video.duration);
+    }
+
     if (job.rc == 0
         && (fwrite(job.video.data, 1, job.video.size, stdout)
             != job.video.size || fflush(stdout) != 0))
@@ -760,7 +768,10 @@ main(int argc, char **argv)
 
     memset(&conf, 0, sizeof(weaveit_cli_conf_t));
 
-    /* first: the parent the sandbox checks is still there */
+    /*
+     * first: the parent the sandbox checks is still there; --parent names
+     * it, for a parent that may be gone before this line runs
+     */
     conf.sandbox.parent = getppid();
     weaveit_params_init(&conf.params);
 

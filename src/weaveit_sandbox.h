@@ -25,7 +25,7 @@
 typedef struct {
     unsigned long long  max_memory;     /* bytes of address space, 0: none */
     unsigned long long  max_cpu;        /* seconds of CPU time, 0: none */
-    pid_t               parent;         /* getppid() as the process began */
+    pid_t               parent;         /* --parent, or getppid() at start */
 } weaveit_sandbox_t;
 
 

@@ -5,6 +5,8 @@ use lib 't/lib';
 use Test::More;
 use WeaveIt::Test;
 
+my $schema = WeaveIt::Test::root() . '/conf/schema.sql';
+
 my @cases = (
     [ 'weaveit_db_pool max=0;',            qr/invalid parameter "max=0" in "weaveit_db_pool"/ ],
     [ 'weaveit_db_pool max=4 size=3;',     qr/invalid parameter "size=3" in "weaveit_db_pool"/ ],
@@ -26,6 +28,15 @@ my @cases = (
     [ 'weaveit_generate_cost -1;',       qr/weaveit_generate_cost/ ],
     [ 'weaveit_job_interval soon;',      qr/weaveit_job_interval/ ],
     [ 'weaveit_font /nonexistent.ttf;',  qr/"weaveit_font" "\/nonexistent.ttf" is not readable/,
+      'location = /g { weaveit_generate; }' ],
+    [ 'weaveit_generator /nonexistent;', qr/"weaveit_generator" "\/nonexistent" is not an executable file/,
+      'location = /g { weaveit_generate; }' ],
+    [ 'weaveit_generator /tmp;', qr/"weaveit_generator" "\/tmp" is not an executable file/,
+      'location = /g { weaveit_generate; }' ],
+    [ "weaveit_generator $schema;", qr/"weaveit_generator" "\Q$schema\E" is not an executable file/,
+      'location = /g { weaveit_generate; }' ],
+    [ 'weaveit_generate_memory lots;',   qr/weaveit_generate_memory/ ],
+    [ 'weaveit_generate_timeout 0;',     qr/"weaveit_generate_timeout" must be at least 1s/,
       'location = /g { weaveit_generate; }' ],
 );
 

@@ -40,6 +40,12 @@ my $p = duration($r->{stdout});
 is($p->{codecs} // '', 'h264 aac ', 'stdout is an MP4 of h264 and aac');
 
 my @pct = @{$r->{progress}};
+my $said = pop @pct;
+like($said, qr/^duration (\d+\.\d{3})$/, "the last line on fd 3: $said");
+my ($seconds) = $said =~ /([\d.]+)/;
+ok(abs($seconds - ($p->{duration} // 0)) < 0.05,
+   "  the video's duration ($seconds s vs ffprobe's "
+   . ($p->{duration} // '?') . ' s)');
 ok(@pct >= 2 && !grep({ !/^\d+$/ } @pct), "progress lines: @pct");
 ok(!grep({ $pct[$_] < $pct[$_ - 1] } 1 .. $#pct), 'progress only rises');
 ok($pct[0] == 0 && $pct[-1] == 100, 'from 0 to 100');

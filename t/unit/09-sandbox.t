@@ -110,6 +110,14 @@ if ($r->{signal}) {
          . 'issue #10 may be fixed upstream');
 }
 
+# a parent gone before the child ran main() (--parent names the one that
+# spawned it): the child stops before it reads a byte
+$r = serve(job('', "Orphaned.\n"), '--parent', '1', timeout => 20);
+is($r->{exit}, 2, '--parent of another process: exit 2, no job run')
+    or diag explain $r;
+like($r->{stderr}, qr/parent process is gone/, '  saying why');
+is($r->{stdout}, '', '  and no MP4');
+
 # the next job runs as if nothing happened
 $r = serve(job('', "Still here.\n"), '--size', '320x180', '--fps', '10');
 is($r->{exit}, 0, 'a job after the crash succeeds');

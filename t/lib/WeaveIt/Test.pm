@@ -360,6 +360,7 @@ package WeaveIt::Nginx;
 use strict;
 use warnings;
 
+use File::Copy qw(copy);
 use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(sleep);
 
@@ -367,6 +368,10 @@ my $NGINX = '/usr/sbin/nginx';
 
 sub module_path {
     return WeaveIt::Test::root() . '/build/nginx/ngx_http_weaveit_module.so';
+}
+
+sub generator_path {
+    return WeaveIt::Test::root() . '/build/weaveit-render';
 }
 
 # Builds nginx.conf.  Arguments: pg (a WeaveIt::Pg), workers, main (main
@@ -379,6 +384,8 @@ sub config_text {
     my $workers = $a{workers} // 1;
     my $module = module_path();
     my $port = $a{port} // 1;
+    my $generator = $a{http} =~ /weaveit_generator\s/ ? ''
+                  : "weaveit_generator $dir/weaveit-render;";
     return <<"CONF";
 load_module $module;
 worker_processes $workers;
@@ -397,6 +404,7 @@ http {
     scgi_temp_path $dir/tmp/scgi;
     default_type text/plain;
     $db
+    $generator
     $a{http}
     server {
         listen 127.0.0.1:$port;
@@ -407,10 +415,15 @@ http {
 CONF
 }
 
+# The workers (user nobody) run the generator: a copy in the test's own
+# directory works wherever the checkout is.
 sub _write_config {
     my (%a) = @_;
     mkdir "$a{dir}/tmp";
     chmod 0777, "$a{dir}/tmp";
+    copy(generator_path(), "$a{dir}/weaveit-render")
+        && chmod 0755, "$a{dir}/weaveit-render"
+        or die "copy the generator: $!" unless -e "$a{dir}/weaveit-render";
     open my $fh, '>', "$a{dir}/nginx.conf" or die "$a{dir}/nginx.conf: $!";
     print $fh config_text(%a);
     close $fh;
