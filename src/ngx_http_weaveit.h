@@ -179,6 +179,8 @@ ngx_int_t ngx_http_weaveit_send_buf(ngx_http_request_t *r,
     ngx_uint_t status, ngx_buf_t *b);
 ngx_int_t ngx_http_weaveit_send_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *message);
+ngx_int_t ngx_http_weaveit_send_unauthorized(ngx_http_request_t *r,
+    const char *message);
 ngx_int_t ngx_http_weaveit_db_error(ngx_http_request_t *r,
     ngx_http_weaveit_pg_query_t *q);
 ngx_table_elt_t *ngx_http_weaveit_add_header(ngx_http_request_t *r,

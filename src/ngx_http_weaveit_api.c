@@ -30,6 +30,14 @@ typedef struct {
     u_char                         cost_text[NGX_INT_T_LEN + 1];
     u_char                         max_pending[NGX_INT_T_LEN + 1];
     u_char                         error[64];
+
+    /*
+     * weaveit_auth signature: the lowercase hex SHA-256 of the request's
+     * signature, recorded with the job so it is spent once, and until when
+     * it would be accepted; empty when unsigned
+     */
+    u_char                         signature[2 * 32 + 1];
+    time_t                         signature_expires;
 } ngx_http_weaveit_generate_ctx_t;
 
 

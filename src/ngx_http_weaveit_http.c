@@ -82,6 +82,27 @@ ngx_http_weaveit_send_error(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
+/* a refused wallet signature (weaveit_auth signature): one message a cause */
+
+ngx_int_t
+ngx_http_weaveit_send_unauthorized(ngx_http_request_t *r,
+    const char *message)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_http_weaveit_add_header(r, "WWW-Authenticate",
+                                    (u_char *) "WeaveIt-Signature",
+                                    sizeof("WeaveIt-Signature") - 1);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->headers_out.www_authenticate = h;
+
+    return ngx_http_weaveit_send_error(r, NGX_HTTP_UNAUTHORIZED, message);
+}
+
+
 /* the pool logged the details; the client learns only what kind */
 
 ngx_int_t
