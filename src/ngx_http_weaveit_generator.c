@@ -301,6 +301,8 @@ ngx_http_weaveit_gen_exchange(ngx_http_weaveit_gen_t *g,
         n = poll(pfd, nfds, g->killed ? 1000 : (int) (deadline - now));
 
         if (n == -1 && errno != EINTR) {
+            ngx_http_weaveit_gen_set(g, NGX_HTTP_WEAVEIT_GEN_LOST,
+                                     "poll() failed: %s", strerror(errno));
             (void) kill(pid, SIGKILL);
             g->killed = 1;
             break;
