@@ -16,7 +16,8 @@
  * from stdout, the error message from stderr and progress and duration
  * from fd 3, kills a child that outlives its wall-clock deadline, and
  * waitpid()s.  Nothing here touches nginx's structures or logs: the
- * outcome is handed back in the plain C struct for the event loop.
+ * outcome is handed back in the plain C struct for the event loop (and
+ * only thread-safe libc is called: strerrordesc_np(), sigabbrev_np()).
  */
 
 
@@ -80,7 +81,7 @@ ngx_http_weaveit_generator_run(ngx_http_weaveit_gen_t *g)
 
     if (ngx_http_weaveit_gen_pipes(&io) != NGX_OK) {
         ngx_http_weaveit_gen_set(g, NGX_HTTP_WEAVEIT_GEN_LOST,
-                                 "pipe2() failed: %s", strerror(errno));
+                                 "pipe2() failed: %s", strerrordesc_np(errno));
         return;
     }
 
@@ -95,7 +96,7 @@ ngx_http_weaveit_generator_run(ngx_http_weaveit_gen_t *g)
         if (errno != EINTR) {
             ngx_http_weaveit_gen_set(g, NGX_HTTP_WEAVEIT_GEN_LOST,
                                      "waitpid() failed: %s",
-                                     strerror(errno));
+                                     strerrordesc_np(errno));
             return;
         }
     }
@@ -191,7 +192,7 @@ ngx_http_weaveit_gen_spawn(ngx_http_weaveit_gen_t *g,
     if (rc != 0) {
         ngx_http_weaveit_gen_set(g, NGX_HTTP_WEAVEIT_GEN_LOST,
                                  "posix_spawn setup failed: %s",
-                                 strerror(rc));
+                                 strerrordesc_np(rc));
         ngx_http_weaveit_gen_close(io->child, 4);
         return NGX_ERROR;
     }
@@ -228,7 +229,7 @@ ngx_http_weaveit_gen_spawn(ngx_http_weaveit_gen_t *g,
     if (rc != 0) {
         ngx_http_weaveit_gen_set(g, NGX_HTTP_WEAVEIT_GEN_LOST,
                                  "posix_spawn(\"%s\") failed: %s",
-                                 g->argv[0], strerror(rc));
+                                 g->argv[0], strerrordesc_np(rc));
         return NGX_ERROR;
     }
 
@@ -302,7 +303,7 @@ ngx_http_weaveit_gen_exchange(ngx_http_weaveit_gen_t *g,
 
         if (n == -1 && errno != EINTR) {
             ngx_http_weaveit_gen_set(g, NGX_HTTP_WEAVEIT_GEN_LOST,
-                                     "poll() failed: %s", strerror(errno));
+                                     "poll() failed: %s", strerrordesc_np(errno));
             (void) kill(pid, SIGKILL);
             g->killed = 1;
             break;
