@@ -10,6 +10,7 @@ all: module core
 
 include mk/core.mk
 include mk/http.mk
+include mk/fuzz.mk
 
 module: $(MODULE)
 
@@ -29,7 +30,7 @@ PLAYWRIGHT := playwright-core@1.61.1
 
 test:
 	@scripts/deps.sh build run test
-	@$(MAKE) -s all
+	@$(MAKE) -s all fuzz-build
 	@npm install --prefix build/browser --no-audit --no-fund --silent \
 	    $(PLAYWRIGHT)
 	prove -r t/
