@@ -32,6 +32,8 @@ static char *ngx_http_weaveit_x264_preset(ngx_conf_t *cf, void *post,
     void *data);
 static char *ngx_http_weaveit_check_bounds(ngx_conf_t *cf, void *post,
     void *data);
+static char *ngx_http_weaveit_check_interval(ngx_conf_t *cf, void *post,
+    void *data);
 
 
 static ngx_conf_num_bounds_t  ngx_http_weaveit_positive = {
@@ -58,6 +60,16 @@ static ngx_conf_num_bounds_t  ngx_http_weaveit_speech_rate_bounds = {
 
 static ngx_conf_post_t  ngx_http_weaveit_x264_preset_post = {
     ngx_http_weaveit_x264_preset
+};
+
+/* a worker runs its jobs' generators at once: a thousand is plenty */
+
+static ngx_conf_num_bounds_t  ngx_http_weaveit_max_jobs_bounds = {
+    ngx_http_weaveit_check_bounds, 1, 1024
+};
+
+static ngx_conf_post_t  ngx_http_weaveit_job_interval_post = {
+    ngx_http_weaveit_check_interval
 };
 
 
@@ -202,14 +214,14 @@ static ngx_command_t  ngx_http_weaveit_commands[] = {
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_weaveit_main_conf_t, max_jobs),
-      &ngx_http_weaveit_positive },
+      &ngx_http_weaveit_max_jobs_bounds },
 
     { ngx_string("weaveit_job_interval"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_weaveit_main_conf_t, job_interval),
-      NULL },
+      &ngx_http_weaveit_job_interval_post },
 
     { ngx_string("weaveit_job_attempts"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -638,6 +650,21 @@ ngx_http_weaveit_check_bounds(ngx_conf_t *cf, void *post, void *data)
     }
 
     return (char *) msg;
+}
+
+
+/* the job timer: 0 would spin, and the lease is ten intervals */
+
+static char *
+ngx_http_weaveit_check_interval(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_msec_t  *interval = data;
+
+    if (*interval < 10 || *interval > 60000) {
+        return "must be between 10ms and 60s";
+    }
+
+    return NGX_CONF_OK;
 }
 
 
