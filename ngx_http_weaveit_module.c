@@ -183,6 +183,13 @@ static ngx_command_t  ngx_http_weaveit_commands[] = {
       offsetof(ngx_http_weaveit_loc_conf_t, max_pending),
       &ngx_http_weaveit_positive },
 
+    { ngx_string("weaveit_max_pending_per_wallet"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_weaveit_loc_conf_t, max_pending_wallet),
+      &ngx_http_weaveit_positive },
+
     { ngx_string("weaveit_generate_wait"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
@@ -482,6 +489,7 @@ ngx_http_weaveit_create_loc_conf(ngx_conf_t *cf)
     wlcf->signup_points = NGX_CONF_UNSET;
     wlcf->generate_cost = NGX_CONF_UNSET;
     wlcf->max_pending = NGX_CONF_UNSET;
+    wlcf->max_pending_wallet = NGX_CONF_UNSET;
     wlcf->generate_wait = NGX_CONF_UNSET;
     wlcf->video_chunk = NGX_CONF_UNSET_SIZE;
 
@@ -499,6 +507,8 @@ ngx_http_weaveit_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->signup_points, prev->signup_points, 0);
     ngx_conf_merge_value(conf->generate_cost, prev->generate_cost, 0);
     ngx_conf_merge_value(conf->max_pending, prev->max_pending, 1000);
+    ngx_conf_merge_value(conf->max_pending_wallet, prev->max_pending_wallet,
+                         5);
     ngx_conf_merge_value(conf->generate_wait, prev->generate_wait, 0);
     ngx_conf_merge_size_value(conf->video_chunk, prev->video_chunk,
                               512 * 1024);

@@ -141,6 +141,7 @@ typedef struct {
     ngx_int_t                       signup_points;
     ngx_int_t                       generate_cost;
     ngx_int_t                       max_pending;
+    ngx_int_t                       max_pending_wallet;
     ngx_flag_t                      generate_wait;
 
     /* the id or wallet of status, wallet videos and points */

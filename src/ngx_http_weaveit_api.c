@@ -21,7 +21,7 @@
 
 typedef struct {
     ngx_http_weaveit_pg_query_t    query;
-    const char                    *values[7];
+    const char                    *values[10];
     ngx_str_t                      job_id;
     ngx_int_t                      cost;
     ngx_uint_t                     wait;
@@ -29,6 +29,8 @@ typedef struct {
     u_char                         signup_points[NGX_INT_T_LEN + 1];
     u_char                         cost_text[NGX_INT_T_LEN + 1];
     u_char                         max_pending[NGX_INT_T_LEN + 1];
+    u_char                         max_wallet[NGX_INT_T_LEN + 1];
+    u_char                         expires[NGX_TIME_T_LEN + 1];
     u_char                         error[64];
 
     /*
@@ -72,7 +74,10 @@ static ngx_int_t ngx_http_weaveit_generate_create(ngx_http_request_t *r,
     ngx_http_weaveit_generate_ctx_t *ctx);
 static void ngx_http_weaveit_generate_created(
     ngx_http_weaveit_pg_query_t *q);
-static ngx_int_t ngx_http_weaveit_send_busy(ngx_http_request_t *r);
+static ngx_int_t ngx_http_weaveit_generate_refused(ngx_http_request_t *r,
+    ngx_http_weaveit_generate_ctx_t *ctx, PGresult *res);
+static ngx_int_t ngx_http_weaveit_send_busy(ngx_http_request_t *r,
+    const char *message);
 static ngx_int_t ngx_http_weaveit_send_accepted(ngx_http_request_t *r,
     ngx_http_weaveit_generate_ctx_t *ctx);
 static void ngx_http_weaveit_generate_ended(void *data, ngx_str_t *job_id,
@@ -87,11 +92,15 @@ static void ngx_http_weaveit_points_done(ngx_http_weaveit_pg_query_t *q);
 
 static const char  ngx_http_weaveit_health_sql[] = "SELECT 1";
 
-/* user, signup points, charge and queue limit in one round trip */
+/*
+ * signature, user, signup points, charge, queue limits and their ledger
+ * rows in one round trip: conf/schema.sql has the outcomes
+ */
 
 static const char  ngx_http_weaveit_create_job_sql[] =
     "SELECT outcome, points FROM weaveit_create_job("
-    "$1::uuid, $2, $3, $4, $5::int, $6::int, $7::int)";
+    "$1::uuid, $2, $3, $4, $5::int, $6::int, $7::int, $8::int, $9,"
+    " to_timestamp($10::bigint))";
 
 static const char  ngx_http_weaveit_status_sql[] =
     "SELECT j.job_id, j.status, j.error_message,"
@@ -634,14 +643,24 @@ ngx_http_weaveit_generate_create(ngx_http_request_t *r,
     (void) ngx_sprintf(ctx->signup_points, "%i%Z", wlcf->signup_points);
     (void) ngx_sprintf(ctx->cost_text, "%i%Z", ctx->cost);
     (void) ngx_sprintf(ctx->max_pending, "%i%Z", wlcf->max_pending);
+    (void) ngx_sprintf(ctx->max_wallet, "%i%Z", wlcf->max_pending_wallet);
+    (void) ngx_sprintf(ctx->expires, "%T%Z", ctx->signature_expires);
 
     ctx->values[0] = (char *) ctx->id;
     ctx->values[4] = (char *) ctx->signup_points;
     ctx->values[5] = (char *) ctx->cost_text;
     ctx->values[6] = (char *) ctx->max_pending;
+    ctx->values[7] = (char *) ctx->max_wallet;
+
+    /* an unsigned request: SQL NULLs, and no signature to spend */
+
+    if (ctx->signature[0] != '\0') {
+        ctx->values[8] = (char *) ctx->signature;
+        ctx->values[9] = (char *) ctx->expires;
+    }
 
     if (ngx_http_weaveit_send_query(r, &ctx->query,
-                                    ngx_http_weaveit_create_job_sql, 7,
+                                    ngx_http_weaveit_create_job_sql, 10,
                                     ctx->values,
                                     ngx_http_weaveit_generate_created)
         != NGX_OK)
@@ -656,8 +675,6 @@ ngx_http_weaveit_generate_create(ngx_http_request_t *r,
 static void
 ngx_http_weaveit_generate_created(ngx_http_weaveit_pg_query_t *q)
 {
-    char                             *outcome;
-    ngx_int_t                         rc, points;
     ngx_http_request_t               *r;
     ngx_http_weaveit_main_conf_t     *wmcf;
     ngx_http_weaveit_generate_ctx_t  *ctx;
@@ -670,21 +687,9 @@ ngx_http_weaveit_generate_created(ngx_http_weaveit_pg_query_t *q)
         return;
     }
 
-    outcome = PQgetvalue(q->result, 0, 0);
-    points = ngx_atoi((u_char *) PQgetvalue(q->result, 0, 1),
-                      PQgetlength(q->result, 0, 1));
-
-    if (ngx_strcmp(outcome, "busy") == 0) {
-        ngx_http_weaveit_finalize(r, ngx_http_weaveit_send_busy(r));
-        return;
-    }
-
-    if (ngx_strcmp(outcome, "points") == 0) {
-        rc = ngx_http_weaveit_send_json(r, 402,
-                 json_pack("{sssIsI}", "error", "Not enough points",
-                           "required", (json_int_t) ctx->cost,
-                           "points", (json_int_t) points));
-        ngx_http_weaveit_finalize(r, rc);
+    if (ngx_strcmp(PQgetvalue(q->result, 0, 0), "created") != 0) {
+        ngx_http_weaveit_finalize(r,
+                      ngx_http_weaveit_generate_refused(r, ctx, q->result));
         return;
     }
 
@@ -711,8 +716,52 @@ ngx_http_weaveit_generate_created(ngx_http_weaveit_pg_query_t *q)
 }
 
 
+/* weaveit_create_job() refused the job and wrote nothing */
+
 static ngx_int_t
-ngx_http_weaveit_send_busy(ngx_http_request_t *r)
+ngx_http_weaveit_generate_refused(ngx_http_request_t *r,
+    ngx_http_weaveit_generate_ctx_t *ctx, PGresult *res)
+{
+    char       *outcome;
+    ngx_int_t   points;
+
+    outcome = PQgetvalue(res, 0, 0);
+
+    if (ngx_strcmp(outcome, "replayed") == 0) {
+        return ngx_http_weaveit_send_unauthorized(r,
+                                                  "Signature already used");
+    }
+
+    if (ngx_strcmp(outcome, "busy") == 0) {
+        return ngx_http_weaveit_send_busy(r,
+                                      "Too many pending jobs, retry later");
+    }
+
+    if (ngx_strcmp(outcome, "wallet_busy") == 0) {
+        return ngx_http_weaveit_send_busy(r,
+                                   "Too many pending jobs for this wallet");
+    }
+
+    if (ngx_strcmp(outcome, "points") == 0) {
+        points = ngx_atoi((u_char *) PQgetvalue(res, 0, 1),
+                          PQgetlength(res, 0, 1));
+
+        return ngx_http_weaveit_send_json(r, 402,
+                   json_pack("{sssIsI}", "error", "Not enough points",
+                             "required", (json_int_t) ctx->cost,
+                             "points", (json_int_t) points));
+    }
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "weaveit: unknown outcome \"%s\" of weaveit_create_job()",
+                  outcome);
+
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_weaveit_send_busy(ngx_http_request_t *r, const char *message)
 {
     if (ngx_http_weaveit_add_header(r, "Retry-After", (u_char *) "10",
                                     sizeof("10") - 1)
@@ -722,7 +771,7 @@ ngx_http_weaveit_send_busy(ngx_http_request_t *r)
     }
 
     return ngx_http_weaveit_send_error(r, NGX_HTTP_TOO_MANY_REQUESTS,
-                                       "Too many pending jobs, retry later");
+                                       message);
 }
 
 
