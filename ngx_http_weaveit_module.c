@@ -77,6 +77,8 @@ static ngx_http_handler_pt  ngx_http_weaveit_points_post =
     ngx_http_weaveit_points_handler;
 static ngx_http_handler_pt  ngx_http_weaveit_demo_post =
     ngx_http_weaveit_demo_handler;
+static ngx_http_handler_pt  ngx_http_weaveit_points_award_post =
+    ngx_http_weaveit_points_award_handler;
 
 
 static ngx_int_t ngx_http_weaveit_init_process(ngx_cycle_t *cycle);
@@ -154,6 +156,13 @@ static ngx_command_t  ngx_http_weaveit_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       &ngx_http_weaveit_demo_post },
+
+    { ngx_string("weaveit_points_award"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_weaveit_set_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      &ngx_http_weaveit_points_award_post },
 
     { ngx_string("weaveit_max_script"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,

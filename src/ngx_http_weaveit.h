@@ -286,6 +286,7 @@ ngx_int_t ngx_http_weaveit_status_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_weaveit_wallet_videos_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_weaveit_points_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_weaveit_demo_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_weaveit_points_award_handler(ngx_http_request_t *r);
 
 
 #endif /* _NGX_HTTP_WEAVEIT_H_INCLUDED_ */
