@@ -89,6 +89,8 @@ static ngx_http_handler_pt  ngx_http_weaveit_points_post =
     ngx_http_weaveit_points_handler;
 static ngx_http_handler_pt  ngx_http_weaveit_demo_post =
     ngx_http_weaveit_demo_handler;
+static ngx_http_handler_pt  ngx_http_weaveit_points_award_post =
+    ngx_http_weaveit_points_award_handler;
 
 
 static ngx_int_t ngx_http_weaveit_init_process(ngx_cycle_t *cycle);
@@ -167,6 +169,13 @@ static ngx_command_t  ngx_http_weaveit_commands[] = {
       0,
       &ngx_http_weaveit_demo_post },
 
+    { ngx_string("weaveit_points_award"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_weaveit_set_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      &ngx_http_weaveit_points_award_post },
+
     { ngx_string("weaveit_max_script"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -193,6 +202,13 @@ static ngx_command_t  ngx_http_weaveit_commands[] = {
       ngx_conf_set_num_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_weaveit_loc_conf_t, max_pending),
+      &ngx_http_weaveit_positive },
+
+    { ngx_string("weaveit_max_pending_per_wallet"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_weaveit_loc_conf_t, max_pending_wallet),
       &ngx_http_weaveit_positive },
 
     { ngx_string("weaveit_generate_wait"),
@@ -494,6 +510,7 @@ ngx_http_weaveit_create_loc_conf(ngx_conf_t *cf)
     wlcf->signup_points = NGX_CONF_UNSET;
     wlcf->generate_cost = NGX_CONF_UNSET;
     wlcf->max_pending = NGX_CONF_UNSET;
+    wlcf->max_pending_wallet = NGX_CONF_UNSET;
     wlcf->generate_wait = NGX_CONF_UNSET;
     wlcf->video_chunk = NGX_CONF_UNSET_SIZE;
 
@@ -511,6 +528,8 @@ ngx_http_weaveit_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->signup_points, prev->signup_points, 0);
     ngx_conf_merge_value(conf->generate_cost, prev->generate_cost, 0);
     ngx_conf_merge_value(conf->max_pending, prev->max_pending, 1000);
+    ngx_conf_merge_value(conf->max_pending_wallet, prev->max_pending_wallet,
+                         5);
     ngx_conf_merge_value(conf->generate_wait, prev->generate_wait, 0);
     ngx_conf_merge_size_value(conf->video_chunk, prev->video_chunk,
                               512 * 1024);

@@ -141,6 +141,7 @@ typedef struct {
     ngx_int_t                       signup_points;
     ngx_int_t                       generate_cost;
     ngx_int_t                       max_pending;
+    ngx_int_t                       max_pending_wallet;
     ngx_flag_t                      generate_wait;
 
     /* the id or wallet of status, wallet videos and points */
@@ -285,6 +286,7 @@ ngx_int_t ngx_http_weaveit_status_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_weaveit_wallet_videos_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_weaveit_points_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_weaveit_demo_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_weaveit_points_award_handler(ngx_http_request_t *r);
 
 
 #endif /* _NGX_HTTP_WEAVEIT_H_INCLUDED_ */

@@ -17,11 +17,13 @@
 #define NGX_HTTP_WEAVEIT_DEFAULT_LIMIT  20
 #define NGX_HTTP_WEAVEIT_MAX_LIMIT      100
 #define NGX_HTTP_WEAVEIT_MAX_OFFSET     1000000
+#define NGX_HTTP_WEAVEIT_AWARD_MAX      1000000
+#define NGX_HTTP_WEAVEIT_NOTE_MAX       200
 
 
 typedef struct {
     ngx_http_weaveit_pg_query_t    query;
-    const char                    *values[7];
+    const char                    *values[10];
     ngx_str_t                      job_id;
     ngx_int_t                      cost;
     ngx_uint_t                     wait;
@@ -29,6 +31,8 @@ typedef struct {
     u_char                         signup_points[NGX_INT_T_LEN + 1];
     u_char                         cost_text[NGX_INT_T_LEN + 1];
     u_char                         max_pending[NGX_INT_T_LEN + 1];
+    u_char                         max_wallet[NGX_INT_T_LEN + 1];
+    u_char                         expires[NGX_TIME_T_LEN + 1];
     u_char                         error[64];
 
     /*
@@ -72,7 +76,10 @@ static ngx_int_t ngx_http_weaveit_generate_create(ngx_http_request_t *r,
     ngx_http_weaveit_generate_ctx_t *ctx);
 static void ngx_http_weaveit_generate_created(
     ngx_http_weaveit_pg_query_t *q);
-static ngx_int_t ngx_http_weaveit_send_busy(ngx_http_request_t *r);
+static ngx_int_t ngx_http_weaveit_generate_refused(ngx_http_request_t *r,
+    ngx_http_weaveit_generate_ctx_t *ctx, PGresult *res);
+static ngx_int_t ngx_http_weaveit_send_busy(ngx_http_request_t *r,
+    const char *message);
 static ngx_int_t ngx_http_weaveit_send_accepted(ngx_http_request_t *r,
     ngx_http_weaveit_generate_ctx_t *ctx);
 static void ngx_http_weaveit_generate_ended(void *data, ngx_str_t *job_id,
@@ -83,15 +90,32 @@ static void ngx_http_weaveit_wallet_videos_done(
 static json_t *ngx_http_weaveit_wallet_video(ngx_http_request_t *r,
     PGresult *res, int row);
 static void ngx_http_weaveit_points_done(ngx_http_weaveit_pg_query_t *q);
+static ngx_int_t ngx_http_weaveit_post_json(ngx_http_request_t *r,
+    ngx_http_client_body_handler_pt handler);
+static ngx_int_t ngx_http_weaveit_load_json(ngx_http_request_t *r,
+    json_t **json);
+static void ngx_http_weaveit_award_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_weaveit_award_parse(ngx_http_request_t *r,
+    const char **values);
+static const char *ngx_http_weaveit_award_fields(ngx_http_request_t *r,
+    json_t *json, const char **values);
+static const char *ngx_http_weaveit_check_award(json_t *points,
+    ngx_int_t *n);
+static const char *ngx_http_weaveit_check_note(json_t *note, ngx_str_t *s);
+static void ngx_http_weaveit_award_done(ngx_http_weaveit_pg_query_t *q);
 
 
 static const char  ngx_http_weaveit_health_sql[] = "SELECT 1";
 
-/* user, signup points, charge and queue limit in one round trip */
+/*
+ * signature, user, signup points, charge, queue limits and their ledger
+ * rows in one round trip: conf/schema.sql has the outcomes
+ */
 
 static const char  ngx_http_weaveit_create_job_sql[] =
     "SELECT outcome, points FROM weaveit_create_job("
-    "$1::uuid, $2, $3, $4, $5::int, $6::int, $7::int)";
+    "$1::uuid, $2, $3, $4, $5::int, $6::int, $7::int, $8::int, $9,"
+    " to_timestamp($10::bigint))";
 
 static const char  ngx_http_weaveit_status_sql[] =
     "SELECT j.job_id, j.status, j.error_message,"
@@ -119,6 +143,25 @@ static const char  ngx_http_weaveit_wallet_videos_sql[] =
 static const char  ngx_http_weaveit_points_sql[] =
     "SELECT wallet_address, prompt_points FROM users"
     " WHERE wallet_address = $1";
+
+/*
+ * an award and its ledger row in one statement; the wallet is created if
+ * need be (without signup points: they come with a first generation).
+ * No row: the balance would pass the INTEGER column's maximum.
+ */
+
+static const char  ngx_http_weaveit_award_sql[] =
+    "WITH a AS ("
+    "  INSERT INTO users AS u (wallet_address, prompt_points)"
+    "  VALUES ($1, $2::int)"
+    "  ON CONFLICT (wallet_address) DO UPDATE"
+    "  SET prompt_points = u.prompt_points + excluded.prompt_points"
+    "  WHERE u.prompt_points <= 2147483647 - excluded.prompt_points"
+    "  RETURNING wallet_address, prompt_points"
+    "), l AS ("
+    "  INSERT INTO points_ledger (wallet_address, delta, reason, note)"
+    "  SELECT wallet_address, $2::int, 'award', $3 FROM a"
+    ") SELECT wallet_address, prompt_points FROM a";
 
 
 /* sends one query on behalf of a request; its handler gets q->data == r */
@@ -634,14 +677,24 @@ ngx_http_weaveit_generate_create(ngx_http_request_t *r,
     (void) ngx_sprintf(ctx->signup_points, "%i%Z", wlcf->signup_points);
     (void) ngx_sprintf(ctx->cost_text, "%i%Z", ctx->cost);
     (void) ngx_sprintf(ctx->max_pending, "%i%Z", wlcf->max_pending);
+    (void) ngx_sprintf(ctx->max_wallet, "%i%Z", wlcf->max_pending_wallet);
+    (void) ngx_sprintf(ctx->expires, "%T%Z", ctx->signature_expires);
 
     ctx->values[0] = (char *) ctx->id;
     ctx->values[4] = (char *) ctx->signup_points;
     ctx->values[5] = (char *) ctx->cost_text;
     ctx->values[6] = (char *) ctx->max_pending;
+    ctx->values[7] = (char *) ctx->max_wallet;
+
+    /* an unsigned request: SQL NULLs, and no signature to spend */
+
+    if (ctx->signature[0] != '\0') {
+        ctx->values[8] = (char *) ctx->signature;
+        ctx->values[9] = (char *) ctx->expires;
+    }
 
     if (ngx_http_weaveit_send_query(r, &ctx->query,
-                                    ngx_http_weaveit_create_job_sql, 7,
+                                    ngx_http_weaveit_create_job_sql, 10,
                                     ctx->values,
                                     ngx_http_weaveit_generate_created)
         != NGX_OK)
@@ -656,8 +709,6 @@ ngx_http_weaveit_generate_create(ngx_http_request_t *r,
 static void
 ngx_http_weaveit_generate_created(ngx_http_weaveit_pg_query_t *q)
 {
-    char                             *outcome;
-    ngx_int_t                         rc, points;
     ngx_http_request_t               *r;
     ngx_http_weaveit_main_conf_t     *wmcf;
     ngx_http_weaveit_generate_ctx_t  *ctx;
@@ -670,21 +721,9 @@ ngx_http_weaveit_generate_created(ngx_http_weaveit_pg_query_t *q)
         return;
     }
 
-    outcome = PQgetvalue(q->result, 0, 0);
-    points = ngx_atoi((u_char *) PQgetvalue(q->result, 0, 1),
-                      PQgetlength(q->result, 0, 1));
-
-    if (ngx_strcmp(outcome, "busy") == 0) {
-        ngx_http_weaveit_finalize(r, ngx_http_weaveit_send_busy(r));
-        return;
-    }
-
-    if (ngx_strcmp(outcome, "points") == 0) {
-        rc = ngx_http_weaveit_send_json(r, 402,
-                 json_pack("{sssIsI}", "error", "Not enough points",
-                           "required", (json_int_t) ctx->cost,
-                           "points", (json_int_t) points));
-        ngx_http_weaveit_finalize(r, rc);
+    if (ngx_strcmp(PQgetvalue(q->result, 0, 0), "created") != 0) {
+        ngx_http_weaveit_finalize(r,
+                      ngx_http_weaveit_generate_refused(r, ctx, q->result));
         return;
     }
 
@@ -711,8 +750,52 @@ ngx_http_weaveit_generate_created(ngx_http_weaveit_pg_query_t *q)
 }
 
 
+/* weaveit_create_job() refused the job and wrote nothing */
+
 static ngx_int_t
-ngx_http_weaveit_send_busy(ngx_http_request_t *r)
+ngx_http_weaveit_generate_refused(ngx_http_request_t *r,
+    ngx_http_weaveit_generate_ctx_t *ctx, PGresult *res)
+{
+    char       *outcome;
+    ngx_int_t   points;
+
+    outcome = PQgetvalue(res, 0, 0);
+
+    if (ngx_strcmp(outcome, "replayed") == 0) {
+        return ngx_http_weaveit_send_unauthorized(r,
+                                                  "Signature already used");
+    }
+
+    if (ngx_strcmp(outcome, "busy") == 0) {
+        return ngx_http_weaveit_send_busy(r,
+                                      "Too many pending jobs, retry later");
+    }
+
+    if (ngx_strcmp(outcome, "wallet_busy") == 0) {
+        return ngx_http_weaveit_send_busy(r,
+                                   "Too many pending jobs for this wallet");
+    }
+
+    if (ngx_strcmp(outcome, "points") == 0) {
+        points = ngx_atoi((u_char *) PQgetvalue(res, 0, 1),
+                          PQgetlength(res, 0, 1));
+
+        return ngx_http_weaveit_send_json(r, 402,
+                   json_pack("{sssIsI}", "error", "Not enough points",
+                             "required", (json_int_t) ctx->cost,
+                             "points", (json_int_t) points));
+    }
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "weaveit: unknown outcome \"%s\" of weaveit_create_job()",
+                  outcome);
+
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_weaveit_send_busy(ngx_http_request_t *r, const char *message)
 {
     if (ngx_http_weaveit_add_header(r, "Retry-After", (u_char *) "10",
                                     sizeof("10") - 1)
@@ -722,7 +805,7 @@ ngx_http_weaveit_send_busy(ngx_http_request_t *r)
     }
 
     return ngx_http_weaveit_send_error(r, NGX_HTTP_TOO_MANY_REQUESTS,
-                                       "Too many pending jobs, retry later");
+                                       message);
 }
 
 
@@ -1070,4 +1153,265 @@ ngx_http_weaveit_demo_handler(ngx_http_request_t *r)
     ngx_str_set(&r->headers_out.content_type, "text/html; charset=utf-8");
 
     return ngx_http_weaveit_send_buf(r, NGX_HTTP_OK, b);
+}
+
+
+/*
+ * POST /api/admin/points {walletAddress, points, note?}: an operator
+ * awards points.  Nothing here asks who the client is: the location keeps
+ * it to operators (allow/deny, auth_request).
+ */
+
+
+ngx_int_t
+ngx_http_weaveit_points_award_handler(ngx_http_request_t *r)
+{
+    return ngx_http_weaveit_post_json(r, ngx_http_weaveit_award_body);
+}
+
+
+/*
+ * A JSON POST's start: 405 for another method, 415 for another type, then
+ * handler once the body is read.  The body read's own reference holds the
+ * request until handler finalizes it.
+ */
+
+static ngx_int_t
+ngx_http_weaveit_post_json(ngx_http_request_t *r,
+    ngx_http_client_body_handler_pt handler)
+{
+    ngx_int_t  rc;
+
+    if (r->method != NGX_HTTP_POST) {
+        return ngx_http_weaveit_method_not_allowed(r, "POST");
+    }
+
+    if (!ngx_http_weaveit_is_json(r)) {
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            r->keepalive = 0;
+        }
+
+        return ngx_http_weaveit_send_error(r,
+                                    NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                    "Content-Type must be application/json");
+    }
+
+    rc = ngx_http_read_client_request_body(r, handler);
+
+    if (rc == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE) {
+        r->keepalive = 0;
+        return ngx_http_weaveit_send_error(r, rc, "Request body too large");
+    }
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+/*
+ * NGX_DECLINED: *json is the body, for the caller to json_decref(), and
+ * the request goes on; anything else is to be finalized with (the 400 was
+ * sent)
+ */
+
+static ngx_int_t
+ngx_http_weaveit_load_json(ngx_http_request_t *r, json_t **json)
+{
+    ngx_str_t     body;
+    json_error_t  jerr;
+
+    if (ngx_http_weaveit_read_body(r, &body) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    *json = json_loadb((char *) body.data, body.len, JSON_REJECT_DUPLICATES,
+                       &jerr);
+    if (*json == NULL) {
+        return ngx_http_weaveit_send_json(r, NGX_HTTP_BAD_REQUEST,
+                   json_pack("{s:s+}", "error", "Invalid JSON: ", jerr.text));
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static void
+ngx_http_weaveit_award_body(ngx_http_request_t *r)
+{
+    ngx_int_t     rc;
+    const char  **values;
+
+    values = ngx_pcalloc(r->pool, 3 * sizeof(char *));
+    if (values == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    rc = ngx_http_weaveit_award_parse(r, values);
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_weaveit_request_query(r, ngx_http_weaveit_award_sql,
+                                            3, values,
+                                            ngx_http_weaveit_award_done);
+    }
+
+    /* NGX_DONE: the query holds the request now; the body read lets go */
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+/*
+ * NGX_DECLINED: values[] hold the wallet, the points and the note (or
+ * NULL) and the request goes on; anything else is to be finalized with
+ */
+
+static ngx_int_t
+ngx_http_weaveit_award_parse(ngx_http_request_t *r, const char **values)
+{
+    json_t      *json;
+    ngx_int_t    rc;
+    const char  *error;
+
+    rc = ngx_http_weaveit_load_json(r, &json);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    error = ngx_http_weaveit_award_fields(r, json, values);
+    json_decref(json);
+
+    if (error != NULL) {
+        return ngx_http_weaveit_send_error(r, NGX_HTTP_BAD_REQUEST, error);
+    }
+
+    return (values[0] != NULL) ? NGX_DECLINED
+                               : NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+/*
+ * A message for the client, naming the field, or NULL: then values[] are
+ * filled, or values[0] is NULL if memory ran out.
+ */
+
+static const char *
+ngx_http_weaveit_award_fields(ngx_http_request_t *r, json_t *json,
+    const char **values)
+{
+    u_char      *points_text;
+    ngx_int_t    points;
+    ngx_str_t    wallet, note;
+    const char  *error;
+
+    if (!json_is_object(json)) {
+        return "Request body must be a JSON object";
+    }
+
+    error = ngx_http_weaveit_check_wallet(
+                json_object_get(json, "walletAddress"), &wallet);
+
+    if (error == NULL) {
+        error = ngx_http_weaveit_check_award(json_object_get(json, "points"),
+                                             &points);
+    }
+
+    if (error == NULL) {
+        error = ngx_http_weaveit_check_note(json_object_get(json, "note"),
+                                            &note);
+    }
+
+    if (error != NULL) {
+        return error;
+    }
+
+    points_text = ngx_pnalloc(r->pool, NGX_INT_T_LEN + 1);
+    values[2] = note.len ? ngx_http_weaveit_pstrdup(r->pool, &note) : NULL;
+
+    if (points_text == NULL || (note.len && values[2] == NULL)) {
+        return NULL;
+    }
+
+    (void) ngx_sprintf(points_text, "%i%Z", points);
+    values[1] = (char *) points_text;
+    values[0] = ngx_http_weaveit_pstrdup(r->pool, &wallet);
+
+    return NULL;
+}
+
+
+static const char *
+ngx_http_weaveit_check_award(json_t *points, ngx_int_t *n)
+{
+    json_int_t  value;
+
+    if (points == NULL || json_is_null(points)) {
+        return "points is required";
+    }
+
+    value = json_is_integer(points) ? json_integer_value(points) : 0;
+
+    if (value < 1 || value > NGX_HTTP_WEAVEIT_AWARD_MAX) {
+        return "points must be an integer from 1 to 1000000";
+    }
+
+    *n = (ngx_int_t) value;
+
+    return NULL;
+}
+
+
+/* *s is empty when there is no note */
+
+static const char *
+ngx_http_weaveit_check_note(json_t *note, ngx_str_t *s)
+{
+    size_t  i, chars;
+
+    s->len = 0;
+
+    if (note == NULL || json_is_null(note)) {
+        return NULL;
+    }
+
+    if (!json_is_string(note)) {
+        return "note must be a string";
+    }
+
+    s->data = (u_char *) json_string_value(note);
+    s->len = json_string_length(note);
+
+    /* jansson checked the UTF-8: count characters, not bytes */
+
+    chars = 0;
+
+    for (i = 0; i < s->len; i++) {
+        chars += (s->data[i] & 0xc0) != 0x80;
+    }
+
+    if (chars > NGX_HTTP_WEAVEIT_NOTE_MAX) {
+        return "note must be at most 200 characters";
+    }
+
+    return NULL;
+}
+
+
+/* no row: the balance would overflow; otherwise the answer of a lookup */
+
+static void
+ngx_http_weaveit_award_done(ngx_http_weaveit_pg_query_t *q)
+{
+    if (q->error == NULL && PQntuples(q->result) == 0) {
+        ngx_http_weaveit_finalize(q->data,
+            ngx_http_weaveit_send_error(q->data, NGX_HTTP_BAD_REQUEST,
+                              "points would take the balance past "
+                              "2147483647"));
+        return;
+    }
+
+    ngx_http_weaveit_points_done(q);
 }

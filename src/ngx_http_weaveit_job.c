@@ -5,7 +5,8 @@
  * timer in every worker runs a round of queries each weaveit_job_interval:
  * renew the leases it holds and write their progress, fail jobs that used
  * up their attempts, claim pending or expired jobs while its thread pool
- * has room, tell waiters about jobs that ended, delete old failed jobs.
+ * has room, tell waiters about jobs that ended, delete old failed jobs and
+ * the used signatures that have expired.
  *
  * A claimed job runs in the sandboxed generator process, supervised from
  * a thread of an nginx thread pool (ngx_http_weaveit_generator.c); its
@@ -159,7 +160,10 @@ static const char  ngx_http_weaveit_job_renew_sql[] =
     " WHERE j.job_id = p.job_id AND j.claimed_by = $1"
     "   AND j.status = 'generating'";
 
-/* expired leases with no attempt left fail, and their points go back */
+/*
+ * expired leases with no attempt left fail, and their points go back,
+ * each job's refund with its ledger row
+ */
 
 static const char  ngx_http_weaveit_job_reap_sql[] =
     "WITH j AS ("
@@ -169,12 +173,16 @@ static const char  ngx_http_weaveit_job_reap_sql[] =
     "    lease_until = NULL, updated_at = now()"
     "  WHERE status = 'generating' AND lease_until < now()"
     "    AND attempts >= $1::int"
-    "  RETURNING wallet_address, points_charged"
+    "  RETURNING job_id, wallet_address, points_charged"
     "), refund AS ("
     "  UPDATE users u SET prompt_points = u.prompt_points + r.p"
     "  FROM (SELECT wallet_address, sum(points_charged) AS p"
     "        FROM j GROUP BY wallet_address) r"
     "  WHERE u.wallet_address = r.wallet_address"
+    "), ledger AS ("
+    "  INSERT INTO points_ledger (wallet_address, delta, reason, job_id)"
+    "  SELECT wallet_address, points_charged, 'refund', job_id FROM j"
+    "  WHERE points_charged <> 0"
     ") SELECT count(*) FROM j";
 
 static const char  ngx_http_weaveit_job_claim_sql[] =
@@ -200,11 +208,17 @@ static const char  ngx_http_weaveit_job_waiters_sql[] =
     " LEFT JOIN video_jobs j ON j.job_id = w.job_id"
     " LEFT JOIN videos v ON v.job_id = w.job_id";
 
-/* one worker of the whole fleet at a time */
+/*
+ * one worker of the whole fleet at a time: signatures past their expiry
+ * (they would be refused as expired anyway), and failed jobs older than
+ * $1 (none when $1 is NULL)
+ */
 
 static const char  ngx_http_weaveit_job_cleanup_sql[] =
     "WITH l AS (SELECT pg_try_advisory_xact_lock("
-    "  7245327115563012097) AS ok)"
+    "  7245327115563012097) AS ok),"
+    " s AS (DELETE FROM used_signatures"
+    "  WHERE (SELECT ok FROM l) AND expires_at < now())"
     " DELETE FROM video_jobs"
     " WHERE (SELECT ok FROM l) AND status = 'failed'"
     "   AND updated_at < now() - $1::interval";
@@ -222,6 +236,10 @@ static const char  ngx_http_weaveit_job_failed_sql[] =
     "  UPDATE users u SET prompt_points = u.prompt_points"
     "    + j.points_charged"
     "  FROM j WHERE u.wallet_address = j.wallet_address"
+    "), ledger AS ("
+    "  INSERT INTO points_ledger (wallet_address, delta, reason, job_id)"
+    "  SELECT wallet_address, points_charged, 'refund', job_id FROM j"
+    "  WHERE points_charged <> 0"
     ") SELECT job_id, 'failed', NULL FROM j";
 
 static const char  ngx_http_weaveit_job_store_sql[] =
@@ -784,21 +802,26 @@ ngx_http_weaveit_job_poll_waiters(ngx_http_weaveit_jobs_t *jobs)
 }
 
 
-/* failed jobs older than weaveit_cleanup_failed_after, once a minute */
+/*
+ * expired signatures, and failed jobs older than
+ * weaveit_cleanup_failed_after unless it is 0, once a minute
+ */
 
 static ngx_int_t
 ngx_http_weaveit_job_cleanup(ngx_http_weaveit_jobs_t *jobs)
 {
-    if (jobs->conf->cleanup_failed_after == 0
-        || ngx_time() - jobs->last_cleanup < NGX_HTTP_WEAVEIT_CLEANUP_SEC)
-    {
+    if (ngx_time() - jobs->last_cleanup < NGX_HTTP_WEAVEIT_CLEANUP_SEC) {
         return NGX_DECLINED;
     }
 
     jobs->last_cleanup = ngx_time();
-    (void) ngx_sprintf((u_char *) jobs->number, "%T seconds%Z",
-                       jobs->conf->cleanup_failed_after);
-    jobs->values[0] = jobs->number;
+    jobs->values[0] = NULL;
+
+    if (jobs->conf->cleanup_failed_after) {
+        (void) ngx_sprintf((u_char *) jobs->number, "%T seconds%Z",
+                           jobs->conf->cleanup_failed_after);
+        jobs->values[0] = jobs->number;
+    }
 
     ngx_http_weaveit_job_send(jobs, ngx_http_weaveit_job_cleanup_sql, 1);
 

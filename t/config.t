@@ -41,6 +41,8 @@ my @cases = (
     [ 'weaveit_generate_memory lots;',   qr/weaveit_generate_memory/ ],
     [ 'weaveit_generate_timeout 0;',     qr/"weaveit_generate_timeout" must be at least 1s/,
       'location = /g { weaveit_generate; }' ],
+    [ 'weaveit_max_pending_per_wallet 0;', qr/"weaveit_max_pending_per_wallet" directive must be at least 1/ ],
+    [ 'weaveit_max_pending_per_wallet x;', qr/"weaveit_max_pending_per_wallet" directive invalid number/ ],
 );
 
 for my $c (@cases) {
@@ -63,5 +65,23 @@ ok $ok, 'weaveit_db may be omitted (libpq defaults)' or diag $out;
 ($ok, $out) = WeaveIt::Nginx->test_config(
     server => 'location = /h { weaveit_health on; }');
 ok !$ok, 'weaveit_health takes no argument';
+
+($ok, $out) = WeaveIt::Nginx->test_config(
+    server => 'location = /a { weaveit_points_award on; }');
+ok !$ok, 'weaveit_points_award takes no argument';
+like $out, qr/invalid number of arguments in "weaveit_points_award"/,
+    '  saying so';
+
+($ok, $out) = WeaveIt::Nginx->test_config(server => 'weaveit_points_award;');
+like $out, qr/"weaveit_points_award" directive is not allowed here/,
+    'weaveit_points_award belongs in a location';
+
+($ok, $out) = WeaveIt::Nginx->test_config(
+    http => 'weaveit_max_pending_per_wallet 2;',
+    server => 'location = /api/admin/points { allow 127.0.0.1; deny all;'
+            . ' weaveit_points_award; }'
+            . 'location = /g { weaveit_generate;'
+            . ' weaveit_max_pending_per_wallet 10; }');
+ok $ok, 'weaveit_points_award and weaveit_max_pending_per_wallet' or diag $out;
 
 done_testing;

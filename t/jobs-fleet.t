@@ -14,7 +14,8 @@ my $pg = WeaveIt::Pg->start;
 my @hosts = map {
     WeaveIt::Nginx->start(pg => $pg, main => thread_pool(), workers => 2,
         http => 'weaveit_thread_pool weaveit; weaveit_job_interval 200ms;'
-              . 'weaveit_video_size 320x180;',
+              . 'weaveit_video_size 320x180;'
+              . 'weaveit_max_pending_per_wallet 20;',
         server => api_locations())
 } 1 .. 2;
 

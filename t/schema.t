@@ -1,6 +1,7 @@
 # The schema is applied at worker start under an advisory lock: once when
 # 4 workers start together, harmlessly again on the next start, and it
-# upgrades a database created by the original service in place.
+# upgrades a database created by the original service in place, opening
+# the points ledger with the balances it finds.
 use strict;
 use warnings;
 use lib 't/lib';
@@ -20,7 +21,7 @@ CREATE TABLE video_jobs (job_id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
     script_body TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending',
     error_message TEXT, created_at TIMESTAMP NOT NULL DEFAULT NOW(),
     updated_at TIMESTAMP NOT NULL DEFAULT NOW());
-INSERT INTO users VALUES ('seedwallet', 5, now());
+INSERT INTO users VALUES ('seedwallet', 5, now()), ('emptywallet', 0, now());
 INSERT INTO video_jobs (wallet_address, script_body, status)
     VALUES ('seedwallet', 'old script', 'completed');
 SQL
@@ -34,8 +35,9 @@ for my $round (1, 2) {
         "start $round: each of 4 workers has the schema";
     unlike $ngx->error_log, qr/schema failed|\[(alert|emerg|crit)\]/,
         "start $round: no error";
-    is $pg->psql('SELECT count(*) FROM weaveit_schema'), 1,
-        "start $round: migration 1 recorded exactly once";
+    is $pg->psql("SELECT string_agg(version::text, ' ' ORDER BY version) "
+                 . "FROM weaveit_schema"), '1 2',
+        "start $round: migrations 1 and 2 recorded exactly once";
     $ngx->stop;
 }
 
@@ -59,5 +61,11 @@ is $pg->psql("SELECT count(*) FROM pg_indexes WHERE indexname IN "
     'the indexes exist';
 ok !eval { $pg->psql("UPDATE video_jobs SET status = 'bogus'"); 1 },
     'the status CHECK holds';
+is $pg->psql("SELECT wallet_address || ' ' || delta || ' ' || reason "
+             . "FROM points_ledger"), 'seedwallet 5 opening',
+    'the ledger opens with the balances there were, once';
+is $pg->psql("SELECT count(*) FROM pg_proc "
+             . "WHERE proname = 'weaveit_create_job'"), 1,
+    'one weaveit_create_job(), the one that writes the ledger';
 
 done_testing;
