@@ -118,7 +118,7 @@ typedef struct {
     ngx_int_t                       job_attempts;
     ngx_flag_t                      keep_script;
     ngx_str_t                       generator;
-    size_t                          generate_memory;
+    off_t                           generate_memory;
     time_t                          generate_timeout;
     time_t                          cleanup_failed_after;
     ngx_http_weaveit_jobs_t        *jobs;

@@ -443,7 +443,7 @@ ngx_http_weaveit_job_argv(ngx_http_weaveit_jobs_t *jobs, ngx_pool_t *pool)
                                        wmcf->speech_rate) != NGX_OK
         || ngx_http_weaveit_job_option(args, "--preset", "%V",
                                        &wmcf->x264_preset) != NGX_OK
-        || ngx_http_weaveit_job_option(args, "--max-memory", "%uz",
+        || ngx_http_weaveit_job_option(args, "--max-memory", "%O",
                                        wmcf->generate_memory) != NGX_OK
         || ngx_http_weaveit_job_option(args, "--max-cpu", "%T",
                                        wmcf->generate_timeout) != NGX_OK

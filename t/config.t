@@ -39,6 +39,7 @@ my @cases = (
     [ "weaveit_generator $schema;", qr/"weaveit_generator" "\Q$schema\E" is not an executable file/,
       'location = /g { weaveit_generate; }' ],
     [ 'weaveit_generate_memory lots;',   qr/weaveit_generate_memory/ ],
+    [ 'weaveit_generate_memory 2t;',     qr/weaveit_generate_memory/ ],
     [ 'weaveit_generate_timeout 0;',     qr/"weaveit_generate_timeout" must be at least 1s/,
       'location = /g { weaveit_generate; }' ],
     [ 'weaveit_max_pending_per_wallet 0;', qr/"weaveit_max_pending_per_wallet" directive must be at least 1/ ],
