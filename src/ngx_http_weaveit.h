@@ -221,7 +221,13 @@ ngx_int_t ngx_http_weaveit_parse_range(ngx_str_t *value, off_t length,
 u_char *ngx_http_weaveit_disposition(u_char *buf, u_char *title, size_t len,
     ngx_str_t *id);
 ngx_uint_t ngx_http_weaveit_is_uuid(ngx_str_t *s);
+ssize_t ngx_http_weaveit_base58_decode(ngx_str_t *text, u_char *dst,
+    size_t size);
 ngx_uint_t ngx_http_weaveit_is_wallet(ngx_str_t *wallet);
+
+
+/* a wallet is an ed25519 public key */
+#define NGX_HTTP_WEAVEIT_WALLET_KEY_LEN   32
 
 
 /* ngx_http_weaveit_job.c: the job queue; knows nothing of requests */

@@ -1,11 +1,11 @@
 
 /*
- * The rules of HTTP that WeaveIt applies itself, and the syntax of its ids,
- * as plain functions on buffers: no request, no pool, no call into nginx's
- * runtime (header dates arrive already parsed by ngx_parse_http_time()).
- * t/unit/test_http.c drives them with tables of header values, and a
- * fuzzer can call them directly; ngx_http_weaveit_video.c applies them to
- * a request.
+ * The rules of HTTP that WeaveIt applies itself, and the syntax of its ids
+ * (base58 wallets included), as plain functions on buffers: no request, no
+ * pool, no call into nginx's runtime (header dates arrive already parsed by
+ * ngx_parse_http_time()).  t/unit/test_http.c drives them with tables of
+ * header values, and a fuzzer can call them directly;
+ * ngx_http_weaveit_video.c applies them to a request.
  */
 
 
@@ -25,6 +25,7 @@ static u_char *ngx_http_weaveit_filename_quoted(u_char *p, u_char *name,
     size_t len);
 static u_char *ngx_http_weaveit_filename_encoded(u_char *p, u_char *name,
     size_t len);
+static void ngx_http_weaveit_reverse(u_char *p, size_t len);
 
 
 /*
@@ -460,59 +461,99 @@ ngx_http_weaveit_is_uuid(ngx_str_t *s)
 
 
 /*
+ * Base58 (Bitcoin's alphabet) into at most "size" bytes: each leading '1'
+ * is a zero byte, the rest a big-endian number.  Returns the number of
+ * bytes, or NGX_ERROR for a character outside the alphabet or a value that
+ * does not fit.  Debian packages no base58 library, hence this decoder.
+ * The work is bounded by "size", not by the text: a digit after the
+ * leading '1's multiplies the value by 58, so a long text overflows early.
+ */
+
+ssize_t
+ngx_http_weaveit_base58_decode(ngx_str_t *text, u_char *dst, size_t size)
+{
+    u_char      *s;
+    size_t       i, j, len, zeros, used;
+    ngx_uint_t   carry;
+    const char  *digit;
+
+    static const char  alphabet[] =
+        "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+
+    s = text->data;
+    len = text->len;
+
+    for (zeros = 0; zeros < len && s[zeros] == '1'; zeros++) {
+        if (zeros == size) {
+            return NGX_ERROR;
+        }
+    }
+
+    /* the number, little-endian in dst[0 .. used) while it grows */
+
+    used = 0;
+
+    for (i = zeros; i < len; i++) {
+        digit = (s[i] == '\0') ? NULL : ngx_strchr(alphabet, s[i]);
+        if (digit == NULL) {
+            return NGX_ERROR;
+        }
+
+        carry = digit - alphabet;
+
+        for (j = 0; j < used; j++) {
+            carry += 58 * dst[j];
+            dst[j] = carry & 0xff;
+            carry >>= 8;
+        }
+
+        while (carry) {
+            if (zeros + used == size) {
+                return NGX_ERROR;
+            }
+
+            dst[used++] = carry & 0xff;
+            carry >>= 8;
+        }
+    }
+
+    ngx_http_weaveit_reverse(dst, used);
+    ngx_memmove(dst + zeros, dst, used);
+    ngx_memzero(dst, zeros);
+
+    return zeros + used;
+}
+
+
+static void
+ngx_http_weaveit_reverse(u_char *p, size_t len)
+{
+    u_char  c;
+    size_t  i;
+
+    for (i = 0; i < len / 2; i++) {
+        c = p[i];
+        p[i] = p[len - 1 - i];
+        p[len - 1 - i] = c;
+    }
+}
+
+
+/*
  * A Solana public key: 32 to 44 base58 characters decoding to exactly
- * 32 bytes.  Debian packages no base58 library, hence this decoder.
+ * 32 bytes.
  */
 
 ngx_uint_t
 ngx_http_weaveit_is_wallet(ngx_str_t *wallet)
 {
-    static const char  alphabet[] =
-        "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+    u_char  key[NGX_HTTP_WEAVEIT_WALLET_KEY_LEN];
 
-    u_char       num[33], *s;
-    size_t       i, j, len, zeros, used;
-    ngx_uint_t   carry;
-    const char  *digit;
-
-    s = wallet->data;
-    len = wallet->len;
-
-    if (len < 32 || len > 44) {
+    if (wallet->len < 32 || wallet->len > 44) {
         return 0;
     }
 
-    ngx_memzero(num, sizeof(num));
-    zeros = 0;
-
-    while (zeros < len && s[zeros] == '1') {
-        zeros++;
-    }
-
-    for (i = 0; i < len; i++) {
-        digit = (s[i] == '\0') ? NULL : ngx_strchr(alphabet, s[i]);
-        if (digit == NULL) {
-            return 0;
-        }
-
-        carry = digit - alphabet;
-
-        for (j = sizeof(num); j > 0; j--) {
-            carry += 58 * num[j - 1];
-            num[j - 1] = carry & 0xff;
-            carry >>= 8;
-        }
-
-        if (carry) {
-            return 0;
-        }
-    }
-
-    for (used = sizeof(num); used > 0 && num[sizeof(num) - used] == 0;
-         used--)
-    {
-        /* void */
-    }
-
-    return zeros + used == 32;
+    return ngx_http_weaveit_base58_decode(wallet, key, sizeof(key))
+           == NGX_HTTP_WEAVEIT_WALLET_KEY_LEN;
 }
+

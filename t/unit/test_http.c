@@ -2,8 +2,8 @@
  * The HTTP rules of src/ngx_http_weaveit_rules.c on plain buffers, table
  * by table: Range values (every form t/video-range.t sends, and the edges
  * no HTTP client would), entity-tag lists, preconditions, If-Range,
- * Content-Disposition file names, UUID and wallet syntax.  Built against
- * nginx's headers and linked with that file alone (mk/http.mk).
+ * Content-Disposition file names, UUID and wallet syntax, base58.  Built
+ * against nginx's headers and linked with that file alone (mk/http.mk).
  */
 
 #include <ngx_config.h>
@@ -561,6 +561,131 @@ test_ids(void)
 }
 
 
+typedef struct {
+    const char  *text;
+    size_t       size;
+    ssize_t      n;              /* NGX_ERROR: refused */
+    const char  *hex;
+} base58_case_t;
+
+
+static const base58_case_t  base58s[] = {
+
+    /* Bitcoin Core's vectors (src/test/data/base58_encode_decode.json) */
+    { "",                   16, 0, "" },
+    { "2g",                 16, 1, "61" },
+    { "a3gV",               16, 3, "626262" },
+    { "aPEr",               16, 3, "636363" },
+    { "2cFupjhnEsSn59qHXstmK2ffpLv2", 32, 20,
+      "73696d706c792061206c6f6e6720737472696e67" },
+    { "1NS17iag9jJgTHD1VXjvLCEnZuQ3rJDE9L", 32, 25,
+      "00eb15231dfceb60925886b67d065299925915aeb172c06647" },
+    { "ABnLTmg",            16, 5, "516b6fcd0f" },
+    { "3SEo3LWLoPntC",      16, 9, "bf4f89001e670274dd" },
+    { "3EFU7m",             16, 4, "572e4794" },
+    { "EJDM8drfXA6uyA",     16, 10, "ecac89cad93923c02321" },
+    { "Rt5zm",              16, 4, "10c8511e" },
+
+    /* leading '1's are zero bytes, a '1' further on is a digit */
+    { "1",                  16, 1, "00" },
+    { "1111111111",         16, 10, "00000000000000000000" },
+    { "12",                 16, 2, "0001" },
+    { "1115Q",              16, 4, "000000ff" },
+    { "21",                 16, 1, "3a" },
+    { "1111",               4, 4, "00000000" },
+    { "11111",              4, NGX_ERROR, NULL },
+
+    /* a wallet: an ed25519 public key */
+    { "4Nd1mBQtrMJVYVfKf2PJy9NZUZdTAsp7D4xWLs4gDB4T", 32, 32,
+      "321cfa5add185e8893a5fd88013ec4d7e122ded46354cadff50d956395e75b60" },
+
+    /* the largest values that fit, and one more */
+    { "JEKNVnkbo3jma5nREBBJCDoXFVeKkD56V3xKrvRmWxFG", 32, 32,
+      "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff" },
+    { "JEKNVnkbo3jma5nREBBJCDoXFVeKkD56V3xKrvRmWxFH", 32, NGX_ERROR, NULL },
+    { "1JEKNVnkbo3jma5nREBBJCDoXFVeKkD56V3xKrvRmWxFG", 32, NGX_ERROR, NULL },
+    { "67rpwLCuS5DGA8KGZXKsVQ7dnPb9goRLoKfgGbLfQg9WoLUgNY77E2jT11fem3coV9"
+      "nAkguBACzrU1iyZM4B8roQ", 64, 64,
+      "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
+      "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff" },
+    { "67rpwLCuS5DGA8KGZXKsVQ7dnPb9goRLoKfgGbLfQg9WoLUgNY77E2jT11fem3coV9"
+      "nAkguBACzrU1iyZM4B8roR", 64, NGX_ERROR, NULL },
+    { "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz", 32, NGX_ERROR, NULL },
+    { "2g",                 0, NGX_ERROR, NULL },
+    { "",                   0, 0, "" },
+
+    /* outside the alphabet */
+    { "0",                  16, NGX_ERROR, NULL },
+    { "O",                  16, NGX_ERROR, NULL },
+    { "I",                  16, NGX_ERROR, NULL },
+    { "l",                  16, NGX_ERROR, NULL },
+    { "2g ",                16, NGX_ERROR, NULL },
+    { " 2g",                16, NGX_ERROR, NULL },
+    { "2g=",                16, NGX_ERROR, NULL },
+    { "a+b",                16, NGX_ERROR, NULL },
+    { "11\xc3\xa9",         16, NGX_ERROR, NULL },
+    { "\xff",               16, NGX_ERROR, NULL },
+};
+
+
+static void
+test_base58(void)
+{
+    u_char      out[80], hex[161];
+    size_t      i, j;
+    ssize_t     n;
+    ngx_str_t   s;
+    ngx_uint_t  same;
+
+    for (i = 0; i < sizeof(base58s) / sizeof(base58s[0]); i++) {
+        memset(out, 0xaa, sizeof(out));
+
+        n = ngx_http_weaveit_base58_decode(maybe_str(&s, base58s[i].text),
+                                           out, base58s[i].size);
+
+        for (j = 0; n > 0 && j < (size_t) n; j++) {
+            sprintf((char *) &hex[2 * j], "%02x", out[j]);
+        }
+
+        hex[n > 0 ? 2 * n : 0] = '\0';
+
+        /* nothing written past "size", even when refused */
+
+        same = 1;
+
+        for (j = base58s[i].size; j < sizeof(out); j++) {
+            same &= (out[j] == 0xaa);
+        }
+
+        ok(n == base58s[i].n
+           && (n == NGX_ERROR || strcmp((char *) hex, base58s[i].hex) == 0)
+           && same,
+           "base58 '%s' into %d bytes: %d %s",
+           base58s[i].text, (int) base58s[i].size, (int) n,
+           n == NGX_ERROR ? "(refused)" : (char *) hex);
+    }
+
+    /* a NUL is no digit, and the length decides, not a terminator */
+
+    s.data = (u_char *) "2g\0";
+    s.len = 3;
+    ok(ngx_http_weaveit_base58_decode(&s, out, 16) == NGX_ERROR,
+       "base58 with a NUL inside: refused");
+
+    s.len = 1;
+    ok(ngx_http_weaveit_base58_decode(&s, out, 16) == 1 && out[0] == 1,
+       "base58 '2' of '2g': 0x01");
+
+    /* a long text is refused early: every digit multiplies by 58 */
+
+    memset(out, '2', sizeof(out));
+    s.data = out;
+    s.len = sizeof(out);
+    ok(ngx_http_weaveit_base58_decode(&s, hex, 32) == NGX_ERROR,
+       "80 base58 digits into 32 bytes: refused");
+}
+
+
 int
 main(void)
 {
@@ -571,6 +696,7 @@ main(void)
     test_if_range();
     test_dispositions();
     test_ids();
+    test_base58();
 
     tap_plan(tap_count);
 
