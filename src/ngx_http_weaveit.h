@@ -226,8 +226,24 @@ ssize_t ngx_http_weaveit_base58_decode(ngx_str_t *text, u_char *dst,
 ngx_uint_t ngx_http_weaveit_is_wallet(ngx_str_t *wallet);
 
 
-/* a wallet is an ed25519 public key */
+/* a wallet is an ed25519 public key; what it signs, and the signature */
+
 #define NGX_HTTP_WEAVEIT_WALLET_KEY_LEN   32
+#define NGX_HTTP_WEAVEIT_SIGNATURE_LEN    64
+
+typedef struct {
+    ngx_str_t                       method;
+    ngx_str_t                       uri;          /* as in the request line */
+    ngx_str_t                       wallet;
+    ngx_str_t                       timestamp;
+    ngx_str_t                       body_sha256;  /* lowercase hex */
+} ngx_http_weaveit_signed_t;
+
+u_char *ngx_http_weaveit_signed_message(u_char *buf, size_t size,
+    ngx_http_weaveit_signed_t *s);
+size_t ngx_http_weaveit_signed_len(ngx_http_weaveit_signed_t *s);
+ngx_int_t ngx_http_weaveit_signature_time(ngx_str_t *value, time_t now,
+    time_t window, time_t *ts);
 
 
 /* ngx_http_weaveit_job.c: the job queue; knows nothing of requests */

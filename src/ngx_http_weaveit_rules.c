@@ -1,11 +1,12 @@
 
 /*
- * The rules of HTTP that WeaveIt applies itself, and the syntax of its ids
- * (base58 wallets included), as plain functions on buffers: no request, no
- * pool, no call into nginx's runtime (header dates arrive already parsed by
- * ngx_parse_http_time()).  t/unit/test_http.c drives them with tables of
- * header values, and a fuzzer can call them directly;
- * ngx_http_weaveit_video.c applies them to a request.
+ * The rules of HTTP that WeaveIt applies itself, the syntax of its ids
+ * (base58 wallets included) and the text a wallet signs, as plain
+ * functions on buffers: no request, no pool, no call into nginx's runtime
+ * (header dates arrive already parsed by ngx_parse_http_time()).
+ * t/unit/test_http.c drives them with tables of header values, and a
+ * fuzzer can call them directly; ngx_http_weaveit_video.c and
+ * ngx_http_weaveit_auth.c apply them to a request.
  */
 
 
@@ -26,6 +27,7 @@ static u_char *ngx_http_weaveit_filename_quoted(u_char *p, u_char *name,
 static u_char *ngx_http_weaveit_filename_encoded(u_char *p, u_char *name,
     size_t len);
 static void ngx_http_weaveit_reverse(u_char *p, size_t len);
+static ngx_uint_t ngx_http_weaveit_has_newline(ngx_str_t *s);
 
 
 /*
@@ -557,3 +559,107 @@ ngx_http_weaveit_is_wallet(ngx_str_t *wallet)
            == NGX_HTTP_WEAVEIT_WALLET_KEY_LEN;
 }
 
+
+/*
+ * The text a wallet signs (weaveit_auth signature), lines joined by '\n',
+ * none after the last:
+ *
+ *     WeaveIt request
+ *     <method> <path and query as in the request line>
+ *     wallet: <wallet>
+ *     timestamp: <timestamp>
+ *     body-sha256: <lowercase hex>
+ *
+ * A field holding a '\n' could forge the lines after it, so it is refused
+ * (NULL), as is a buffer smaller than ngx_http_weaveit_signed_len().
+ * Returns the end of the text.
+ */
+
+u_char *
+ngx_http_weaveit_signed_message(u_char *buf, size_t size,
+    ngx_http_weaveit_signed_t *s)
+{
+    u_char  *p;
+
+    if (size < ngx_http_weaveit_signed_len(s)
+        || ngx_http_weaveit_has_newline(&s->method)
+        || ngx_http_weaveit_has_newline(&s->uri)
+        || ngx_http_weaveit_has_newline(&s->wallet)
+        || ngx_http_weaveit_has_newline(&s->timestamp)
+        || ngx_http_weaveit_has_newline(&s->body_sha256))
+    {
+        return NULL;
+    }
+
+    p = ngx_cpymem(buf, "WeaveIt request\n", sizeof("WeaveIt request\n") - 1);
+    p = ngx_cpymem(p, s->method.data, s->method.len);
+    *p++ = ' ';
+    p = ngx_cpymem(p, s->uri.data, s->uri.len);
+    p = ngx_cpymem(p, "\nwallet: ", sizeof("\nwallet: ") - 1);
+    p = ngx_cpymem(p, s->wallet.data, s->wallet.len);
+    p = ngx_cpymem(p, "\ntimestamp: ", sizeof("\ntimestamp: ") - 1);
+    p = ngx_cpymem(p, s->timestamp.data, s->timestamp.len);
+    p = ngx_cpymem(p, "\nbody-sha256: ", sizeof("\nbody-sha256: ") - 1);
+    p = ngx_cpymem(p, s->body_sha256.data, s->body_sha256.len);
+
+    return p;
+}
+
+
+size_t
+ngx_http_weaveit_signed_len(ngx_http_weaveit_signed_t *s)
+{
+    return sizeof("WeaveIt request\n \nwallet: \ntimestamp: \nbody-sha256: ")
+           - 1 + s->method.len + s->uri.len + s->wallet.len
+           + s->timestamp.len + s->body_sha256.len;
+}
+
+
+static ngx_uint_t
+ngx_http_weaveit_has_newline(ngx_str_t *s)
+{
+    return ngx_strlchr(s->data, s->data + s->len, '\n') != NULL;
+}
+
+
+/*
+ * X-WeaveIt-Timestamp: unix seconds, digits alone.  Returns NGX_OK with
+ * *ts set when it is within "window" seconds of "now" either way,
+ * NGX_DECLINED (*ts set) when it is not, NGX_ERROR when it is not a
+ * number of seconds that a time_t holds.
+ */
+
+ngx_int_t
+ngx_http_weaveit_signature_time(ngx_str_t *value, time_t now, time_t window,
+    time_t *ts)
+{
+    size_t  i;
+    time_t  t, cutoff, cutlim;
+
+    if (value->len == 0) {
+        return NGX_ERROR;
+    }
+
+    cutoff = NGX_MAX_TIME_T_VALUE / 10;
+    cutlim = NGX_MAX_TIME_T_VALUE % 10;
+
+    t = 0;
+
+    for (i = 0; i < value->len; i++) {
+        if (value->data[i] < '0' || value->data[i] > '9') {
+            return NGX_ERROR;
+        }
+
+        if (t > cutoff || (t == cutoff && value->data[i] - '0' > cutlim)) {
+            return NGX_ERROR;
+        }
+
+        t = t * 10 + (value->data[i] - '0');
+    }
+
+    *ts = t;
+
+    /* neither difference overflows: neither time is negative */
+
+    return ((t > now) ? t - now : now - t) <= window ? NGX_OK : NGX_DECLINED;
+}

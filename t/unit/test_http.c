@@ -2,8 +2,9 @@
  * The HTTP rules of src/ngx_http_weaveit_rules.c on plain buffers, table
  * by table: Range values (every form t/video-range.t sends, and the edges
  * no HTTP client would), entity-tag lists, preconditions, If-Range,
- * Content-Disposition file names, UUID and wallet syntax, base58.  Built
- * against nginx's headers and linked with that file alone (mk/http.mk).
+ * Content-Disposition file names, UUID and wallet syntax, base58, the text
+ * a wallet signs and the window of its timestamp.  Built against nginx's
+ * headers and linked with that file alone (mk/http.mk).
  */
 
 #include <ngx_config.h>
@@ -686,6 +687,169 @@ test_base58(void)
 }
 
 
+typedef struct {
+    const char  *method;
+    const char  *uri;
+    const char  *wallet;
+    const char  *timestamp;
+    const char  *body_sha256;
+    const char  *text;           /* NULL: refused */
+} signed_case_t;
+
+
+#define WALLET  "4Nd1mBQtrMJVYVfKf2PJy9NZUZdTAsp7D4xWLs4gDB4T"
+#define EMPTY                                                                 \
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+
+static const signed_case_t  signeds[] = {
+
+    { "POST", "/api/generate", WALLET, "1764500000",
+      "0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9",
+      "WeaveIt request\n"
+      "POST /api/generate\n"
+      "wallet: " WALLET "\n"
+      "timestamp: 1764500000\n"
+      "body-sha256: "
+      "0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9" },
+
+    { "POST", "/api/generate?wait=1", WALLET, "1764500000", EMPTY,
+      "WeaveIt request\n"
+      "POST /api/generate?wait=1\n"
+      "wallet: " WALLET "\n"
+      "timestamp: 1764500000\n"
+      "body-sha256: " EMPTY },
+
+    { "GET", "/api/wallet/" WALLET "/videos?limit=2&offset=1", WALLET,
+      "1", EMPTY,
+      "WeaveIt request\n"
+      "GET /api/wallet/" WALLET "/videos?limit=2&offset=1\n"
+      "wallet: " WALLET "\n"
+      "timestamp: 1\n"
+      "body-sha256: " EMPTY },
+
+    /* the request line's bytes, escapes and all, not the decoded path */
+    { "GET", "/api/users/%34Nd1mBQtrMJVYVfKf2PJy9NZUZdTAsp7D4xWLs4gDB4T"
+      "/points?", WALLET, "0001764500000", EMPTY,
+      "WeaveIt request\n"
+      "GET /api/users/%34Nd1mBQtrMJVYVfKf2PJy9NZUZdTAsp7D4xWLs4gDB4T"
+      "/points?\n"
+      "wallet: " WALLET "\n"
+      "timestamp: 0001764500000\n"
+      "body-sha256: " EMPTY },
+
+    { "HEAD", "/a b", "", "", "",
+      "WeaveIt request\nHEAD /a b\nwallet: \ntimestamp: \nbody-sha256: " },
+
+    /* a newline anywhere could forge a line */
+    { "GET", "/api/x\nwallet: " WALLET, WALLET, "1", EMPTY, NULL },
+    { "GET\n", "/", WALLET, "1", EMPTY, NULL },
+    { "GET", "/", WALLET "\n", "1", EMPTY, NULL },
+    { "GET", "/", WALLET, "1\ntimestamp: 2", EMPTY, NULL },
+    { "GET", "/", WALLET, "1", EMPTY "\n", NULL },
+};
+
+
+static void
+test_signed_messages(void)
+{
+    u_char                     buf[1024], *last;
+    size_t                     i, len;
+    ngx_str_t                  s;
+    ngx_http_weaveit_signed_t  m;
+
+    for (i = 0; i < sizeof(signeds) / sizeof(signeds[0]); i++) {
+        m.method = *maybe_str(&s, signeds[i].method);
+        m.uri = *maybe_str(&s, signeds[i].uri);
+        m.wallet = *maybe_str(&s, signeds[i].wallet);
+        m.timestamp = *maybe_str(&s, signeds[i].timestamp);
+        m.body_sha256 = *maybe_str(&s, signeds[i].body_sha256);
+
+        memset(buf, 0xaa, sizeof(buf));
+        len = ngx_http_weaveit_signed_len(&m);
+        last = ngx_http_weaveit_signed_message(buf, sizeof(buf), &m);
+
+        if (signeds[i].text == NULL) {
+            ok(last == NULL, "signed text with a newline (case %d): refused",
+               (int) i);
+            continue;
+        }
+
+        ok(last != NULL && (size_t) (last - buf) == len
+           && len == strlen(signeds[i].text)
+           && memcmp(buf, signeds[i].text, len) == 0
+           && buf[len] == 0xaa,
+           "signed text of %s %s: %d bytes, exactly",
+           signeds[i].method, signeds[i].uri, (int) len);
+
+        /* exactly its length is enough, one byte less is not */
+
+        ok(ngx_http_weaveit_signed_message(buf, len, &m) == buf + len
+           && ngx_http_weaveit_signed_message(buf, len - 1, &m) == NULL,
+           "  fits %d bytes, not %d", (int) len, (int) len - 1);
+    }
+}
+
+
+typedef struct {
+    const char  *value;
+    time_t       now;
+    time_t       window;
+    ngx_int_t    rc;
+    time_t       ts;
+} time_case_t;
+
+
+#define NOW  1764500000
+
+
+static const time_case_t  times[] = {
+    { "1764500000",            NOW, 300, NGX_OK, NOW },
+    { "1764499700",            NOW, 300, NGX_OK, NOW - 300 },
+    { "1764500300",            NOW, 300, NGX_OK, NOW + 300 },
+    { "1764499699",            NOW, 300, NGX_DECLINED, NOW - 301 },
+    { "1764500301",            NOW, 300, NGX_DECLINED, NOW + 301 },
+    { "0001764500000",         NOW, 300, NGX_OK, NOW },
+    { "1764500000000",         NOW, 300, NGX_DECLINED, NOW * 1000LL },
+    { "0",                     NOW, 300, NGX_DECLINED, 0 },
+    { "1764500001",            NOW, 0, NGX_DECLINED, NOW + 1 },
+    { "9223372036854775807",   NOW, 300, NGX_DECLINED, NGX_MAX_TIME_T_VALUE },
+    { "9223372036854775808",   NOW, 300, NGX_ERROR },
+    { "99999999999999999999",  NOW, 300, NGX_ERROR },
+    { "",                      NOW, 300, NGX_ERROR },
+    { "-1764500000",           NOW, 300, NGX_ERROR },
+    { "+1764500000",           NOW, 300, NGX_ERROR },
+    { "1764500000.5",          NOW, 300, NGX_ERROR },
+    { "1.7645e9",              NOW, 300, NGX_ERROR },
+    { " 1764500000",           NOW, 300, NGX_ERROR },
+    { "1764500000 ",           NOW, 300, NGX_ERROR },
+    { "0x69298d20",            NOW, 300, NGX_ERROR },
+};
+
+
+static void
+test_signature_times(void)
+{
+    size_t     i;
+    time_t     ts;
+    ngx_int_t  rc;
+    ngx_str_t  s;
+
+    for (i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+        ts = -1;
+        rc = ngx_http_weaveit_signature_time(maybe_str(&s, times[i].value),
+                                             times[i].now, times[i].window,
+                                             &ts);
+
+        ok(rc == times[i].rc && (rc == NGX_ERROR || ts == times[i].ts),
+           "timestamp '%s', window %d: %s", times[i].value,
+           (int) times[i].window,
+           rc == NGX_OK ? "fresh" : rc == NGX_DECLINED ? "expired"
+                                                       : "malformed");
+    }
+}
+
+
 int
 main(void)
 {
@@ -697,6 +861,8 @@ main(void)
     test_dispositions();
     test_ids();
     test_base58();
+    test_signed_messages();
+    test_signature_times();
 
     tap_plan(tap_count);
 
