@@ -150,7 +150,15 @@ typedef struct {
     /* video streaming (ngx_http_weaveit_video.c) */
     ngx_http_complex_value_t       *video_id;
     size_t                          video_chunk;
+
+    /* wallet signatures (ngx_http_weaveit_auth.c) */
+    ngx_uint_t                      auth;
+    time_t                          auth_window;
 } ngx_http_weaveit_loc_conf_t;
+
+
+#define NGX_HTTP_WEAVEIT_AUTH_OFF         0
+#define NGX_HTTP_WEAVEIT_AUTH_SIGNATURE   1
 
 
 extern ngx_module_t  ngx_http_weaveit_module;
@@ -294,6 +302,11 @@ typedef struct {
 
 void ngx_http_weaveit_generator_run(ngx_http_weaveit_gen_t *g);
 void ngx_http_weaveit_generator_free(ngx_http_weaveit_gen_t *g);
+
+
+/* ngx_http_weaveit_auth.c: wallet signatures */
+ngx_int_t ngx_http_weaveit_auth_check(ngx_http_request_t *r,
+    ngx_str_t *wallet, ngx_str_t *body, u_char *spent, time_t *expires);
 
 
 /* ngx_http_weaveit_video.c */
