@@ -9,6 +9,7 @@ use Test::More;
 use Digest::SHA qw(sha256_hex);
 use File::Temp qw(tempdir);
 use JSON::PP;
+use Math::BigInt;
 use WeaveIt::Test;
 use WeaveIt::Jobs qw(api_locations thread_pool);
 
@@ -51,7 +52,9 @@ sub new_key {
     return { pem => $pem, wallet => base58(substr $der, -32) };
 }
 
-sub sign {
+sub sign { base58(sign_raw(@_)) }
+
+sub sign_raw {
     my ($key, $text) = @_;
     my $file = "$dir/text";
     open my $fh, '>:raw', $file or die "$file: $!";
@@ -59,7 +62,18 @@ sub sign {
     close $fh;
     my $sig = `openssl pkeyutl -sign -rawin -inkey $key->{pem} -in $file`;
     die "openssl pkeyutl failed" if $? || length $sig != 64;
-    return base58($sig);
+    return $sig;
+}
+
+# the same signature with L, the group's order, added to S: it verifies
+# wherever S is not required to be below L
+sub malleated {
+    my ($sig) = @_;
+    my $s = Math::BigInt->from_hex(unpack 'H*', scalar reverse substr $sig, 32);
+    $s += Math::BigInt->new(2)->bpow(252)
+        + Math::BigInt->new('27742317777372353535851937790883648493');
+    my $hex = substr(('0' x 64) . $s->to_hex, -64);
+    return substr($sig, 0, 32) . reverse pack 'H*', $hex;
 }
 
 sub signed_text {
@@ -214,7 +228,7 @@ refused post(wallet => $W, body => $b1, sign_ts => $now - 1, ts => $now),
 my $text = signed_text(method => 'POST', uri => '/api/generate', wallet => $W,
                        ts => $now, body => $b1);
 my $sig = sign($key, $text);
-refused post(wallet => $W, body => $b1, signature => $sig,
+refused post(wallet => $W, body => $b1, ts => $now, signature => $sig,
              headers => { 'X-WeaveIt-Signature' =>
                           "$sig\r\nX-WeaveIt-Signature: $sig" }),
     'Invalid signature', 'X-WeaveIt-Signature twice';
@@ -263,6 +277,17 @@ is $r->{status}, 401, '  and the same, its last bytes tampered with: 401';
 $r = post(wallet => $W, body => body($W, 'Near the edge.'),
           path => '/api/generate-60', ts => time - 50);
 is $r->{status}, 202, 'signed 50 s ago, weaveit_auth_window 60s: 202';
+
+# S + L verifies where S is not checked to be below L: refused here
+my $mts = time;
+my $mb = body($W, 'Malleable?');
+my $mraw = sign_raw($key, signed_text(method => 'POST', uri => '/api/generate',
+                                      wallet => $W, ts => $mts, body => $mb));
+refused post(wallet => $W, body => $mb, ts => $mts,
+             signature => base58(malleated($mraw))),
+    'Invalid signature', 'a signature made non-canonical (S + L)';
+$r = post(wallet => $W, body => $mb, ts => $mts, signature => base58($mraw));
+is $r->{status}, 202, '  the canonical one: 202';
 
 # the same signed POST twice: the second is a replay (the ledger's table
 # of spent signatures refuses it)
