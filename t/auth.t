@@ -83,7 +83,9 @@ sub signed_text {
         'body-sha256: ' . sha256_hex($a{body});
 }
 
-my ($key, $key2, $key3) = map { new_key($_) } qw(one two three);
+# a few jobs a wallet: the ledger limits the pending jobs of one
+my ($key, $key2, $key3, $key4, $key5, $key6) =
+    map { new_key($_) } qw(one two three four five six);
 my $W = $key->{wallet};
 
 my $pg = WeaveIt::Pg->start;
@@ -265,37 +267,42 @@ $r = post(wallet => $W, body => body($W, 'Within the window.'),
 is $r->{status}, 202, 'signed 250 s ago: 202';
 $r = post(wallet => $W, body => body($W, 'Clock ahead.'), ts => time + 250);
 is $r->{status}, 202, 'signed 250 s ahead: 202';
-$r = post(wallet => $W, body => body($W, 'With a query.'),
+my $W4 = $key4->{wallet};
+$r = post(wallet => $W4, body => body($W4, 'With a query.'), key => $key4,
           path => '/api/generate?wait=0');
 is $r->{status}, 202, 'signed with its query: 202';
-$r = post(wallet => $W, body => body($W, 'Long. ' x 3000));
+$r = post(wallet => $W4, body => body($W4, 'Long. ' x 3000), key => $key4);
 is $r->{status}, 202,
     'signed, a body nginx kept in a temp file (18 KB): 202';
-$r = post(wallet => $W, body => body($W, 'Long. ' x 3000),
-          sign_body => body($W, 'Long. ' x 2999 . 'Lung. '));
+$r = post(wallet => $W4, body => body($W4, 'Long. ' x 3000), key => $key4,
+          sign_body => body($W4, 'Long. ' x 2999 . 'Lung. '));
 is $r->{status}, 401, '  and the same, its last bytes tampered with: 401';
-$r = post(wallet => $W, body => body($W, 'Near the edge.'),
+my $W5 = $key5->{wallet};
+$r = post(wallet => $W5, body => body($W5, 'Near the edge.'), key => $key5,
           path => '/api/generate-60', ts => time - 50);
 is $r->{status}, 202, 'signed 50 s ago, weaveit_auth_window 60s: 202';
 
 # S + L verifies where S is not checked to be below L: refused here
 my $mts = time;
-my $mb = body($W, 'Malleable?');
-my $mraw = sign_raw($key, signed_text(method => 'POST', uri => '/api/generate',
-                                      wallet => $W, ts => $mts, body => $mb));
-refused post(wallet => $W, body => $mb, ts => $mts,
+my $mb = body($W5, 'Malleable?');
+my $mraw = sign_raw($key5, signed_text(method => 'POST',
+                                       uri => '/api/generate', wallet => $W5,
+                                       ts => $mts, body => $mb));
+refused post(wallet => $W5, body => $mb, ts => $mts,
              signature => base58(malleated($mraw))),
     'Invalid signature', 'a signature made non-canonical (S + L)';
-$r = post(wallet => $W, body => $mb, ts => $mts, signature => base58($mraw));
+$r = post(wallet => $W5, body => $mb, ts => $mts,
+          signature => base58($mraw));
 is $r->{status}, 202, '  the canonical one: 202';
 
 # the same signed POST twice: the second is a replay (the ledger's table
 # of spent signatures refuses it)
+my $W6 = $key6->{wallet};
 my $replay_ts = time;
-my $b2 = body($W, 'Only once.');
-$r = post(wallet => $W, body => $b2, ts => $replay_ts);
+my $b2 = body($W6, 'Only once.');
+$r = post(wallet => $W6, body => $b2, ts => $replay_ts, key => $key6);
 is $r->{status}, 202, 'a signed POST: 202';
-$r = post(wallet => $W, body => $b2, ts => $replay_ts);
+$r = post(wallet => $W6, body => $b2, ts => $replay_ts, key => $key6);
 refused $r, 'Signature already used', 'the same signed POST again';
 is $pg->psql("SELECT count(*) FROM video_jobs "
              . "WHERE script_body = 'Only once.'"), 1, '  one job';
