@@ -72,6 +72,12 @@ static ngx_conf_post_t  ngx_http_weaveit_job_interval_post = {
     ngx_http_weaveit_check_interval
 };
 
+static ngx_conf_enum_t  ngx_http_weaveit_auth_modes[] = {
+    { ngx_string("off"), NGX_HTTP_WEAVEIT_AUTH_OFF },
+    { ngx_string("signature"), NGX_HTTP_WEAVEIT_AUTH_SIGNATURE },
+    { ngx_null_string, 0 }
+};
+
 
 /* the content handlers, for ngx_http_weaveit_set_handler() in cmd->post */
 
@@ -337,6 +343,20 @@ static ngx_command_t  ngx_http_weaveit_commands[] = {
       offsetof(ngx_http_weaveit_loc_conf_t, video_chunk),
       NULL },
 
+    { ngx_string("weaveit_auth"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_weaveit_loc_conf_t, auth),
+      &ngx_http_weaveit_auth_modes },
+
+    { ngx_string("weaveit_auth_window"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_weaveit_loc_conf_t, auth_window),
+      NULL },
+
       ngx_null_command
 };
 
@@ -513,6 +533,8 @@ ngx_http_weaveit_create_loc_conf(ngx_conf_t *cf)
     wlcf->max_pending_wallet = NGX_CONF_UNSET;
     wlcf->generate_wait = NGX_CONF_UNSET;
     wlcf->video_chunk = NGX_CONF_UNSET_SIZE;
+    wlcf->auth = NGX_CONF_UNSET_UINT;
+    wlcf->auth_window = NGX_CONF_UNSET;
 
     return wlcf;
 }
@@ -534,9 +556,21 @@ ngx_http_weaveit_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_size_value(conf->video_chunk, prev->video_chunk,
                               512 * 1024);
 
+    ngx_conf_merge_uint_value(conf->auth, prev->auth,
+                              NGX_HTTP_WEAVEIT_AUTH_OFF);
+    ngx_conf_merge_value(conf->auth_window, prev->auth_window, 300);
+
     if (conf->video_chunk < 4096) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"weaveit_video_chunk\" must be at least 4k");
+        return NGX_CONF_ERROR;
+    }
+
+    /* 0 would refuse a client whose second has just turned */
+
+    if (conf->auth_window < 1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"weaveit_auth_window\" must be at least 1s");
         return NGX_CONF_ERROR;
     }
 

@@ -151,7 +151,15 @@ typedef struct {
     /* video streaming (ngx_http_weaveit_video.c) */
     ngx_http_complex_value_t       *video_id;
     size_t                          video_chunk;
+
+    /* wallet signatures (ngx_http_weaveit_auth.c) */
+    ngx_uint_t                      auth;
+    time_t                          auth_window;
 } ngx_http_weaveit_loc_conf_t;
+
+
+#define NGX_HTTP_WEAVEIT_AUTH_OFF         0
+#define NGX_HTTP_WEAVEIT_AUTH_SIGNATURE   1
 
 
 extern ngx_module_t  ngx_http_weaveit_module;
@@ -222,7 +230,29 @@ ngx_int_t ngx_http_weaveit_parse_range(ngx_str_t *value, off_t length,
 u_char *ngx_http_weaveit_disposition(u_char *buf, u_char *title, size_t len,
     ngx_str_t *id);
 ngx_uint_t ngx_http_weaveit_is_uuid(ngx_str_t *s);
+ssize_t ngx_http_weaveit_base58_decode(ngx_str_t *text, u_char *dst,
+    size_t size);
 ngx_uint_t ngx_http_weaveit_is_wallet(ngx_str_t *wallet);
+
+
+/* a wallet is an ed25519 public key; what it signs, and the signature */
+
+#define NGX_HTTP_WEAVEIT_WALLET_KEY_LEN   32
+#define NGX_HTTP_WEAVEIT_SIGNATURE_LEN    64
+
+typedef struct {
+    ngx_str_t                       method;
+    ngx_str_t                       uri;          /* as in the request line */
+    ngx_str_t                       wallet;
+    ngx_str_t                       timestamp;
+    ngx_str_t                       body_sha256;  /* lowercase hex */
+} ngx_http_weaveit_signed_t;
+
+u_char *ngx_http_weaveit_signed_message(u_char *buf, size_t size,
+    ngx_http_weaveit_signed_t *s);
+size_t ngx_http_weaveit_signed_len(ngx_http_weaveit_signed_t *s);
+ngx_int_t ngx_http_weaveit_signature_time(ngx_str_t *value, time_t now,
+    time_t window, time_t *ts);
 
 
 /* ngx_http_weaveit_job.c: the job queue; knows nothing of requests */
@@ -273,6 +303,11 @@ typedef struct {
 
 void ngx_http_weaveit_generator_run(ngx_http_weaveit_gen_t *g);
 void ngx_http_weaveit_generator_free(ngx_http_weaveit_gen_t *g);
+
+
+/* ngx_http_weaveit_auth.c: wallet signatures */
+ngx_int_t ngx_http_weaveit_auth_check(ngx_http_request_t *r,
+    ngx_str_t *wallet, ngx_str_t *body, u_char *spent, time_t *expires);
 
 
 /* ngx_http_weaveit_video.c */

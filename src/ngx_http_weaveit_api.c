@@ -58,11 +58,15 @@ static ngx_int_t ngx_http_weaveit_lookup(ngx_http_request_t *r,
     ngx_http_complex_value_t *cv, ngx_uint_t (*valid)(ngx_str_t *key),
     const char *invalid, const char *sql,
     ngx_http_weaveit_pg_handler_pt handler);
+static ngx_int_t ngx_http_weaveit_query_key(ngx_http_request_t *r,
+    ngx_str_t *key, const char *sql, ngx_http_weaveit_pg_handler_pt handler);
 static void ngx_http_weaveit_health_done(ngx_http_weaveit_pg_query_t *q);
 static ngx_uint_t ngx_http_weaveit_is_json(ngx_http_request_t *r);
 static void ngx_http_weaveit_generate_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_weaveit_generate_parse(ngx_http_request_t *r,
-    ngx_http_weaveit_generate_ctx_t *ctx);
+    ngx_http_weaveit_generate_ctx_t *ctx, ngx_str_t *body);
+static ngx_int_t ngx_http_weaveit_generate_verify(ngx_http_request_t *r,
+    ngx_http_weaveit_generate_ctx_t *ctx, ngx_str_t *body);
 static ngx_int_t ngx_http_weaveit_read_body(ngx_http_request_t *r,
     ngx_str_t *body);
 static ngx_int_t ngx_http_weaveit_generate_fields(ngx_http_request_t *r,
@@ -243,16 +247,15 @@ ngx_http_weaveit_eval_key(ngx_http_request_t *r, ngx_http_complex_value_t *cv,
 }
 
 
-/* GET of one row by a key taken from the URI: status and points */
+/* GET of one row by a key taken from the URI: status */
 
 static ngx_int_t
 ngx_http_weaveit_lookup(ngx_http_request_t *r, ngx_http_complex_value_t *cv,
     ngx_uint_t (*valid)(ngx_str_t *key), const char *invalid,
     const char *sql, ngx_http_weaveit_pg_handler_pt handler)
 {
-    ngx_int_t     rc;
-    ngx_str_t     key;
-    const char  **values;
+    ngx_int_t  rc;
+    ngx_str_t  key;
 
     rc = ngx_http_weaveit_get_only(r);
     if (rc != NGX_DECLINED) {
@@ -264,12 +267,24 @@ ngx_http_weaveit_lookup(ngx_http_request_t *r, ngx_http_complex_value_t *cv,
         return rc;
     }
 
+    return ngx_http_weaveit_query_key(r, &key, sql, handler);
+}
+
+
+/* the one-row query of a key from ngx_http_weaveit_eval_key() */
+
+static ngx_int_t
+ngx_http_weaveit_query_key(ngx_http_request_t *r, ngx_str_t *key,
+    const char *sql, ngx_http_weaveit_pg_handler_pt handler)
+{
+    const char  **values;
+
     values = ngx_palloc(r->pool, sizeof(char *));
     if (values == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    values[0] = (char *) key.data;
+    values[0] = (char *) key->data;
 
     return ngx_http_weaveit_request_query(r, sql, 1, values, handler);
 }
@@ -382,13 +397,16 @@ ngx_http_weaveit_is_json(ngx_http_request_t *r)
 
 /*
  * The body is read: the body read's own reference holds the request
- * until a handler finalizes it, so nothing here parks it.
+ * until a handler finalizes it, so nothing here parks it.  The body is
+ * checked (400), then its signature (401), and only then does the
+ * database see the request.
  */
 
 static void
 ngx_http_weaveit_generate_body(ngx_http_request_t *r)
 {
     ngx_int_t                         rc;
+    ngx_str_t                         body;
     ngx_http_weaveit_generate_ctx_t  *ctx;
 
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_weaveit_generate_ctx_t));
@@ -399,7 +417,16 @@ ngx_http_weaveit_generate_body(ngx_http_request_t *r)
 
     ngx_http_set_ctx(r, ctx, ngx_http_weaveit_module);
 
-    rc = ngx_http_weaveit_generate_parse(r, ctx);
+    if (ngx_http_weaveit_read_body(r, &body) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    rc = ngx_http_weaveit_generate_parse(r, ctx, &body);
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_weaveit_generate_verify(r, ctx, &body);
+    }
 
     if (rc == NGX_DECLINED) {
         rc = ngx_http_weaveit_generate_create(r, ctx);
@@ -418,19 +445,14 @@ ngx_http_weaveit_generate_body(ngx_http_request_t *r)
 
 static ngx_int_t
 ngx_http_weaveit_generate_parse(ngx_http_request_t *r,
-    ngx_http_weaveit_generate_ctx_t *ctx)
+    ngx_http_weaveit_generate_ctx_t *ctx, ngx_str_t *body)
 {
     json_t        *json;
     ngx_int_t      rc;
-    ngx_str_t      body;
     const char    *error;
     json_error_t   jerr;
 
-    if (ngx_http_weaveit_read_body(r, &body) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    json = json_loadb((char *) body.data, body.len, JSON_REJECT_DUPLICATES,
+    json = json_loadb((char *) body->data, body->len, JSON_REJECT_DUPLICATES,
                       &jerr);
     if (json == NULL) {
         return ngx_http_weaveit_send_json(r, NGX_HTTP_BAD_REQUEST,
@@ -445,6 +467,26 @@ ngx_http_weaveit_generate_parse(ngx_http_request_t *r,
     }
 
     return (rc == NGX_OK) ? NGX_DECLINED : NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+/*
+ * weaveit_auth signature: the body's wallet signed this very request.
+ * NGX_DECLINED: it did (or no signature is asked for), and ctx->signature
+ * names it for the job; anything else is to be finalized with.
+ */
+
+static ngx_int_t
+ngx_http_weaveit_generate_verify(ngx_http_request_t *r,
+    ngx_http_weaveit_generate_ctx_t *ctx, ngx_str_t *body)
+{
+    ngx_str_t  wallet;
+
+    wallet.data = (u_char *) ctx->values[1];
+    wallet.len = ngx_strlen(wallet.data);
+
+    return ngx_http_weaveit_auth_check(r, &wallet, body, ctx->signature,
+                                       &ctx->signature_expires);
 }
 
 
@@ -979,6 +1021,11 @@ ngx_http_weaveit_wallet_videos_handler(ngx_http_request_t *r)
         }
     }
 
+    rc = ngx_http_weaveit_auth_check(r, &wallet, NULL, NULL, NULL);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
     values = ngx_palloc(r->pool, 3 * sizeof(char *));
     if (values == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1087,15 +1134,30 @@ ngx_http_weaveit_wallet_video(ngx_http_request_t *r, PGresult *res, int row)
 ngx_int_t
 ngx_http_weaveit_points_handler(ngx_http_request_t *r)
 {
+    ngx_int_t                     rc;
+    ngx_str_t                     wallet;
     ngx_http_weaveit_loc_conf_t  *wlcf;
+
+    rc = ngx_http_weaveit_get_only(r);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
 
     wlcf = ngx_http_get_module_loc_conf(r, ngx_http_weaveit_module);
 
-    return ngx_http_weaveit_lookup(r, wlcf->wallet,
-                                   ngx_http_weaveit_is_wallet,
-                                   "Invalid wallet address",
-                                   ngx_http_weaveit_points_sql,
-                                   ngx_http_weaveit_points_done);
+    rc = ngx_http_weaveit_eval_key(r, wlcf->wallet, ngx_http_weaveit_is_wallet,
+                                   "Invalid wallet address", &wallet);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    rc = ngx_http_weaveit_auth_check(r, &wallet, NULL, NULL, NULL);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    return ngx_http_weaveit_query_key(r, &wallet, ngx_http_weaveit_points_sql,
+                                      ngx_http_weaveit_points_done);
 }
 
 

@@ -1,11 +1,12 @@
 
 /*
- * The rules of HTTP that WeaveIt applies itself, and the syntax of its ids,
- * as plain functions on buffers: no request, no pool, no call into nginx's
- * runtime (header dates arrive already parsed by ngx_parse_http_time()).
+ * The rules of HTTP that WeaveIt applies itself, the syntax of its ids
+ * (base58 wallets included) and the text a wallet signs, as plain
+ * functions on buffers: no request, no pool, no call into nginx's runtime
+ * (header dates arrive already parsed by ngx_parse_http_time()).
  * t/unit/test_http.c drives them with tables of header values, and a
- * fuzzer can call them directly; ngx_http_weaveit_video.c applies them to
- * a request.
+ * fuzzer can call them directly; ngx_http_weaveit_video.c and
+ * ngx_http_weaveit_auth.c apply them to a request.
  */
 
 
@@ -25,6 +26,8 @@ static u_char *ngx_http_weaveit_filename_quoted(u_char *p, u_char *name,
     size_t len);
 static u_char *ngx_http_weaveit_filename_encoded(u_char *p, u_char *name,
     size_t len);
+static void ngx_http_weaveit_reverse(u_char *p, size_t len);
+static ngx_uint_t ngx_http_weaveit_has_newline(ngx_str_t *s);
 
 
 /*
@@ -460,59 +463,203 @@ ngx_http_weaveit_is_uuid(ngx_str_t *s)
 
 
 /*
+ * Base58 (Bitcoin's alphabet) into at most "size" bytes: each leading '1'
+ * is a zero byte, the rest a big-endian number.  Returns the number of
+ * bytes, or NGX_ERROR for a character outside the alphabet or a value that
+ * does not fit.  Debian packages no base58 library, hence this decoder.
+ * The work is bounded by "size", not by the text: a digit after the
+ * leading '1's multiplies the value by 58, so a long text overflows early.
+ */
+
+ssize_t
+ngx_http_weaveit_base58_decode(ngx_str_t *text, u_char *dst, size_t size)
+{
+    u_char      *s;
+    size_t       i, j, len, zeros, used;
+    ngx_uint_t   carry;
+    const char  *digit;
+
+    static const char  alphabet[] =
+        "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+
+    s = text->data;
+    len = text->len;
+
+    for (zeros = 0; zeros < len && s[zeros] == '1'; zeros++) {
+        if (zeros == size) {
+            return NGX_ERROR;
+        }
+    }
+
+    /* the number, little-endian in dst[0 .. used) while it grows */
+
+    used = 0;
+
+    for (i = zeros; i < len; i++) {
+        digit = (s[i] == '\0') ? NULL : ngx_strchr(alphabet, s[i]);
+        if (digit == NULL) {
+            return NGX_ERROR;
+        }
+
+        carry = digit - alphabet;
+
+        for (j = 0; j < used; j++) {
+            carry += 58 * dst[j];
+            dst[j] = carry & 0xff;
+            carry >>= 8;
+        }
+
+        while (carry) {
+            if (zeros + used == size) {
+                return NGX_ERROR;
+            }
+
+            dst[used++] = carry & 0xff;
+            carry >>= 8;
+        }
+    }
+
+    ngx_http_weaveit_reverse(dst, used);
+    ngx_memmove(dst + zeros, dst, used);
+    ngx_memzero(dst, zeros);
+
+    return zeros + used;
+}
+
+
+static void
+ngx_http_weaveit_reverse(u_char *p, size_t len)
+{
+    u_char  c;
+    size_t  i;
+
+    for (i = 0; i < len / 2; i++) {
+        c = p[i];
+        p[i] = p[len - 1 - i];
+        p[len - 1 - i] = c;
+    }
+}
+
+
+/*
  * A Solana public key: 32 to 44 base58 characters decoding to exactly
- * 32 bytes.  Debian packages no base58 library, hence this decoder.
+ * 32 bytes.
  */
 
 ngx_uint_t
 ngx_http_weaveit_is_wallet(ngx_str_t *wallet)
 {
-    static const char  alphabet[] =
-        "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+    u_char  key[NGX_HTTP_WEAVEIT_WALLET_KEY_LEN];
 
-    u_char       num[33], *s;
-    size_t       i, j, len, zeros, used;
-    ngx_uint_t   carry;
-    const char  *digit;
-
-    s = wallet->data;
-    len = wallet->len;
-
-    if (len < 32 || len > 44) {
+    if (wallet->len < 32 || wallet->len > 44) {
         return 0;
     }
 
-    ngx_memzero(num, sizeof(num));
-    zeros = 0;
+    return ngx_http_weaveit_base58_decode(wallet, key, sizeof(key))
+           == NGX_HTTP_WEAVEIT_WALLET_KEY_LEN;
+}
 
-    while (zeros < len && s[zeros] == '1') {
-        zeros++;
-    }
 
-    for (i = 0; i < len; i++) {
-        digit = (s[i] == '\0') ? NULL : ngx_strchr(alphabet, s[i]);
-        if (digit == NULL) {
-            return 0;
-        }
+/*
+ * The text a wallet signs (weaveit_auth signature), lines joined by '\n',
+ * none after the last:
+ *
+ *     WeaveIt request
+ *     <method> <path and query as in the request line>
+ *     wallet: <wallet>
+ *     timestamp: <timestamp>
+ *     body-sha256: <lowercase hex>
+ *
+ * A field holding a '\n' could forge the lines after it, so it is refused
+ * (NULL), as is a buffer smaller than ngx_http_weaveit_signed_len().
+ * Returns the end of the text.
+ */
 
-        carry = digit - alphabet;
+u_char *
+ngx_http_weaveit_signed_message(u_char *buf, size_t size,
+    ngx_http_weaveit_signed_t *s)
+{
+    u_char  *p;
 
-        for (j = sizeof(num); j > 0; j--) {
-            carry += 58 * num[j - 1];
-            num[j - 1] = carry & 0xff;
-            carry >>= 8;
-        }
-
-        if (carry) {
-            return 0;
-        }
-    }
-
-    for (used = sizeof(num); used > 0 && num[sizeof(num) - used] == 0;
-         used--)
+    if (size < ngx_http_weaveit_signed_len(s)
+        || ngx_http_weaveit_has_newline(&s->method)
+        || ngx_http_weaveit_has_newline(&s->uri)
+        || ngx_http_weaveit_has_newline(&s->wallet)
+        || ngx_http_weaveit_has_newline(&s->timestamp)
+        || ngx_http_weaveit_has_newline(&s->body_sha256))
     {
-        /* void */
+        return NULL;
     }
 
-    return zeros + used == 32;
+    p = ngx_cpymem(buf, "WeaveIt request\n", sizeof("WeaveIt request\n") - 1);
+    p = ngx_cpymem(p, s->method.data, s->method.len);
+    *p++ = ' ';
+    p = ngx_cpymem(p, s->uri.data, s->uri.len);
+    p = ngx_cpymem(p, "\nwallet: ", sizeof("\nwallet: ") - 1);
+    p = ngx_cpymem(p, s->wallet.data, s->wallet.len);
+    p = ngx_cpymem(p, "\ntimestamp: ", sizeof("\ntimestamp: ") - 1);
+    p = ngx_cpymem(p, s->timestamp.data, s->timestamp.len);
+    p = ngx_cpymem(p, "\nbody-sha256: ", sizeof("\nbody-sha256: ") - 1);
+    p = ngx_cpymem(p, s->body_sha256.data, s->body_sha256.len);
+
+    return p;
+}
+
+
+size_t
+ngx_http_weaveit_signed_len(ngx_http_weaveit_signed_t *s)
+{
+    return sizeof("WeaveIt request\n \nwallet: \ntimestamp: \nbody-sha256: ")
+           - 1 + s->method.len + s->uri.len + s->wallet.len
+           + s->timestamp.len + s->body_sha256.len;
+}
+
+
+static ngx_uint_t
+ngx_http_weaveit_has_newline(ngx_str_t *s)
+{
+    return ngx_strlchr(s->data, s->data + s->len, '\n') != NULL;
+}
+
+
+/*
+ * X-WeaveIt-Timestamp: unix seconds, digits alone.  Returns NGX_OK with
+ * *ts set when it is within "window" seconds of "now" either way,
+ * NGX_DECLINED (*ts set) when it is not, NGX_ERROR when it is not a
+ * number of seconds that a time_t holds.
+ */
+
+ngx_int_t
+ngx_http_weaveit_signature_time(ngx_str_t *value, time_t now, time_t window,
+    time_t *ts)
+{
+    size_t  i;
+    time_t  t, cutoff, cutlim;
+
+    if (value->len == 0) {
+        return NGX_ERROR;
+    }
+
+    cutoff = NGX_MAX_TIME_T_VALUE / 10;
+    cutlim = NGX_MAX_TIME_T_VALUE % 10;
+
+    t = 0;
+
+    for (i = 0; i < value->len; i++) {
+        if (value->data[i] < '0' || value->data[i] > '9') {
+            return NGX_ERROR;
+        }
+
+        if (t > cutoff || (t == cutoff && value->data[i] - '0' > cutlim)) {
+            return NGX_ERROR;
+        }
+
+        t = t * 10 + (value->data[i] - '0');
+    }
+
+    *ts = t;
+
+    /* neither difference overflows: neither time is negative */
+
+    return ((t > now) ? t - now : now - t) <= window ? NGX_OK : NGX_DECLINED;
 }

@@ -44,6 +44,9 @@ my @cases = (
       'location = /g { weaveit_generate; }' ],
     [ 'weaveit_max_pending_per_wallet 0;', qr/"weaveit_max_pending_per_wallet" directive must be at least 1/ ],
     [ 'weaveit_max_pending_per_wallet x;', qr/"weaveit_max_pending_per_wallet" directive invalid number/ ],
+    [ 'weaveit_auth signature off;',     qr/invalid number of arguments in "weaveit_auth"/ ],
+    [ 'weaveit_auth_window soon;',       qr/"weaveit_auth_window" directive invalid value/ ],
+    [ 'weaveit_auth_window 0;',          qr/"weaveit_auth_window" must be at least 1s/ ],
 );
 
 for my $c (@cases) {
@@ -62,6 +65,18 @@ ok $ok, 'a valid configuration passes' or diag $out;
 ($ok, $out) = WeaveIt::Nginx->test_config(
     server => 'location = /h { weaveit_health; }');
 ok $ok, 'weaveit_db may be omitted (libpq defaults)' or diag $out;
+
+# nginx's enum slot names the value and the line, not the directive
+($ok, $out) = WeaveIt::Nginx->test_config(http => 'weaveit_auth on;');
+ok !$ok, 'rejected: weaveit_auth on;';
+like $out, qr/invalid value "on" in \S+nginx\.conf:\d+/, '  naming the value';
+
+($ok, $out) = WeaveIt::Nginx->test_config(
+    http => 'weaveit_auth signature; weaveit_auth_window 2m;',
+    server => 'location = /g { weaveit_generate; weaveit_auth off; }'
+            . 'location = /p { weaveit_points $arg_w;'
+            . ' weaveit_auth_window 30s; }');
+ok $ok, 'weaveit_auth and weaveit_auth_window at every level' or diag $out;
 
 ($ok, $out) = WeaveIt::Nginx->test_config(
     server => 'location = /h { weaveit_health on; }');

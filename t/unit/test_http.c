@@ -2,8 +2,9 @@
  * The HTTP rules of src/ngx_http_weaveit_rules.c on plain buffers, table
  * by table: Range values (every form t/video-range.t sends, and the edges
  * no HTTP client would), entity-tag lists, preconditions, If-Range,
- * Content-Disposition file names, UUID and wallet syntax.  Built against
- * nginx's headers and linked with that file alone (mk/http.mk).
+ * Content-Disposition file names, UUID and wallet syntax, base58, the text
+ * a wallet signs and the window of its timestamp.  Built against nginx's
+ * headers and linked with that file alone (mk/http.mk).
  */
 
 #include <ngx_config.h>
@@ -561,6 +562,294 @@ test_ids(void)
 }
 
 
+typedef struct {
+    const char  *text;
+    size_t       size;
+    ssize_t      n;              /* NGX_ERROR: refused */
+    const char  *hex;
+} base58_case_t;
+
+
+static const base58_case_t  base58s[] = {
+
+    /* Bitcoin Core's vectors (src/test/data/base58_encode_decode.json) */
+    { "",                   16, 0, "" },
+    { "2g",                 16, 1, "61" },
+    { "a3gV",               16, 3, "626262" },
+    { "aPEr",               16, 3, "636363" },
+    { "2cFupjhnEsSn59qHXstmK2ffpLv2", 32, 20,
+      "73696d706c792061206c6f6e6720737472696e67" },
+    { "1NS17iag9jJgTHD1VXjvLCEnZuQ3rJDE9L", 32, 25,
+      "00eb15231dfceb60925886b67d065299925915aeb172c06647" },
+    { "ABnLTmg",            16, 5, "516b6fcd0f" },
+    { "3SEo3LWLoPntC",      16, 9, "bf4f89001e670274dd" },
+    { "3EFU7m",             16, 4, "572e4794" },
+    { "EJDM8drfXA6uyA",     16, 10, "ecac89cad93923c02321" },
+    { "Rt5zm",              16, 4, "10c8511e" },
+
+    /* leading '1's are zero bytes, a '1' further on is a digit */
+    { "1",                  16, 1, "00" },
+    { "1111111111",         16, 10, "00000000000000000000" },
+    { "12",                 16, 2, "0001" },
+    { "1115Q",              16, 4, "000000ff" },
+    { "21",                 16, 1, "3a" },
+    { "1111",               4, 4, "00000000" },
+    { "11111",              4, NGX_ERROR, NULL },
+
+    /* a wallet: an ed25519 public key */
+    { "4Nd1mBQtrMJVYVfKf2PJy9NZUZdTAsp7D4xWLs4gDB4T", 32, 32,
+      "321cfa5add185e8893a5fd88013ec4d7e122ded46354cadff50d956395e75b60" },
+
+    /* the largest values that fit, and one more */
+    { "JEKNVnkbo3jma5nREBBJCDoXFVeKkD56V3xKrvRmWxFG", 32, 32,
+      "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff" },
+    { "JEKNVnkbo3jma5nREBBJCDoXFVeKkD56V3xKrvRmWxFH", 32, NGX_ERROR, NULL },
+    { "1JEKNVnkbo3jma5nREBBJCDoXFVeKkD56V3xKrvRmWxFG", 32, NGX_ERROR, NULL },
+    { "67rpwLCuS5DGA8KGZXKsVQ7dnPb9goRLoKfgGbLfQg9WoLUgNY77E2jT11fem3coV9"
+      "nAkguBACzrU1iyZM4B8roQ", 64, 64,
+      "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
+      "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff" },
+    { "67rpwLCuS5DGA8KGZXKsVQ7dnPb9goRLoKfgGbLfQg9WoLUgNY77E2jT11fem3coV9"
+      "nAkguBACzrU1iyZM4B8roR", 64, NGX_ERROR, NULL },
+    { "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz", 32, NGX_ERROR, NULL },
+    { "2g",                 0, NGX_ERROR, NULL },
+    { "",                   0, 0, "" },
+
+    /* outside the alphabet */
+    { "0",                  16, NGX_ERROR, NULL },
+    { "O",                  16, NGX_ERROR, NULL },
+    { "I",                  16, NGX_ERROR, NULL },
+    { "l",                  16, NGX_ERROR, NULL },
+    { "2g ",                16, NGX_ERROR, NULL },
+    { " 2g",                16, NGX_ERROR, NULL },
+    { "2g=",                16, NGX_ERROR, NULL },
+    { "a+b",                16, NGX_ERROR, NULL },
+    { "11\xc3\xa9",         16, NGX_ERROR, NULL },
+    { "\xff",               16, NGX_ERROR, NULL },
+};
+
+
+static void
+test_base58(void)
+{
+    u_char      out[80], hex[161];
+    size_t      i, j;
+    ssize_t     n;
+    ngx_str_t   s;
+    ngx_uint_t  same;
+
+    for (i = 0; i < sizeof(base58s) / sizeof(base58s[0]); i++) {
+        memset(out, 0xaa, sizeof(out));
+
+        n = ngx_http_weaveit_base58_decode(maybe_str(&s, base58s[i].text),
+                                           out, base58s[i].size);
+
+        for (j = 0; n > 0 && j < (size_t) n; j++) {
+            sprintf((char *) &hex[2 * j], "%02x", out[j]);
+        }
+
+        hex[n > 0 ? 2 * n : 0] = '\0';
+
+        /* nothing written past "size", even when refused */
+
+        same = 1;
+
+        for (j = base58s[i].size; j < sizeof(out); j++) {
+            same &= (out[j] == 0xaa);
+        }
+
+        ok(n == base58s[i].n
+           && (n == NGX_ERROR || strcmp((char *) hex, base58s[i].hex) == 0)
+           && same,
+           "base58 '%s' into %d bytes: %d %s",
+           base58s[i].text, (int) base58s[i].size, (int) n,
+           n == NGX_ERROR ? "(refused)" : (char *) hex);
+    }
+
+    /* a NUL is no digit, and the length decides, not a terminator */
+
+    s.data = (u_char *) "2g\0";
+    s.len = 3;
+    ok(ngx_http_weaveit_base58_decode(&s, out, 16) == NGX_ERROR,
+       "base58 with a NUL inside: refused");
+
+    s.len = 1;
+    ok(ngx_http_weaveit_base58_decode(&s, out, 16) == 1 && out[0] == 1,
+       "base58 '2' of '2g': 0x01");
+
+    /* a long text is refused early: every digit multiplies by 58 */
+
+    memset(out, '2', sizeof(out));
+    s.data = out;
+    s.len = sizeof(out);
+    ok(ngx_http_weaveit_base58_decode(&s, hex, 32) == NGX_ERROR,
+       "80 base58 digits into 32 bytes: refused");
+}
+
+
+typedef struct {
+    const char  *method;
+    const char  *uri;
+    const char  *wallet;
+    const char  *timestamp;
+    const char  *body_sha256;
+    const char  *text;           /* NULL: refused */
+} signed_case_t;
+
+
+#define WALLET  "4Nd1mBQtrMJVYVfKf2PJy9NZUZdTAsp7D4xWLs4gDB4T"
+#define EMPTY                                                                 \
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+
+static const signed_case_t  signeds[] = {
+
+    { "POST", "/api/generate", WALLET, "1764500000",
+      "0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9",
+      "WeaveIt request\n"
+      "POST /api/generate\n"
+      "wallet: " WALLET "\n"
+      "timestamp: 1764500000\n"
+      "body-sha256: "
+      "0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9" },
+
+    { "POST", "/api/generate?wait=1", WALLET, "1764500000", EMPTY,
+      "WeaveIt request\n"
+      "POST /api/generate?wait=1\n"
+      "wallet: " WALLET "\n"
+      "timestamp: 1764500000\n"
+      "body-sha256: " EMPTY },
+
+    { "GET", "/api/wallet/" WALLET "/videos?limit=2&offset=1", WALLET,
+      "1", EMPTY,
+      "WeaveIt request\n"
+      "GET /api/wallet/" WALLET "/videos?limit=2&offset=1\n"
+      "wallet: " WALLET "\n"
+      "timestamp: 1\n"
+      "body-sha256: " EMPTY },
+
+    /* the request line's bytes, escapes and all, not the decoded path */
+    { "GET", "/api/users/%34Nd1mBQtrMJVYVfKf2PJy9NZUZdTAsp7D4xWLs4gDB4T"
+      "/points?", WALLET, "0001764500000", EMPTY,
+      "WeaveIt request\n"
+      "GET /api/users/%34Nd1mBQtrMJVYVfKf2PJy9NZUZdTAsp7D4xWLs4gDB4T"
+      "/points?\n"
+      "wallet: " WALLET "\n"
+      "timestamp: 0001764500000\n"
+      "body-sha256: " EMPTY },
+
+    { "HEAD", "/a b", "", "", "",
+      "WeaveIt request\nHEAD /a b\nwallet: \ntimestamp: \nbody-sha256: " },
+
+    /* a newline anywhere could forge a line */
+    { "GET", "/api/x\nwallet: " WALLET, WALLET, "1", EMPTY, NULL },
+    { "GET\n", "/", WALLET, "1", EMPTY, NULL },
+    { "GET", "/", WALLET "\n", "1", EMPTY, NULL },
+    { "GET", "/", WALLET, "1\ntimestamp: 2", EMPTY, NULL },
+    { "GET", "/", WALLET, "1", EMPTY "\n", NULL },
+};
+
+
+static void
+test_signed_messages(void)
+{
+    u_char                     buf[1024], *last;
+    size_t                     i, len;
+    ngx_str_t                  s;
+    ngx_http_weaveit_signed_t  m;
+
+    for (i = 0; i < sizeof(signeds) / sizeof(signeds[0]); i++) {
+        m.method = *maybe_str(&s, signeds[i].method);
+        m.uri = *maybe_str(&s, signeds[i].uri);
+        m.wallet = *maybe_str(&s, signeds[i].wallet);
+        m.timestamp = *maybe_str(&s, signeds[i].timestamp);
+        m.body_sha256 = *maybe_str(&s, signeds[i].body_sha256);
+
+        memset(buf, 0xaa, sizeof(buf));
+        len = ngx_http_weaveit_signed_len(&m);
+        last = ngx_http_weaveit_signed_message(buf, sizeof(buf), &m);
+
+        if (signeds[i].text == NULL) {
+            ok(last == NULL, "signed text with a newline (case %d): refused",
+               (int) i);
+            continue;
+        }
+
+        ok(last != NULL && (size_t) (last - buf) == len
+           && len == strlen(signeds[i].text)
+           && memcmp(buf, signeds[i].text, len) == 0
+           && buf[len] == 0xaa,
+           "signed text of %s %s: %d bytes, exactly",
+           signeds[i].method, signeds[i].uri, (int) len);
+
+        /* exactly its length is enough, one byte less is not */
+
+        ok(ngx_http_weaveit_signed_message(buf, len, &m) == buf + len
+           && ngx_http_weaveit_signed_message(buf, len - 1, &m) == NULL,
+           "  fits %d bytes, not %d", (int) len, (int) len - 1);
+    }
+}
+
+
+typedef struct {
+    const char  *value;
+    time_t       now;
+    time_t       window;
+    ngx_int_t    rc;
+    time_t       ts;
+} time_case_t;
+
+
+#define NOW  1764500000
+
+
+static const time_case_t  times[] = {
+    { "1764500000",            NOW, 300, NGX_OK, NOW },
+    { "1764499700",            NOW, 300, NGX_OK, NOW - 300 },
+    { "1764500300",            NOW, 300, NGX_OK, NOW + 300 },
+    { "1764499699",            NOW, 300, NGX_DECLINED, NOW - 301 },
+    { "1764500301",            NOW, 300, NGX_DECLINED, NOW + 301 },
+    { "0001764500000",         NOW, 300, NGX_OK, NOW },
+    { "1764500000000",         NOW, 300, NGX_DECLINED, NOW * 1000LL },
+    { "0",                     NOW, 300, NGX_DECLINED, 0 },
+    { "1764500001",            NOW, 0, NGX_DECLINED, NOW + 1 },
+    { "9223372036854775807",   NOW, 300, NGX_DECLINED, NGX_MAX_TIME_T_VALUE },
+    { "9223372036854775808",   NOW, 300, NGX_ERROR },
+    { "99999999999999999999",  NOW, 300, NGX_ERROR },
+    { "",                      NOW, 300, NGX_ERROR },
+    { "-1764500000",           NOW, 300, NGX_ERROR },
+    { "+1764500000",           NOW, 300, NGX_ERROR },
+    { "1764500000.5",          NOW, 300, NGX_ERROR },
+    { "1.7645e9",              NOW, 300, NGX_ERROR },
+    { " 1764500000",           NOW, 300, NGX_ERROR },
+    { "1764500000 ",           NOW, 300, NGX_ERROR },
+    { "0x69298d20",            NOW, 300, NGX_ERROR },
+};
+
+
+static void
+test_signature_times(void)
+{
+    size_t     i;
+    time_t     ts;
+    ngx_int_t  rc;
+    ngx_str_t  s;
+
+    for (i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+        ts = -1;
+        rc = ngx_http_weaveit_signature_time(maybe_str(&s, times[i].value),
+                                             times[i].now, times[i].window,
+                                             &ts);
+
+        ok(rc == times[i].rc && (rc == NGX_ERROR || ts == times[i].ts),
+           "timestamp '%s', window %d: %s", times[i].value,
+           (int) times[i].window,
+           rc == NGX_OK ? "fresh" : rc == NGX_DECLINED ? "expired"
+                                                       : "malformed");
+    }
+}
+
+
 int
 main(void)
 {
@@ -571,6 +860,9 @@ main(void)
     test_if_range();
     test_dispositions();
     test_ids();
+    test_base58();
+    test_signed_messages();
+    test_signature_times();
 
     tap_plan(tap_count);
 
