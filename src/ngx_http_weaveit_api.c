@@ -48,12 +48,17 @@ typedef struct {
 static ngx_int_t ngx_http_weaveit_send_query(ngx_http_request_t *r,
     ngx_http_weaveit_pg_query_t *q, const char *sql, int nparams,
     const char *const *values, ngx_http_weaveit_pg_handler_pt handler);
+static ngx_int_t ngx_http_weaveit_body_query(ngx_http_request_t *r,
+    const char *sql, int nparams, const char *const *values,
+    ngx_http_weaveit_pg_handler_pt handler);
 static ngx_int_t ngx_http_weaveit_request_query(ngx_http_request_t *r,
     const char *sql, int nparams, const char *const *values,
     ngx_http_weaveit_pg_handler_pt handler);
 static ngx_int_t ngx_http_weaveit_eval_key(ngx_http_request_t *r,
     ngx_http_complex_value_t *cv, ngx_uint_t (*valid)(ngx_str_t *key),
     const char *invalid, ngx_str_t *key);
+static ngx_int_t ngx_http_weaveit_wallet_key(ngx_http_request_t *r,
+    ngx_str_t *wallet);
 static ngx_int_t ngx_http_weaveit_lookup(ngx_http_request_t *r,
     ngx_http_complex_value_t *cv, ngx_uint_t (*valid)(ngx_str_t *key),
     const char *invalid, const char *sql,
@@ -75,7 +80,8 @@ static const char *ngx_http_weaveit_check_script(ngx_http_request_t *r,
     json_t *script, ngx_http_weaveit_generate_ctx_t *ctx, ngx_str_t *s);
 static const char *ngx_http_weaveit_check_wallet(json_t *wallet,
     ngx_str_t *s);
-static const char *ngx_http_weaveit_check_title(json_t *title, ngx_str_t *s);
+static const char *ngx_http_weaveit_check_text(json_t *text, size_t max,
+    const char *not_string, const char *too_long, ngx_str_t *s);
 static ngx_int_t ngx_http_weaveit_generate_create(ngx_http_request_t *r,
     ngx_http_weaveit_generate_ctx_t *ctx);
 static void ngx_http_weaveit_generate_created(
@@ -97,7 +103,7 @@ static void ngx_http_weaveit_points_done(ngx_http_weaveit_pg_query_t *q);
 static ngx_int_t ngx_http_weaveit_post_json(ngx_http_request_t *r,
     ngx_http_client_body_handler_pt handler);
 static ngx_int_t ngx_http_weaveit_load_json(ngx_http_request_t *r,
-    json_t **json);
+    ngx_str_t *body, json_t **json);
 static void ngx_http_weaveit_award_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_weaveit_award_parse(ngx_http_request_t *r,
     const char **values);
@@ -105,7 +111,6 @@ static const char *ngx_http_weaveit_award_fields(ngx_http_request_t *r,
     json_t *json, const char **values);
 static const char *ngx_http_weaveit_check_award(json_t *points,
     ngx_int_t *n);
-static const char *ngx_http_weaveit_check_note(json_t *note, ngx_str_t *s);
 static void ngx_http_weaveit_award_done(ngx_http_weaveit_pg_query_t *q);
 
 
@@ -191,13 +196,12 @@ ngx_http_weaveit_send_query(ngx_http_request_t *r,
 
 
 /*
- * From a content handler: runs one query and parks the request
- * (r->main->count++); the query's handler answers with
- * ngx_http_weaveit_finalize().
+ * From a body handler: runs one query, which the body read's reference
+ * keeps the request for.  NGX_DONE, or a code to finalize with.
  */
 
 static ngx_int_t
-ngx_http_weaveit_request_query(ngx_http_request_t *r, const char *sql,
+ngx_http_weaveit_body_query(ngx_http_request_t *r, const char *sql,
     int nparams, const char *const *values,
     ngx_http_weaveit_pg_handler_pt handler)
 {
@@ -214,9 +218,30 @@ ngx_http_weaveit_request_query(ngx_http_request_t *r, const char *sql,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    r->main->count++;
-
     return NGX_DONE;
+}
+
+
+/*
+ * From a content handler: runs one query and parks the request
+ * (r->main->count++); the query's handler answers with
+ * ngx_http_weaveit_finalize().
+ */
+
+static ngx_int_t
+ngx_http_weaveit_request_query(ngx_http_request_t *r, const char *sql,
+    int nparams, const char *const *values,
+    ngx_http_weaveit_pg_handler_pt handler)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_weaveit_body_query(r, sql, nparams, values, handler);
+
+    if (rc == NGX_DONE) {
+        r->main->count++;
+    }
+
+    return rc;
 }
 
 
@@ -244,6 +269,27 @@ ngx_http_weaveit_eval_key(ngx_http_request_t *r, ngx_http_complex_value_t *cv,
     key->len = value.len;
 
     return key->data ? NGX_DECLINED : NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+/* a GET of a wallet's data: NGX_DECLINED and *wallet, or what to return */
+
+static ngx_int_t
+ngx_http_weaveit_wallet_key(ngx_http_request_t *r, ngx_str_t *wallet)
+{
+    ngx_int_t                     rc;
+    ngx_http_weaveit_loc_conf_t  *wlcf;
+
+    rc = ngx_http_weaveit_get_only(r);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    wlcf = ngx_http_get_module_loc_conf(r, ngx_http_weaveit_module);
+
+    return ngx_http_weaveit_eval_key(r, wlcf->wallet,
+                                     ngx_http_weaveit_is_wallet,
+                                     "Invalid wallet address", wallet);
 }
 
 
@@ -339,6 +385,20 @@ ngx_http_weaveit_health_done(ngx_http_weaveit_pg_query_t *q)
 ngx_int_t
 ngx_http_weaveit_generate_handler(ngx_http_request_t *r)
 {
+    return ngx_http_weaveit_post_json(r, ngx_http_weaveit_generate_body);
+}
+
+
+/*
+ * A JSON POST's start: 405 for another method, 415 for another type, then
+ * handler once the body is read.  The body read's own reference holds the
+ * request until handler finalizes it.
+ */
+
+static ngx_int_t
+ngx_http_weaveit_post_json(ngx_http_request_t *r,
+    ngx_http_client_body_handler_pt handler)
+{
     ngx_int_t  rc;
 
     if (r->method != NGX_HTTP_POST) {
@@ -355,7 +415,7 @@ ngx_http_weaveit_generate_handler(ngx_http_request_t *r)
                                     "Content-Type must be application/json");
     }
 
-    rc = ngx_http_read_client_request_body(r, ngx_http_weaveit_generate_body);
+    rc = ngx_http_read_client_request_body(r, handler);
 
     if (rc == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE) {
         r->keepalive = 0;
@@ -392,6 +452,25 @@ ngx_http_weaveit_is_json(ngx_http_request_t *r)
 
     return type->len == len || type->data[len] == ';'
            || type->data[len] == ' ';
+}
+
+
+/* NGX_DECLINED: *json holds the body's JSON; otherwise the 400 was sent */
+
+static ngx_int_t
+ngx_http_weaveit_load_json(ngx_http_request_t *r, ngx_str_t *body,
+    json_t **json)
+{
+    json_error_t  jerr;
+
+    *json = json_loadb((char *) body->data, body->len, JSON_REJECT_DUPLICATES,
+                       &jerr);
+    if (*json == NULL) {
+        return ngx_http_weaveit_send_json(r, NGX_HTTP_BAD_REQUEST,
+                   json_pack("{s:s+}", "error", "Invalid JSON: ", jerr.text));
+    }
+
+    return NGX_DECLINED;
 }
 
 
@@ -447,16 +526,13 @@ static ngx_int_t
 ngx_http_weaveit_generate_parse(ngx_http_request_t *r,
     ngx_http_weaveit_generate_ctx_t *ctx, ngx_str_t *body)
 {
-    json_t        *json;
-    ngx_int_t      rc;
-    const char    *error;
-    json_error_t   jerr;
+    json_t      *json;
+    ngx_int_t    rc;
+    const char  *error;
 
-    json = json_loadb((char *) body->data, body->len, JSON_REJECT_DUPLICATES,
-                      &jerr);
-    if (json == NULL) {
-        return ngx_http_weaveit_send_json(r, NGX_HTTP_BAD_REQUEST,
-                   json_pack("{s:s+}", "error", "Invalid JSON: ", jerr.text));
+    rc = ngx_http_weaveit_load_json(r, body, &json);
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
     rc = ngx_http_weaveit_generate_fields(r, json, ctx, &error);
@@ -568,8 +644,9 @@ ngx_http_weaveit_generate_fields(ngx_http_request_t *r, json_t *json,
     }
 
     if (*error == NULL) {
-        *error = ngx_http_weaveit_check_title(json_object_get(json, "title"),
-                                              &title);
+        *error = ngx_http_weaveit_check_text(json_object_get(json, "title"),
+                     NGX_HTTP_WEAVEIT_TITLE_MAX, "title must be a string",
+                     "title must be at most 200 characters", &title);
     }
 
     if (*error) {
@@ -658,25 +735,26 @@ ngx_http_weaveit_check_wallet(json_t *wallet, ngx_str_t *s)
 }
 
 
-/* *s is empty when there is no title */
+/* an optional string of at most max characters; *s is empty without it */
 
 static const char *
-ngx_http_weaveit_check_title(json_t *title, ngx_str_t *s)
+ngx_http_weaveit_check_text(json_t *text, size_t max, const char *not_string,
+    const char *too_long, ngx_str_t *s)
 {
     size_t  i, chars;
 
     s->len = 0;
 
-    if (title == NULL || json_is_null(title)) {
+    if (text == NULL || json_is_null(text)) {
         return NULL;
     }
 
-    if (!json_is_string(title)) {
-        return "title must be a string";
+    if (!json_is_string(text)) {
+        return not_string;
     }
 
-    s->data = (u_char *) json_string_value(title);
-    s->len = json_string_length(title);
+    s->data = (u_char *) json_string_value(text);
+    s->len = json_string_length(text);
 
     /* jansson checked the UTF-8: count characters, not bytes */
 
@@ -686,11 +764,7 @@ ngx_http_weaveit_check_title(json_t *title, ngx_str_t *s)
         chars += (s->data[i] & 0xc0) != 0x80;
     }
 
-    if (chars > NGX_HTTP_WEAVEIT_TITLE_MAX) {
-        return "title must be at most 200 characters";
-    }
-
-    return NULL;
+    return (chars > max) ? too_long : NULL;
 }
 
 
@@ -984,20 +1058,11 @@ ngx_http_weaveit_status_done(ngx_http_weaveit_pg_query_t *q)
 ngx_int_t
 ngx_http_weaveit_wallet_videos_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                     rc, limit, offset;
-    ngx_str_t                     wallet, arg;
-    const char                  **values;
-    ngx_http_weaveit_loc_conf_t  *wlcf;
+    ngx_int_t     rc, limit, offset;
+    ngx_str_t     wallet, arg;
+    const char  **values;
 
-    rc = ngx_http_weaveit_get_only(r);
-    if (rc != NGX_DECLINED) {
-        return rc;
-    }
-
-    wlcf = ngx_http_get_module_loc_conf(r, ngx_http_weaveit_module);
-
-    rc = ngx_http_weaveit_eval_key(r, wlcf->wallet, ngx_http_weaveit_is_wallet,
-                                   "Invalid wallet address", &wallet);
+    rc = ngx_http_weaveit_wallet_key(r, &wallet);
     if (rc != NGX_DECLINED) {
         return rc;
     }
@@ -1134,19 +1199,10 @@ ngx_http_weaveit_wallet_video(ngx_http_request_t *r, PGresult *res, int row)
 ngx_int_t
 ngx_http_weaveit_points_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                     rc;
-    ngx_str_t                     wallet;
-    ngx_http_weaveit_loc_conf_t  *wlcf;
+    ngx_int_t  rc;
+    ngx_str_t  wallet;
 
-    rc = ngx_http_weaveit_get_only(r);
-    if (rc != NGX_DECLINED) {
-        return rc;
-    }
-
-    wlcf = ngx_http_get_module_loc_conf(r, ngx_http_weaveit_module);
-
-    rc = ngx_http_weaveit_eval_key(r, wlcf->wallet, ngx_http_weaveit_is_wallet,
-                                   "Invalid wallet address", &wallet);
+    rc = ngx_http_weaveit_wallet_key(r, &wallet);
     if (rc != NGX_DECLINED) {
         return rc;
     }
@@ -1232,74 +1288,6 @@ ngx_http_weaveit_points_award_handler(ngx_http_request_t *r)
 }
 
 
-/*
- * A JSON POST's start: 405 for another method, 415 for another type, then
- * handler once the body is read.  The body read's own reference holds the
- * request until handler finalizes it.
- */
-
-static ngx_int_t
-ngx_http_weaveit_post_json(ngx_http_request_t *r,
-    ngx_http_client_body_handler_pt handler)
-{
-    ngx_int_t  rc;
-
-    if (r->method != NGX_HTTP_POST) {
-        return ngx_http_weaveit_method_not_allowed(r, "POST");
-    }
-
-    if (!ngx_http_weaveit_is_json(r)) {
-        if (ngx_http_discard_request_body(r) != NGX_OK) {
-            r->keepalive = 0;
-        }
-
-        return ngx_http_weaveit_send_error(r,
-                                    NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
-                                    "Content-Type must be application/json");
-    }
-
-    rc = ngx_http_read_client_request_body(r, handler);
-
-    if (rc == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE) {
-        r->keepalive = 0;
-        return ngx_http_weaveit_send_error(r, rc, "Request body too large");
-    }
-
-    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-        return rc;
-    }
-
-    return NGX_DONE;
-}
-
-
-/*
- * NGX_DECLINED: *json is the body, for the caller to json_decref(), and
- * the request goes on; anything else is to be finalized with (the 400 was
- * sent)
- */
-
-static ngx_int_t
-ngx_http_weaveit_load_json(ngx_http_request_t *r, json_t **json)
-{
-    ngx_str_t     body;
-    json_error_t  jerr;
-
-    if (ngx_http_weaveit_read_body(r, &body) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    *json = json_loadb((char *) body.data, body.len, JSON_REJECT_DUPLICATES,
-                       &jerr);
-    if (*json == NULL) {
-        return ngx_http_weaveit_send_json(r, NGX_HTTP_BAD_REQUEST,
-                   json_pack("{s:s+}", "error", "Invalid JSON: ", jerr.text));
-    }
-
-    return NGX_DECLINED;
-}
-
-
 static void
 ngx_http_weaveit_award_body(ngx_http_request_t *r)
 {
@@ -1315,14 +1303,13 @@ ngx_http_weaveit_award_body(ngx_http_request_t *r)
     rc = ngx_http_weaveit_award_parse(r, values);
 
     if (rc == NGX_DECLINED) {
-        rc = ngx_http_weaveit_request_query(r, ngx_http_weaveit_award_sql,
-                                            3, values,
-                                            ngx_http_weaveit_award_done);
+        rc = ngx_http_weaveit_body_query(r, ngx_http_weaveit_award_sql, 3,
+                                         values, ngx_http_weaveit_award_done);
     }
 
-    /* NGX_DONE: the query holds the request now; the body read lets go */
-
-    ngx_http_finalize_request(r, rc);
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
 }
 
 
@@ -1336,9 +1323,14 @@ ngx_http_weaveit_award_parse(ngx_http_request_t *r, const char **values)
 {
     json_t      *json;
     ngx_int_t    rc;
+    ngx_str_t    body;
     const char  *error;
 
-    rc = ngx_http_weaveit_load_json(r, &json);
+    if (ngx_http_weaveit_read_body(r, &body) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_weaveit_load_json(r, &body, &json);
     if (rc != NGX_DECLINED) {
         return rc;
     }
@@ -1382,8 +1374,9 @@ ngx_http_weaveit_award_fields(ngx_http_request_t *r, json_t *json,
     }
 
     if (error == NULL) {
-        error = ngx_http_weaveit_check_note(json_object_get(json, "note"),
-                                            &note);
+        error = ngx_http_weaveit_check_text(json_object_get(json, "note"),
+                    NGX_HTTP_WEAVEIT_NOTE_MAX, "note must be a string",
+                    "note must be at most 200 characters", &note);
     }
 
     if (error != NULL) {
@@ -1421,42 +1414,6 @@ ngx_http_weaveit_check_award(json_t *points, ngx_int_t *n)
     }
 
     *n = (ngx_int_t) value;
-
-    return NULL;
-}
-
-
-/* *s is empty when there is no note */
-
-static const char *
-ngx_http_weaveit_check_note(json_t *note, ngx_str_t *s)
-{
-    size_t  i, chars;
-
-    s->len = 0;
-
-    if (note == NULL || json_is_null(note)) {
-        return NULL;
-    }
-
-    if (!json_is_string(note)) {
-        return "note must be a string";
-    }
-
-    s->data = (u_char *) json_string_value(note);
-    s->len = json_string_length(note);
-
-    /* jansson checked the UTF-8: count characters, not bytes */
-
-    chars = 0;
-
-    for (i = 0; i < s->len; i++) {
-        chars += (s->data[i] & 0xc0) != 0x80;
-    }
-
-    if (chars > NGX_HTTP_WEAVEIT_NOTE_MAX) {
-        return "note must be at most 200 characters";
-    }
 
     return NULL;
 }
