@@ -224,6 +224,13 @@ static ngx_command_t  ngx_http_weaveit_commands[] = {
       offsetof(ngx_http_weaveit_loc_conf_t, generate_wait),
       NULL },
 
+    { ngx_string("weaveit_generate_wait_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_weaveit_loc_conf_t, generate_wait_timeout),
+      NULL },
+
     { ngx_string("weaveit_thread_pool"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
@@ -532,6 +539,7 @@ ngx_http_weaveit_create_loc_conf(ngx_conf_t *cf)
     wlcf->max_pending = NGX_CONF_UNSET;
     wlcf->max_pending_wallet = NGX_CONF_UNSET;
     wlcf->generate_wait = NGX_CONF_UNSET;
+    wlcf->generate_wait_timeout = NGX_CONF_UNSET_MSEC;
     wlcf->video_chunk = NGX_CONF_UNSET_SIZE;
     wlcf->auth = NGX_CONF_UNSET_UINT;
     wlcf->auth_window = NGX_CONF_UNSET;
@@ -553,6 +561,8 @@ ngx_http_weaveit_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->max_pending_wallet, prev->max_pending_wallet,
                          5);
     ngx_conf_merge_value(conf->generate_wait, prev->generate_wait, 0);
+    ngx_conf_merge_msec_value(conf->generate_wait_timeout,
+                              prev->generate_wait_timeout, 120000);
     ngx_conf_merge_size_value(conf->video_chunk, prev->video_chunk,
                               512 * 1024);
 

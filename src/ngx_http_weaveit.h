@@ -143,6 +143,7 @@ typedef struct {
     ngx_int_t                       max_pending;
     ngx_int_t                       max_pending_wallet;
     ngx_flag_t                      generate_wait;
+    ngx_msec_t                      generate_wait_timeout;
 
     /* the id or wallet of status, wallet videos and points */
     ngx_http_complex_value_t       *status_id;
@@ -257,9 +258,12 @@ ngx_int_t ngx_http_weaveit_signature_time(ngx_str_t *value, time_t now,
 
 /* ngx_http_weaveit_job.c: the job queue; knows nothing of requests */
 
-/* a job ended: video_id is NULL if it failed */
+/*
+ * the end of a wait: NGX_OK the job completed (video_id), NGX_ERROR it
+ * failed, NGX_AGAIN it goes on without its waiter
+ */
 typedef void (*ngx_http_weaveit_job_ended_pt)(void *data, ngx_str_t *job_id,
-    ngx_str_t *video_id);
+    ngx_int_t rc, ngx_str_t *video_id);
 
 char *ngx_http_weaveit_job_init_conf(ngx_conf_t *cf,
     ngx_http_weaveit_main_conf_t *wmcf);
@@ -267,7 +271,7 @@ ngx_int_t ngx_http_weaveit_job_init_process(ngx_cycle_t *cycle,
     ngx_http_weaveit_main_conf_t *wmcf);
 void ngx_http_weaveit_job_kick(ngx_http_weaveit_jobs_t *jobs);
 ngx_int_t ngx_http_weaveit_job_wait(ngx_http_weaveit_jobs_t *jobs,
-    ngx_pool_t *pool, ngx_str_t *job_id,
+    ngx_pool_t *pool, ngx_str_t *job_id, ngx_msec_t timeout,
     ngx_http_weaveit_job_ended_pt handler, void *data);
 
 

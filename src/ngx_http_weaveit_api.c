@@ -93,7 +93,7 @@ static ngx_int_t ngx_http_weaveit_send_busy(ngx_http_request_t *r,
 static ngx_int_t ngx_http_weaveit_send_accepted(ngx_http_request_t *r,
     ngx_http_weaveit_generate_ctx_t *ctx);
 static void ngx_http_weaveit_generate_ended(void *data, ngx_str_t *job_id,
-    ngx_str_t *video_id);
+    ngx_int_t rc, ngx_str_t *video_id);
 static void ngx_http_weaveit_status_done(ngx_http_weaveit_pg_query_t *q);
 static void ngx_http_weaveit_wallet_videos_done(
     ngx_http_weaveit_pg_query_t *q);
@@ -826,6 +826,7 @@ static void
 ngx_http_weaveit_generate_created(ngx_http_weaveit_pg_query_t *q)
 {
     ngx_http_request_t               *r;
+    ngx_http_weaveit_loc_conf_t      *wlcf;
     ngx_http_weaveit_main_conf_t     *wmcf;
     ngx_http_weaveit_generate_ctx_t  *ctx;
 
@@ -852,7 +853,10 @@ ngx_http_weaveit_generate_created(ngx_http_weaveit_pg_query_t *q)
         return;
     }
 
+    wlcf = ngx_http_get_module_loc_conf(r, ngx_http_weaveit_module);
+
     if (ngx_http_weaveit_job_wait(wmcf->jobs, r->pool, &ctx->job_id,
+                                  wlcf->generate_wait_timeout,
                                   ngx_http_weaveit_generate_ended, r)
         != NGX_OK)
     {
@@ -960,10 +964,14 @@ ngx_http_weaveit_send_accepted(ngx_http_request_t *r,
 }
 
 
-/* wait mode: the original service's answers, once the job has ended */
+/*
+ * wait mode: the original service's answers once the job has ended, or
+ * 202 with its URLs when it runs past weaveit_generate_wait_timeout or
+ * the worker exits
+ */
 
 static void
-ngx_http_weaveit_generate_ended(void *data, ngx_str_t *job_id,
+ngx_http_weaveit_generate_ended(void *data, ngx_str_t *job_id, ngx_int_t rc,
     ngx_str_t *video_id)
 {
     ngx_http_request_t *r = data;
@@ -971,7 +979,14 @@ ngx_http_weaveit_generate_ended(void *data, ngx_str_t *job_id,
     json_t      *json;
     ngx_uint_t   status;
 
-    if (video_id == NULL) {
+    if (rc == NGX_AGAIN) {
+        ngx_http_weaveit_finalize(r, ngx_http_weaveit_send_accepted(r,
+                              ngx_http_get_module_ctx(r,
+                                                      ngx_http_weaveit_module)));
+        return;
+    }
+
+    if (rc != NGX_OK) {
         status = NGX_HTTP_INTERNAL_SERVER_ERROR;
         json = json_pack("{s:s,s:s%}", "error", "Failed to generate video",
                          "jobId", job_id->data, job_id->len);

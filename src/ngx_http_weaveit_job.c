@@ -68,6 +68,7 @@ typedef struct {
     ngx_str_t                      job_id;
     ngx_http_weaveit_job_ended_pt  handler;
     void                          *data;
+    ngx_event_t                    timer;
     unsigned                       waiting:1;
 } ngx_http_weaveit_waiter_t;
 
@@ -138,6 +139,11 @@ static void ngx_http_weaveit_job_answer_waiters(
 static void ngx_http_weaveit_job_wake(ngx_http_weaveit_jobs_t *jobs,
     const char *job_id, const char *status, const char *video_id);
 static void ngx_http_weaveit_job_waiter_cleanup(void *data);
+static void ngx_http_weaveit_job_wait_timeout(ngx_event_t *ev);
+static void ngx_http_weaveit_job_release_waiters(
+    ngx_http_weaveit_jobs_t *jobs);
+static void ngx_http_weaveit_job_answer(ngx_http_weaveit_waiter_t *w,
+    ngx_int_t rc, ngx_str_t *video_id);
 
 
 /* the steps of a round, in ngx_http_weaveit_step_e's order */
@@ -569,6 +575,12 @@ ngx_http_weaveit_job_tick(ngx_event_t *ev)
 
     if (jobs->tick.timer_set) {
         ngx_del_timer(&jobs->tick);
+    }
+
+    /* a worker that is exiting keeps nobody waiting for a queue */
+
+    if (ngx_exiting) {
+        ngx_http_weaveit_job_release_waiters(jobs);
     }
 
     jobs->ticking = 1;
@@ -1073,13 +1085,16 @@ ngx_http_weaveit_job_free(ngx_http_weaveit_running_t *job)
 
 
 /*
- * Calls handler(data, job_id, video_id) once the job has ended, unless
- * the pool is destroyed first; job_id must live as long as the pool.
+ * Calls handler(data, job_id, rc, video_id) once: NGX_OK with the video
+ * when the job completed, NGX_ERROR when it failed, NGX_AGAIN when it has
+ * not ended after timeout ms (0: no limit) or when this worker exits;
+ * never after the pool is destroyed.  job_id lives as long as the pool.
  */
 
 ngx_int_t
 ngx_http_weaveit_job_wait(ngx_http_weaveit_jobs_t *jobs, ngx_pool_t *pool,
-    ngx_str_t *job_id, ngx_http_weaveit_job_ended_pt handler, void *data)
+    ngx_str_t *job_id, ngx_msec_t timeout,
+    ngx_http_weaveit_job_ended_pt handler, void *data)
 {
     ngx_pool_cleanup_t         *cln;
     ngx_http_weaveit_waiter_t  *w;
@@ -1099,6 +1114,14 @@ ngx_http_weaveit_job_wait(ngx_http_weaveit_jobs_t *jobs, ngx_pool_t *pool,
     cln->handler = ngx_http_weaveit_job_waiter_cleanup;
     cln->data = w;
 
+    if (timeout) {
+        w->timer.handler = ngx_http_weaveit_job_wait_timeout;
+        w->timer.data = w;
+        w->timer.log = jobs->log;
+        w->timer.cancelable = 1;
+        ngx_add_timer(&w->timer, timeout);
+    }
+
     jobs->tick.cancelable = 0;
 
     return NGX_OK;
@@ -1110,10 +1133,53 @@ ngx_http_weaveit_job_waiter_cleanup(void *data)
 {
     ngx_http_weaveit_waiter_t  *w = data;
 
+    if (w->timer.timer_set) {
+        ngx_del_timer(&w->timer);
+    }
+
     if (w->waiting) {
         ngx_queue_remove(&w->queue);
         w->waiting = 0;
     }
+}
+
+
+static void
+ngx_http_weaveit_job_wait_timeout(ngx_event_t *ev)
+{
+    ngx_http_weaveit_job_answer(ev->data, NGX_AGAIN, NULL);
+}
+
+
+static void
+ngx_http_weaveit_job_release_waiters(ngx_http_weaveit_jobs_t *jobs)
+{
+    ngx_queue_t  *qq;
+
+    while (!ngx_queue_empty(&jobs->waiters)) {
+        qq = ngx_queue_head(&jobs->waiters);
+
+        ngx_http_weaveit_job_answer(ngx_queue_data(qq,
+                                        ngx_http_weaveit_waiter_t, queue),
+                                    NGX_AGAIN, NULL);
+    }
+}
+
+
+/* the one answer a waiter gets; its pool may be gone when this returns */
+
+static void
+ngx_http_weaveit_job_answer(ngx_http_weaveit_waiter_t *w, ngx_int_t rc,
+    ngx_str_t *video_id)
+{
+    if (w->timer.timer_set) {
+        ngx_del_timer(&w->timer);
+    }
+
+    ngx_queue_remove(&w->queue);
+    w->waiting = 0;
+
+    w->handler(w->data, &w->job_id, rc, video_id);
 }
 
 
@@ -1168,9 +1234,7 @@ ngx_http_weaveit_job_wake(ngx_http_weaveit_jobs_t *jobs, const char *job_id,
             continue;
         }
 
-        ngx_queue_remove(qq);
-        w->waiting = 0;
-
-        w->handler(w->data, &w->job_id, video_id ? &vid : NULL);
+        ngx_http_weaveit_job_answer(w, video_id ? NGX_OK : NGX_ERROR,
+                                    video_id ? &vid : NULL);
     }
 }
