@@ -82,6 +82,7 @@ struct ngx_http_weaveit_jobs_s {
     char                         **argv;
     ngx_queue_t                    running;
     ngx_int_t                      nrunning;
+    ngx_int_t                      room;         /* what the pool takes */
     ngx_queue_t                    waiters;
     ngx_event_t                    tick;
     ngx_http_weaveit_step_e        step;
@@ -125,6 +126,8 @@ static void ngx_http_weaveit_job_start_claimed(ngx_http_weaveit_jobs_t *jobs,
     PGresult *res);
 static ngx_int_t ngx_http_weaveit_job_start(ngx_http_weaveit_jobs_t *jobs,
     PGresult *res, int row);
+static void ngx_http_weaveit_job_release(ngx_http_weaveit_running_t *job);
+static void ngx_http_weaveit_job_released(ngx_http_weaveit_pg_query_t *q);
 static void ngx_http_weaveit_job_thread(void *data, ngx_log_t *log);
 static void ngx_http_weaveit_job_done(ngx_event_t *ev);
 static void ngx_http_weaveit_job_record_failure(
@@ -228,6 +231,13 @@ static const char  ngx_http_weaveit_job_cleanup_sql[] =
     " DELETE FROM video_jobs"
     " WHERE (SELECT ok FROM l) AND status = 'failed'"
     "   AND updated_at < now() - $1::interval";
+
+/* a claimed job the thread pool had no room for, its attempt given back */
+
+static const char  ngx_http_weaveit_job_release_sql[] =
+    "UPDATE video_jobs SET status = 'pending', claimed_by = NULL,"
+    "  lease_until = NULL, attempts = attempts - 1, updated_at = now()"
+    " WHERE job_id = $1 AND claimed_by = $2 AND status = 'generating'";
 
 /* these two succeed only while this worker holds the claim */
 
@@ -356,6 +366,7 @@ ngx_http_weaveit_job_init_process(ngx_cycle_t *cycle,
 
     jobs->conf = wmcf;
     jobs->log = cycle->log;
+    jobs->room = wmcf->max_jobs;
     ngx_queue_init(&jobs->running);
     ngx_queue_init(&jobs->waiters);
 
@@ -740,12 +751,12 @@ ngx_http_weaveit_job_reap(ngx_http_weaveit_jobs_t *jobs)
 static ngx_int_t
 ngx_http_weaveit_job_claim(ngx_http_weaveit_jobs_t *jobs)
 {
-    if (ngx_exiting || jobs->nrunning >= jobs->conf->max_jobs) {
+    if (ngx_exiting || jobs->nrunning >= jobs->room) {
         return NGX_DECLINED;
     }
 
     (void) ngx_sprintf((u_char *) jobs->number, "%i%Z",
-                       jobs->conf->max_jobs - jobs->nrunning);
+                       jobs->room - jobs->nrunning);
     (void) ngx_sprintf((u_char *) jobs->attempts, "%i%Z",
                        jobs->conf->job_attempts);
     jobs->values[0] = jobs->worker_id;
@@ -851,7 +862,7 @@ ngx_http_weaveit_job_start_claimed(ngx_http_weaveit_jobs_t *jobs,
     int  row;
 
     for (row = 0; row < PQntuples(res); row++) {
-        if (ngx_http_weaveit_job_start(jobs, res, row) != NGX_OK) {
+        if (ngx_http_weaveit_job_start(jobs, res, row) == NGX_ERROR) {
             ngx_log_error(NGX_LOG_ERR, jobs->log, 0,
                           "weaveit: job %s not started; another worker "
                           "will take it when its lease expires",
@@ -906,8 +917,8 @@ ngx_http_weaveit_job_start(ngx_http_weaveit_jobs_t *jobs, PGresult *res,
 
     if (ngx_thread_task_post(jobs->conf->thread_pool, &job->task) != NGX_OK)
     {
-        ngx_free(job);
-        return NGX_ERROR;
+        ngx_http_weaveit_job_release(job);
+        return NGX_DECLINED;
     }
 
     ngx_queue_insert_tail(&jobs->running, &job->queue);
@@ -917,6 +928,57 @@ ngx_http_weaveit_job_start(ngx_http_weaveit_jobs_t *jobs, PGresult *res,
                   "weaveit: job %s generating", job->id);
 
     return NGX_OK;
+}
+
+
+/*
+ * The thread pool's queue is full (it may be shared, or smaller than
+ * weaveit_max_jobs): the job goes back to pending at once, its attempt
+ * given back, and this worker claims no more than the pool holds until
+ * one of its jobs ends.
+ */
+
+static void
+ngx_http_weaveit_job_release(ngx_http_weaveit_running_t *job)
+{
+    ngx_http_weaveit_jobs_t  *jobs;
+
+    jobs = job->jobs;
+    jobs->room = ngx_max(jobs->nrunning, 1);
+
+    ngx_log_error(NGX_LOG_WARN, jobs->log, 0,
+                  "weaveit: thread pool \"%V\" is full: job %s goes back "
+                  "to pending, and this worker claims at most %i job(s) "
+                  "until one ends", &jobs->conf->thread_pool_name, job->id,
+                  jobs->room);
+
+    job->values[0] = job->id;
+    job->values[1] = jobs->worker_id;
+    job->query.sql = ngx_http_weaveit_job_release_sql;
+    job->query.nparams = 2;
+    job->query.values = job->values;
+    job->query.handler = ngx_http_weaveit_job_released;
+    job->query.data = job;
+    job->query.log = jobs->log;
+
+    (void) ngx_http_weaveit_pg_query(jobs->conf->pool, &job->query, NULL);
+}
+
+
+static void
+ngx_http_weaveit_job_released(ngx_http_weaveit_pg_query_t *q)
+{
+    ngx_http_weaveit_running_t  *job;
+
+    job = q->data;
+
+    if (q->error) {
+        ngx_log_error(NGX_LOG_ERR, job->jobs->log, 0,
+                      "weaveit: job %s not released (%s); it runs again "
+                      "when its lease expires", job->id, q->error);
+    }
+
+    ngx_free(job);
 }
 
 
@@ -1075,6 +1137,7 @@ ngx_http_weaveit_job_free(ngx_http_weaveit_running_t *job)
 {
     ngx_queue_remove(&job->queue);
     job->jobs->nrunning--;
+    job->jobs->room = job->jobs->conf->max_jobs;
 
     ngx_http_weaveit_generator_free(&job->gen);
     ngx_free(job);
