@@ -22,7 +22,7 @@ use IPC::Open3 ();
 
 our @EXPORT_OK = qw(root http_request parallel_requests wait_until
                     free_port random_bytes open_client read_client read_more
-                    rss_kb);
+                    rss_kb request_text parse_response);
 
 my $ROOT = abs_path(dirname(__FILE__) . '/../../..');
 my @CLEANUPS;
@@ -73,7 +73,7 @@ sub http_request {
                                   PeerPort => $a{port}, Timeout => 10)
         or die "connect to port $a{port}: $!";
     $s->autoflush(1);
-    print $s _request_text(%a);
+    print $s request_text(%a);
     my $raw = '';
     my $sel = IO::Select->new($s);
     my $deadline = time + ($a{timeout} // 30);
@@ -153,7 +153,9 @@ sub rss_kb {
     return 0;
 }
 
-sub _request_text {
+# The bytes of a request that closes its connection: $a{method} (GET),
+# $a{path}, $a{headers} (a hash), $a{body}.
+sub request_text {
     my (%a) = @_;
     my $method = $a{method} // 'GET';
     my $body = $a{body} // '';
@@ -203,7 +205,7 @@ sub parallel_requests {
             or die "connect: $!";
         $s->blocking(0);
         $conns{fileno $s} = { sock => $s, raw => '', t0 => time,
-                              out => _request_text(%a) };
+                              out => request_text(%a) };
         $sel->add($s);
     }
     my $wsel = IO::Select->new($sel->handles);
