@@ -40,6 +40,9 @@ typedef void (*ngx_http_weaveit_pg_handler_pt)(
  * A "name" makes the statement a prepared one (unless weaveit_db_prepare is
  * off): each connection prepares it the first time it runs it, and only
  * binds and executes it afterwards.
+ * A "priority" query (job upkeep: a lease must not wait for downloads)
+ * goes before every other waiting query, and may open one of the conf's
+ * "reserve" connections when all the others are taken.
  */
 struct ngx_http_weaveit_pg_query_s {
     const char                     *name;
@@ -53,6 +56,7 @@ struct ngx_http_weaveit_pg_query_s {
     ngx_http_weaveit_pg_handler_pt  handler;
     void                           *data;
     ngx_log_t                      *log;
+    unsigned                        priority:1;
 
     /* ---- filled by the pool ---- */
     PGresult                       *result;
@@ -64,6 +68,7 @@ struct ngx_http_weaveit_pg_query_s {
     ngx_http_weaveit_pg_pool_t     *pool;
     unsigned                        waiting:1;
     unsigned                        timed_out:1;
+    unsigned                        retried:1;
     unsigned                        cleanup_added:1;
     char                            error_text[NGX_HTTP_WEAVEIT_PG_ERRLEN];
 };
@@ -86,6 +91,13 @@ typedef struct {
     ngx_uint_t                      max;
     ngx_msec_t                      timeout;
     ngx_flag_t                      prepare;
+
+    /*
+     * Connections beyond "max" that only priority queries open: one for
+     * each priority query that can run at once, and none of them waits
+     * for a connection a client query holds.
+     */
+    ngx_uint_t                      reserve;
 
     /*
      * SQL a pool runs on its first connection, and on each new one until

@@ -32,6 +32,16 @@
  * on demand up to "max".  Every query carries one timer covering its wait
  * and its execution: when it fires the caller gets an error, and a
  * connection caught mid-query is closed, since its state is unknown.
+ *
+ * Priority queries (job upkeep: a lease renewal late behind a burst of
+ * downloads hands a running job to another worker) have a FIFO of their
+ * own, served first, and "reserve" connections beyond "max": other
+ * queries never run on more than "max" connections at once, so a priority
+ * query finds an idle connection or room to open one as long as no more
+ * than "reserve" of them run at once.  A priority lane alone would still
+ * wait for a slow client statement on every connection (up to the
+ * statement_timeout); a connection kept for upkeep alone would wait behind
+ * the upkeep's own slow statement (storing a large video).
  * Handlers are never called from inside ngx_http_weaveit_pg_query(): the
  * dispatch runs from a posted event, so callers need not be reentrant.
  *
@@ -42,7 +52,12 @@
  * A query with a name is prepared by each connection the first time that
  * connection runs it (one more round trip), then only bound and executed;
  * a new connection starts with none.  weaveit_db_prepare off sends every
- * query unnamed, for poolers that do not keep prepared statements.
+ * query unnamed, for poolers that do not keep prepared statements.  Should
+ * the server not know a statement the connection prepared (SQLSTATE 26000,
+ * behind a pooler in transaction mode or after DISCARD ALL), or know one
+ * of its name already (42P05, another client's through a pooler), the
+ * connection forgets its prepared statements and the query runs once more,
+ * unnamed.
  */
 
 
@@ -75,6 +90,7 @@ struct ngx_http_weaveit_pg_conn_s {
     const char                    *prepared[NGX_HTTP_WEAVEIT_PG_PREPARED];
     const char                    *preparing;
     unsigned                       flushing:1;
+    unsigned                       client:1;
 };
 
 
@@ -89,9 +105,14 @@ struct ngx_http_weaveit_pg_pool_s {
     ngx_queue_t                    idle;
     ngx_queue_t                    active;
     ngx_queue_t                    waiting;
+    ngx_queue_t                    waiting_priority;
     ngx_uint_t                     nconns;
     ngx_uint_t                     nconnecting;
     ngx_uint_t                     nwaiting;
+    ngx_uint_t                     nwaiting_priority;
+
+    /* connections running a query that is not a priority one */
+    ngx_uint_t                     nclients;
     ngx_event_t                    dispatch;
     unsigned                       set_up:1;
     unsigned                       result_taken:1;
@@ -129,6 +150,11 @@ static void ngx_http_weaveit_pg_notice(void *arg, const char *message);
 static void ngx_http_weaveit_pg_post_dispatch(
     ngx_http_weaveit_pg_pool_t *pool);
 static void ngx_http_weaveit_pg_dispatch_handler(ngx_event_t *ev);
+static ngx_http_weaveit_pg_query_t *ngx_http_weaveit_pg_next_query(
+    ngx_http_weaveit_pg_pool_t *pool);
+static ngx_uint_t ngx_http_weaveit_pg_runnable(
+    ngx_http_weaveit_pg_pool_t *pool);
+static void ngx_http_weaveit_pg_unqueue(ngx_http_weaveit_pg_query_t *q);
 static ngx_int_t ngx_http_weaveit_pg_connect(
     ngx_http_weaveit_pg_pool_t *pool);
 static ngx_int_t ngx_http_weaveit_pg_wrap_socket(
@@ -158,15 +184,21 @@ static void ngx_http_weaveit_pg_read_handler(ngx_event_t *rev);
 static void ngx_http_weaveit_pg_write_handler(ngx_event_t *wev);
 static void ngx_http_weaveit_pg_collect(ngx_http_weaveit_pg_conn_t *pc);
 static void ngx_http_weaveit_pg_complete(ngx_http_weaveit_pg_conn_t *pc);
+static ngx_uint_t ngx_http_weaveit_pg_statement_lost(
+    ngx_http_weaveit_pg_conn_t *pc, PGresult *res);
+static void ngx_http_weaveit_pg_run_unnamed(ngx_http_weaveit_pg_conn_t *pc,
+    ngx_http_weaveit_pg_query_t *q, const char *error);
 static const char *ngx_http_weaveit_pg_result_error(PGresult *res,
     char *error);
 static void ngx_http_weaveit_pg_make_idle(ngx_http_weaveit_pg_conn_t *pc);
+static void ngx_http_weaveit_pg_end_client(ngx_http_weaveit_pg_conn_t *pc);
 static void ngx_http_weaveit_pg_set_log(ngx_http_weaveit_pg_conn_t *pc,
     ngx_log_t *log);
 static void ngx_http_weaveit_pg_close(ngx_http_weaveit_pg_conn_t *pc,
     const char *reason);
 static void ngx_http_weaveit_pg_fail_waiting(ngx_http_weaveit_pg_pool_t *pool,
     const char *error);
+static void ngx_http_weaveit_pg_take_all(ngx_queue_t *to, ngx_queue_t *from);
 static void ngx_http_weaveit_pg_finish(ngx_http_weaveit_pg_query_t *q,
     PGresult *res, const char *error);
 static void ngx_http_weaveit_pg_query_timeout(ngx_event_t *ev);
@@ -283,6 +315,7 @@ invalid:
  *     pcf->values = NULL;
  *     pcf->setup_sql = NULL;
  *     pcf->setup_name = NULL;
+ *     pcf->reserve = 0;
  */
 
 void
@@ -604,6 +637,7 @@ ngx_http_weaveit_pg_pool_create(ngx_cycle_t *cycle,
     ngx_queue_init(&pool->idle);
     ngx_queue_init(&pool->active);
     ngx_queue_init(&pool->waiting);
+    ngx_queue_init(&pool->waiting_priority);
 
     pool->dispatch.handler = ngx_http_weaveit_pg_dispatch_handler;
     pool->dispatch.data = pool;
@@ -717,13 +751,21 @@ ngx_http_weaveit_pg_query(ngx_http_weaveit_pg_pool_t *pool,
     q->error = NULL;
     q->conn = NULL;
     q->timed_out = 0;
+    q->retried = 0;
 
     q->timer.handler = ngx_http_weaveit_pg_query_timeout;
     q->timer.data = q;
     q->timer.log = q->log;
     ngx_add_timer(&q->timer, pool->conf->timeout);
 
-    ngx_queue_insert_tail(&pool->waiting, &q->queue);
+    if (q->priority) {
+        ngx_queue_insert_tail(&pool->waiting_priority, &q->queue);
+        pool->nwaiting_priority++;
+
+    } else {
+        ngx_queue_insert_tail(&pool->waiting, &q->queue);
+    }
+
     q->waiting = 1;
     pool->nwaiting++;
 
@@ -748,9 +790,7 @@ ngx_http_weaveit_pg_cancel(ngx_http_weaveit_pg_query_t *q)
     }
 
     if (q->waiting) {
-        ngx_queue_remove(&q->queue);
-        q->waiting = 0;
-        q->pool->nwaiting--;
+        ngx_http_weaveit_pg_unqueue(q);
     }
 
     pc = q->conn;
@@ -812,14 +852,13 @@ ngx_http_weaveit_pg_dispatch_handler(ngx_event_t *ev)
 
     pool = ev->data;
 
-    while (!ngx_queue_empty(&pool->waiting)
-           && !ngx_queue_empty(&pool->idle))
-    {
-        qq = ngx_queue_head(&pool->waiting);
-        ngx_queue_remove(qq);
-        q = ngx_queue_data(qq, ngx_http_weaveit_pg_query_t, queue);
-        q->waiting = 0;
-        pool->nwaiting--;
+    while (!ngx_queue_empty(&pool->idle)) {
+        q = ngx_http_weaveit_pg_next_query(pool);
+        if (q == NULL) {
+            break;
+        }
+
+        ngx_http_weaveit_pg_unqueue(q);
 
         qq = ngx_queue_head(&pool->idle);
         pc = ngx_queue_data(qq, ngx_http_weaveit_pg_conn_t, queue);
@@ -827,12 +866,62 @@ ngx_http_weaveit_pg_dispatch_handler(ngx_event_t *ev)
         ngx_http_weaveit_pg_send(pc, q);
     }
 
-    while (pool->nwaiting > pool->nconnecting
-           && pool->nconns < pool->conf->max)
+    while (ngx_http_weaveit_pg_runnable(pool) > pool->nconnecting
+           && pool->nconns < pool->conf->max + pool->conf->reserve)
     {
         if (ngx_http_weaveit_pg_connect(pool) != NGX_OK) {
             break;
         }
+    }
+}
+
+
+/* priority queries first; the others while fewer than "max" run */
+
+static ngx_http_weaveit_pg_query_t *
+ngx_http_weaveit_pg_next_query(ngx_http_weaveit_pg_pool_t *pool)
+{
+    ngx_queue_t  *qq;
+
+    if (!ngx_queue_empty(&pool->waiting_priority)) {
+        qq = ngx_queue_head(&pool->waiting_priority);
+
+    } else if (!ngx_queue_empty(&pool->waiting)
+               && pool->nclients < pool->conf->max)
+    {
+        qq = ngx_queue_head(&pool->waiting);
+
+    } else {
+        return NULL;
+    }
+
+    return ngx_queue_data(qq, ngx_http_weaveit_pg_query_t, queue);
+}
+
+
+/* the waiting queries a new connection could start now */
+
+static ngx_uint_t
+ngx_http_weaveit_pg_runnable(ngx_http_weaveit_pg_pool_t *pool)
+{
+    ngx_uint_t  clients;
+
+    clients = ngx_min(pool->nwaiting - pool->nwaiting_priority,
+                      pool->conf->max - pool->nclients);
+
+    return pool->nwaiting_priority + clients;
+}
+
+
+static void
+ngx_http_weaveit_pg_unqueue(ngx_http_weaveit_pg_query_t *q)
+{
+    ngx_queue_remove(&q->queue);
+    q->waiting = 0;
+    q->pool->nwaiting--;
+
+    if (q->priority) {
+        q->pool->nwaiting_priority--;
     }
 }
 
@@ -1189,6 +1278,11 @@ ngx_http_weaveit_pg_send(ngx_http_weaveit_pg_conn_t *pc,
     pc->c->idle = 0;
     q->conn = pc;
 
+    if (!q->priority) {
+        pc->client = 1;
+        pc->pool->nclients++;
+    }
+
     i = (q->name && pc->pool->conf->prepare)
         ? ngx_http_weaveit_pg_prepared_slot(pc, q->name)
         : NGX_HTTP_WEAVEIT_PG_PREPARED;
@@ -1429,6 +1523,12 @@ ngx_http_weaveit_pg_complete(ngx_http_weaveit_pg_conn_t *pc)
 
     q = pc->query;
 
+    if (error && ngx_http_weaveit_pg_statement_lost(pc, res)) {
+        ngx_http_weaveit_pg_run_unnamed(pc, q, error);
+        PQclear(res);
+        return;
+    }
+
     if (error) {
         ngx_log_error(NGX_LOG_ERR, q ? q->log : pool->log, 0,
                       "weaveit: query failed: %s", error);
@@ -1457,6 +1557,58 @@ ngx_http_weaveit_pg_complete(ngx_http_weaveit_pg_conn_t *pc)
     PQclear(res);
 
     ngx_http_weaveit_pg_post_dispatch(pool);
+}
+
+
+/*
+ * The server lost a statement this connection prepared (26000: a pooler in
+ * transaction mode ran the Execute on another server than the Prepare, or
+ * DISCARD ALL dropped it), or has one of that name already (42P05: another
+ * client's, on a server the pooler shares).
+ */
+
+static ngx_uint_t
+ngx_http_weaveit_pg_statement_lost(ngx_http_weaveit_pg_conn_t *pc,
+    PGresult *res)
+{
+    const char                   *state;
+    ngx_http_weaveit_pg_query_t  *q;
+
+    q = pc->query;
+
+    if (q == NULL || q->name == NULL || q->retried
+        || !pc->pool->conf->prepare || res == NULL)
+    {
+        return 0;
+    }
+
+    state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+    return state != NULL
+           && (ngx_strcmp(state, "26000") == 0
+               || ngx_strcmp(state, "42P05") == 0);
+}
+
+
+/*
+ * The connection forgets what it prepared (it prepares again next time)
+ * and runs the query once unnamed: parse, bind and execute in one message
+ * sequence, which a pooler keeps on one server.
+ */
+
+static void
+ngx_http_weaveit_pg_run_unnamed(ngx_http_weaveit_pg_conn_t *pc,
+    ngx_http_weaveit_pg_query_t *q, const char *error)
+{
+    ngx_log_error(NGX_LOG_INFO, q->log, 0,
+                  "weaveit: statement \"%s\" is not the server's (%s): "
+                  "sent unnamed", q->name, error);
+
+    ngx_memzero(pc->prepared, sizeof(pc->prepared));
+    pc->preparing = NULL;
+    q->retried = 1;
+
+    ngx_http_weaveit_pg_send_query(pc, q, 0);
 }
 
 
@@ -1528,6 +1680,8 @@ ngx_http_weaveit_pg_make_idle(ngx_http_weaveit_pg_conn_t *pc)
 
     pool = pc->pool;
 
+    ngx_http_weaveit_pg_end_client(pc);
+
     if ((ngx_exiting || ngx_terminate) && pool->nwaiting == 0) {
         ngx_http_weaveit_pg_close(pc, NULL);
         return;
@@ -1542,6 +1696,18 @@ ngx_http_weaveit_pg_make_idle(ngx_http_weaveit_pg_conn_t *pc)
 
     ngx_http_weaveit_pg_set_log(pc, pool->log);
     pc->c->idle = 1;
+}
+
+
+/* a client query's connection is free for the next, within "max" */
+
+static void
+ngx_http_weaveit_pg_end_client(ngx_http_weaveit_pg_conn_t *pc)
+{
+    if (pc->client) {
+        pc->client = 0;
+        pc->pool->nclients--;
+    }
 }
 
 
@@ -1584,6 +1750,7 @@ ngx_http_weaveit_pg_close(ngx_http_weaveit_pg_conn_t *pc, const char *reason)
 
     ngx_queue_remove(&pc->queue);
     pool->nconns--;
+    ngx_http_weaveit_pg_end_client(pc);
 
     ngx_http_weaveit_pg_unwrap_socket(pc);
     PQclear(pc->result);
@@ -1626,22 +1793,28 @@ ngx_http_weaveit_pg_fail_waiting(ngx_http_weaveit_pg_pool_t *pool,
     /* handlers may queue new queries: they are not failed with these */
 
     ngx_queue_init(&failed);
-
-    while (!ngx_queue_empty(&pool->waiting)) {
-        qq = ngx_queue_head(&pool->waiting);
-        ngx_queue_remove(qq);
-        ngx_queue_insert_tail(&failed, qq);
-    }
+    ngx_http_weaveit_pg_take_all(&failed, &pool->waiting_priority);
+    ngx_http_weaveit_pg_take_all(&failed, &pool->waiting);
 
     while (!ngx_queue_empty(&failed)) {
         qq = ngx_queue_head(&failed);
-        ngx_queue_remove(qq);
-
         q = ngx_queue_data(qq, ngx_http_weaveit_pg_query_t, queue);
-        q->waiting = 0;
-        pool->nwaiting--;
+
+        /* off the "failed" list, and out of the pool's counts */
+
+        ngx_http_weaveit_pg_unqueue(q);
 
         ngx_http_weaveit_pg_finish(q, NULL, error);
+    }
+}
+
+
+static void
+ngx_http_weaveit_pg_take_all(ngx_queue_t *to, ngx_queue_t *from)
+{
+    if (!ngx_queue_empty(from)) {
+        ngx_queue_add(to, from);
+        ngx_queue_init(from);
     }
 }
 
@@ -1687,9 +1860,7 @@ ngx_http_weaveit_pg_query_timeout(ngx_event_t *ev)
     }
 
     if (q->waiting) {
-        ngx_queue_remove(&q->queue);
-        q->waiting = 0;
-        pool->nwaiting--;
+        ngx_http_weaveit_pg_unqueue(q);
     }
 
     ngx_log_error(NGX_LOG_ERR, q->log, 0,
