@@ -194,6 +194,44 @@ ngx_int_t ngx_http_weaveit_pg_query(ngx_http_weaveit_pg_pool_t *pool,
 void ngx_http_weaveit_pg_cancel(ngx_http_weaveit_pg_query_t *q);
 PGresult *ngx_http_weaveit_pg_take_result(ngx_http_weaveit_pg_query_t *q);
 
+/*
+ * ngx_http_weaveit_conninfo.c: a conninfo completed at configuration time
+ * as libpq would complete it at every connect (service, environment, host
+ * names resolved), on plain buffers and callbacks
+ */
+
+typedef struct {
+    /* the environment libpq would see in a worker; NULL: unset */
+    const char                   *(*getenv)(void *data, const char *name);
+
+    /* a file's text, malloc()ed and NUL-terminated; NULL: no such file */
+    char                         *(*read_file)(void *data, const char *path);
+
+    /*
+     * a host name's numeric addresses, comma-separated, into "addrs";
+     * NGX_ERROR with a message in "error" (NGX_HTTP_WEAVEIT_PG_ERRLEN)
+     */
+    ngx_int_t                     (*resolve)(void *data, const char *host,
+                                      char *addrs, size_t size, char *error);
+    void                           *data;
+
+    const char                     *home;        /* NULL: none */
+    const char                     *sysconfdir;  /* libpq's own */
+} ngx_http_weaveit_conninfo_env_t;
+
+typedef struct {
+    PQconninfoOption               *options;     /* their keywords */
+    char                          **values;      /* NULL: unset */
+    const char                     *service;     /* NULL: none */
+} ngx_http_weaveit_conninfo_t;
+
+ngx_int_t ngx_http_weaveit_conninfo_complete(ngx_http_weaveit_conninfo_t *ci,
+    const char *conninfo, ngx_http_weaveit_conninfo_env_t *env, char *error);
+const char *ngx_http_weaveit_conninfo_value(ngx_http_weaveit_conninfo_t *ci,
+    const char *keyword);
+void ngx_http_weaveit_conninfo_free(ngx_http_weaveit_conninfo_t *ci);
+
+
 /* ngx_http_weaveit_http.c: answering requests */
 ngx_int_t ngx_http_weaveit_send_json(ngx_http_request_t *r,
     ngx_uint_t status, json_t *json);

@@ -62,8 +62,10 @@
 
 
 #include "ngx_http_weaveit.h"
+#include "ngx_http_weaveit_paths.h"
 
 #include <netdb.h>
+#include <pwd.h>
 #include <arpa/inet.h>
 
 
@@ -119,33 +121,22 @@ struct ngx_http_weaveit_pg_pool_s {
 };
 
 
-/*
- * A conninfo on its way from the directive to the pg conf's keywords and
- * values: as parsed by libpq, and its host as resolved.
- */
-typedef struct {
-    PQconninfoOption              *options;
-    char                          *hosts;
-    char                          *hostaddrs;
-} ngx_http_weaveit_pg_conninfo_t;
-
-
-static char *ngx_http_weaveit_pg_parse_conninfo(ngx_conf_t *cf,
-    ngx_http_weaveit_pg_conf_t *pcf, ngx_http_weaveit_pg_conninfo_t *ci);
-static const char *ngx_http_weaveit_pg_option(PQconninfoOption *options,
-    const char *keyword);
-static char *ngx_http_weaveit_pg_resolve_host(ngx_conf_t *cf,
-    ngx_http_weaveit_pg_conf_t *pcf, ngx_http_weaveit_pg_conninfo_t *ci);
-static char *ngx_http_weaveit_pg_addresses(ngx_conf_t *cf,
-    ngx_http_weaveit_pg_conf_t *pcf, const char *host,
-    ngx_http_weaveit_pg_conninfo_t *ci);
+static char *ngx_http_weaveit_pg_conninfo_text(ngx_conf_t *cf,
+    ngx_http_weaveit_pg_conf_t *pcf);
+static char **ngx_http_weaveit_pg_environment(ngx_conf_t *cf);
+static const char *ngx_http_weaveit_pg_getenv(void *data, const char *name);
+static char *ngx_http_weaveit_pg_read_file(void *data, const char *path);
+static ngx_int_t ngx_http_weaveit_pg_resolve(void *data, const char *host,
+    char *addrs, size_t size, char *error);
+static const char *ngx_http_weaveit_pg_workers_home(ngx_conf_t *cf);
 static char *ngx_http_weaveit_pg_build_conninfo(ngx_conf_t *cf,
-    ngx_http_weaveit_pg_conf_t *pcf, ngx_http_weaveit_pg_conninfo_t *ci);
+    ngx_http_weaveit_pg_conf_t *pcf, ngx_http_weaveit_conninfo_t *ci);
 static char *ngx_http_weaveit_pg_statement_timeout(ngx_pool_t *pool,
     ngx_msec_t timeout);
 static char *ngx_http_weaveit_pg_strdup(ngx_pool_t *pool, const char *s);
 static ngx_int_t ngx_http_weaveit_pg_worker_conninfo(
     ngx_http_weaveit_pg_pool_t *pool, ngx_pool_t *mem);
+static void ngx_http_weaveit_pg_log_target(ngx_http_weaveit_pg_pool_t *pool);
 static void ngx_http_weaveit_pg_notice(void *arg, const char *message);
 static void ngx_http_weaveit_pg_post_dispatch(
     ngx_http_weaveit_pg_pool_t *pool);
@@ -328,88 +319,105 @@ ngx_http_weaveit_pg_conf_unset(ngx_http_weaveit_pg_conf_t *pcf)
 
 
 /*
- * After the directives: the defaults, then the conninfo parsed by libpq,
- * its host name resolved and the keywords and values for every connect
- * built, each step from the one before's output.
+ * After the directives: the defaults, then the conninfo completed as
+ * libpq would complete it in a worker (ngx_http_weaveit_conninfo.c), with
+ * the environment nginx gives its workers, and host names resolved here,
+ * once: libpq would call a blocking getaddrinfo() on every connect.
  */
 
 char *
 ngx_http_weaveit_pg_conf_init(ngx_conf_t *cf, ngx_http_weaveit_pg_conf_t *pcf)
 {
-    char                            *rv;
-    ngx_http_weaveit_pg_conninfo_t   ci;
+    char                             *rv, *conninfo;
+    char                              error[NGX_HTTP_WEAVEIT_PG_ERRLEN];
+    char                            **environment;
+    ngx_http_weaveit_conninfo_t       ci;
+    ngx_http_weaveit_conninfo_env_t   env;
 
     ngx_conf_init_uint_value(pcf->max, 2);
     ngx_conf_init_msec_value(pcf->timeout, 5000);
     ngx_conf_init_value(pcf->prepare, 1);
 
-    ngx_memzero(&ci, sizeof(ngx_http_weaveit_pg_conninfo_t));
-
-    if (ngx_http_weaveit_pg_parse_conninfo(cf, pcf, &ci) != NGX_CONF_OK) {
+    conninfo = ngx_http_weaveit_pg_conninfo_text(cf, pcf);
+    environment = ngx_http_weaveit_pg_environment(cf);
+    if (conninfo == NULL || environment == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    rv = ngx_http_weaveit_pg_resolve_host(cf, pcf, &ci);
+    env.getenv = ngx_http_weaveit_pg_getenv;
+    env.read_file = ngx_http_weaveit_pg_read_file;
+    env.resolve = ngx_http_weaveit_pg_resolve;
+    env.data = environment;
+    env.home = ngx_http_weaveit_pg_workers_home(cf);
+    env.sysconfdir = NGX_HTTP_WEAVEIT_PG_SYSCONFDIR;
 
-    if (rv == NGX_CONF_OK) {
+    if (ngx_http_weaveit_conninfo_complete(&ci, conninfo, &env, error)
+        == NGX_OK)
+    {
         rv = ngx_http_weaveit_pg_build_conninfo(cf, pcf, &ci);
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"%V\" value \"%V\": %s",
+                           &pcf->directive, &pcf->conninfo, error);
+        rv = NGX_CONF_ERROR;
     }
 
-    PQconninfoFree(ci.options);
+    ngx_http_weaveit_conninfo_free(&ci);
+    ngx_free(environment);
 
     return rv;
 }
 
 
 static char *
-ngx_http_weaveit_pg_parse_conninfo(ngx_conf_t *cf,
-    ngx_http_weaveit_pg_conf_t *pcf, ngx_http_weaveit_pg_conninfo_t *ci)
+ngx_http_weaveit_pg_conninfo_text(ngx_conf_t *cf,
+    ngx_http_weaveit_pg_conf_t *pcf)
 {
-    char  *conninfo, *errmsg, error[NGX_HTTP_WEAVEIT_PG_ERRLEN];
+    char  *conninfo;
 
-    conninfo = "";
-
-    if (pcf->conninfo.len) {
-        conninfo = ngx_pnalloc(cf->pool, pcf->conninfo.len + 1);
-        if (conninfo == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        (void) ngx_cpystrn((u_char *) conninfo, pcf->conninfo.data,
-                           pcf->conninfo.len + 1);
+    conninfo = ngx_pnalloc(cf->pool, pcf->conninfo.len + 1);
+    if (conninfo == NULL) {
+        return NULL;
     }
 
-    errmsg = NULL;
-    ci->options = PQconninfoParse(conninfo, &errmsg);
+    (void) ngx_cpystrn((u_char *) conninfo, pcf->conninfo.data,
+                       pcf->conninfo.len + 1);
 
-    if (ci->options == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid \"%V\" value \"%V\": %s",
-                           &pcf->directive, &pcf->conninfo,
-                           errmsg ? ngx_http_weaveit_pg_error(error, NULL,
-                                                              errmsg)
-                                  : "out of memory");
-        if (errmsg) {
-            PQfreemem(errmsg);
-        }
-
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
+    return conninfo;
 }
 
 
-/* an option's value; NULL if the conninfo does not set it */
+/*
+ * What a worker's environment will hold: the "env" directives read so far
+ * (they belong before the http block), NULL-terminated, to ngx_free().
+ */
+
+static char **
+ngx_http_weaveit_pg_environment(ngx_conf_t *cf)
+{
+    ngx_uint_t  n;
+
+    n = 0;
+
+    return ngx_set_environment(cf->cycle, &n);
+}
+
 
 static const char *
-ngx_http_weaveit_pg_option(PQconninfoOption *options, const char *keyword)
+ngx_http_weaveit_pg_getenv(void *data, const char *name)
 {
-    PQconninfoOption  *o;
+    char   **environment = data;
 
-    for (o = options; o->keyword; o++) {
-        if (ngx_strcmp(o->keyword, keyword) == 0) {
-            return (o->val && o->val[0]) ? o->val : NULL;
+    size_t   len;
+
+    len = ngx_strlen(name);
+
+    for ( /* void */ ; *environment; environment++) {
+        if (ngx_strncmp(*environment, name, len) == 0
+            && (*environment)[len] == '=')
+        {
+            return *environment + len + 1;
         }
     }
 
@@ -417,48 +425,47 @@ ngx_http_weaveit_pg_option(PQconninfoOption *options, const char *keyword)
 }
 
 
-/*
- * libpq resolves "host" with a blocking getaddrinfo() on every connect:
- * one host name is resolved here, once, and libpq is handed the
- * addresses.  Socket directories, lists of hosts and a host given with
- * its hostaddr are left to libpq.
- */
+/* a service file, at configuration time */
 
 static char *
-ngx_http_weaveit_pg_resolve_host(ngx_conf_t *cf,
-    ngx_http_weaveit_pg_conf_t *pcf, ngx_http_weaveit_pg_conninfo_t *ci)
+ngx_http_weaveit_pg_read_file(void *data, const char *path)
 {
-    const char  *host;
+    char         *text;
+    FILE         *f;
+    size_t        n;
+    struct stat   st;
 
-    host = ngx_http_weaveit_pg_option(ci->options, "host");
-
-    if (host == NULL
-        || host[0] == '/'
-        || host[0] == '@'
-        || ngx_strchr(host, ',') != NULL
-        || ngx_http_weaveit_pg_option(ci->options, "hostaddr") != NULL)
-    {
-        return NGX_CONF_OK;
+    f = fopen(path, "r");
+    if (f == NULL) {
+        return NULL;
     }
 
-    return ngx_http_weaveit_pg_addresses(cf, pcf, host, ci);
+    text = NULL;
+
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode)) {
+        text = malloc(st.st_size + 1);
+
+        if (text != NULL) {
+            n = fread(text, 1, st.st_size, f);
+            text[n] = '\0';
+        }
+    }
+
+    fclose(f);
+
+    return text;
 }
 
 
-/*
- * libpq tries every address of a host in turn; it does so here too, given
- * "host=h,h" and "hostaddr=a1,a2" of equal lengths.
- */
+/* libpq tries every address of a host in turn: all of them, in order */
 
-static char *
-ngx_http_weaveit_pg_addresses(ngx_conf_t *cf, ngx_http_weaveit_pg_conf_t *pcf,
-    const char *host, ngx_http_weaveit_pg_conninfo_t *ci)
+static ngx_int_t
+ngx_http_weaveit_pg_resolve(void *data, const char *host, char *addrs,
+    size_t size, char *error)
 {
     int               rc;
     char              addr[NGX_SOCKADDR_STRLEN];
-    size_t            hlen;
-    u_char           *h, *a;
-    ngx_uint_t        n;
+    u_char           *p, *last;
     const void       *sin;
     struct addrinfo   hints, *res, *ai;
 
@@ -468,27 +475,14 @@ ngx_http_weaveit_pg_addresses(ngx_conf_t *cf, ngx_http_weaveit_pg_conf_t *pcf,
 
     rc = getaddrinfo(host, NULL, &hints, &res);
     if (rc != 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" host \"%s\" not found: %s",
-                           &pcf->directive, host, gai_strerror(rc));
-        return NGX_CONF_ERROR;
+        *ngx_snprintf((u_char *) error, NGX_HTTP_WEAVEIT_PG_ERRLEN - 1,
+                      "host \"%s\" not found: %s", host, gai_strerror(rc))
+            = '\0';
+        return NGX_ERROR;
     }
 
-    n = 0;
-    for (ai = res; ai; ai = ai->ai_next) {
-        n++;
-    }
-
-    hlen = ngx_strlen(host);
-    ci->hosts = ngx_pnalloc(cf->pool, n * (hlen + 1));
-    ci->hostaddrs = ngx_pnalloc(cf->pool, n * sizeof(addr));
-    if (ci->hosts == NULL || ci->hostaddrs == NULL) {
-        freeaddrinfo(res);
-        return NGX_CONF_ERROR;
-    }
-
-    h = (u_char *) ci->hosts;
-    a = (u_char *) ci->hostaddrs;
+    p = (u_char *) addrs;
+    last = p + size - 1;
 
     for (ai = res; ai; ai = ai->ai_next) {
 
@@ -499,63 +493,89 @@ ngx_http_weaveit_pg_addresses(ngx_conf_t *cf, ngx_http_weaveit_pg_conf_t *pcf,
             sin = &((struct sockaddr_in *) ai->ai_addr)->sin_addr;
         }
 
-        if (inet_ntop(ai->ai_family, sin, addr, sizeof(addr)) == NULL) {
+        /* the addresses that fit: a host has a few */
+
+        if (inet_ntop(ai->ai_family, sin, addr, sizeof(addr)) == NULL
+            || p + 1 + ngx_strlen(addr) > last)
+        {
             continue;
         }
 
-        if (h != (u_char *) ci->hosts) {
-            *h++ = ',';
-            *a++ = ',';
+        if (p != (u_char *) addrs) {
+            *p++ = ',';
         }
 
-        h = ngx_cpymem(h, host, hlen);
-        a = ngx_cpymem(a, addr, ngx_strlen(addr));
+        p = ngx_cpymem(p, addr, ngx_strlen(addr));
     }
 
     freeaddrinfo(res);
 
-    *h = '\0';
-    *a = '\0';
+    *p = '\0';
 
-    return NGX_CONF_OK;
+    return NGX_OK;
+}
+
+
+/* libpq looks for ~/.pg_service.conf in the home of the user it runs as */
+
+static const char *
+ngx_http_weaveit_pg_workers_home(ngx_conf_t *cf)
+{
+    struct passwd    *pw;
+    ngx_core_conf_t  *ccf;
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cf->cycle->conf_ctx,
+                                           ngx_core_module);
+
+    if (geteuid() != 0) {
+        pw = getpwuid(geteuid());
+
+    } else {
+        pw = getpwnam(ccf->username ? ccf->username : NGX_USER);
+    }
+
+    return pw ? ngx_http_weaveit_pg_strdup(cf->pool, pw->pw_dir) : NULL;
 }
 
 
 /*
- * The options the conninfo sets, the host as resolved, and unless the
- * conninfo sets "options", a statement_timeout of the pool timeout: it
- * bounds every statement on the server too.  What only a worker knows is
- * added by the pool (ngx_http_weaveit_pg_worker_conninfo()).
+ * The options as completed but "service" (its options are in), and unless
+ * they set "options", a statement_timeout of the pool timeout: it bounds
+ * every statement on the server too.  What only a worker knows is added
+ * by the pool (ngx_http_weaveit_pg_worker_conninfo()).
  */
 
 static char *
 ngx_http_weaveit_pg_build_conninfo(ngx_conf_t *cf,
-    ngx_http_weaveit_pg_conf_t *pcf, ngx_http_weaveit_pg_conninfo_t *ci)
+    ngx_http_weaveit_pg_conf_t *pcf, ngx_http_weaveit_conninfo_t *ci)
 {
-    ngx_uint_t         n;
-    PQconninfoOption  *o;
+    ngx_uint_t   i, n;
+    const char  *keyword;
 
-    /* room for every option libpq knows, hostaddr, options and NULL */
+    /* room for every option libpq knows, options and NULL */
 
     for (n = 0; ci->options[n].keyword; n++) { /* void */ }
 
-    pcf->keywords = ngx_pcalloc(cf->pool, (n + 3) * sizeof(char *));
-    pcf->values = ngx_pcalloc(cf->pool, (n + 3) * sizeof(char *));
+    pcf->keywords = ngx_pcalloc(cf->pool, (n + 2) * sizeof(char *));
+    pcf->values = ngx_pcalloc(cf->pool, (n + 2) * sizeof(char *));
     if (pcf->keywords == NULL || pcf->values == NULL) {
         return NGX_CONF_ERROR;
     }
 
     n = 0;
 
-    for (o = ci->options; o->keyword; o++) {
-        if (o->val == NULL || o->val[0] == '\0') {
+    for (i = 0; ci->options[i].keyword; i++) {
+        keyword = ci->options[i].keyword;
+
+        if (ngx_http_weaveit_conninfo_value(ci, keyword) == NULL
+            || ngx_strcmp(keyword, "service") == 0)
+        {
             continue;
         }
 
-        pcf->keywords[n] = ngx_http_weaveit_pg_strdup(cf->pool, o->keyword);
-        pcf->values[n] = (ci->hosts && ngx_strcmp(o->keyword, "host") == 0)
-                         ? ci->hosts
-                         : ngx_http_weaveit_pg_strdup(cf->pool, o->val);
+        pcf->keywords[n] = ngx_http_weaveit_pg_strdup(cf->pool, keyword);
+        pcf->values[n] = ngx_http_weaveit_pg_strdup(cf->pool,
+                                                    ci->values[i]);
         if (pcf->keywords[n] == NULL || pcf->values[n] == NULL) {
             return NGX_CONF_ERROR;
         }
@@ -563,12 +583,7 @@ ngx_http_weaveit_pg_build_conninfo(ngx_conf_t *cf,
         n++;
     }
 
-    if (ci->hostaddrs) {
-        pcf->keywords[n] = "hostaddr";
-        pcf->values[n++] = ci->hostaddrs;
-    }
-
-    if (ngx_http_weaveit_pg_option(ci->options, "options") == NULL) {
+    if (ngx_http_weaveit_conninfo_value(ci, "options") == NULL) {
         pcf->keywords[n] = "options";
         pcf->values[n] = ngx_http_weaveit_pg_statement_timeout(cf->pool,
                                                                pcf->timeout);
@@ -651,6 +666,8 @@ ngx_http_weaveit_pg_pool_create(ngx_cycle_t *cycle,
         return NULL;
     }
 
+    ngx_http_weaveit_pg_log_target(pool);
+
     /*
      * Connect at once, so the setup has run (the schema is in place) and a
      * misconfigured database is in error_log before the first request.
@@ -698,6 +715,39 @@ ngx_http_weaveit_pg_worker_conninfo(ngx_http_weaveit_pg_pool_t *pool,
     pool->values[n + 1] = NULL;
 
     return NGX_OK;
+}
+
+
+/*
+ * Where connects go, as libpq is told: every host name with its hostaddr
+ * means no name is looked up on the event loop.
+ */
+
+static void
+ngx_http_weaveit_pg_log_target(ngx_http_weaveit_pg_pool_t *pool)
+{
+    u_char      target[NGX_HTTP_WEAVEIT_PG_ERRLEN], *p, *last;
+    ngx_uint_t  i;
+
+    p = target;
+    last = target + sizeof(target);
+
+    for (i = 0; pool->keywords[i]; i++) {
+        if (ngx_strcmp(pool->keywords[i], "host") == 0
+            || ngx_strcmp(pool->keywords[i], "hostaddr") == 0
+            || ngx_strcmp(pool->keywords[i], "port") == 0)
+        {
+            p = ngx_slprintf(p, last, " %s=%s", pool->keywords[i],
+                             pool->values[i]);
+        }
+    }
+
+    if (p == target) {
+        p = ngx_slprintf(p, last, " libpq's default socket");
+    }
+
+    ngx_log_error(NGX_LOG_INFO, pool->log, 0,
+                  "weaveit: PostgreSQL at%*s", p - target, target);
 }
 
 
