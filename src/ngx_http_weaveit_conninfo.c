@@ -32,10 +32,13 @@
 #define NGX_HTTP_WEAVEIT_CONNINFO_LINE  1024
 
 
+/* a comma-separated list being built: the entries may be empty */
+
 typedef struct {
     char                          *data;
     size_t                         len;
     size_t                         size;
+    ngx_uint_t                     entries;
 } ngx_http_weaveit_conninfo_buf_t;
 
 
@@ -515,7 +518,7 @@ ngx_http_weaveit_conninfo_entry(ngx_http_weaveit_conninfo_buf_t *lists,
     entry[2] = port;
 
     for (i = 0; i < 3 && entry[i]; i++) {
-        if ((lists[i].len
+        if ((lists[i].entries++
              && ngx_http_weaveit_conninfo_append(&lists[i], ",", 1)
                 != NGX_OK)
             || ngx_http_weaveit_conninfo_append(&lists[i], entry[i],
