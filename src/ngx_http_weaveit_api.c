@@ -1153,13 +1153,15 @@ ngx_http_weaveit_award_body(ngx_http_request_t *r)
 
 /*
  * NGX_DECLINED: values[] hold the wallet, the points and the note (or
- * NULL) and the request goes on; anything else is to be finalized with
+ * NULL) and the request goes on; anything else is the status to finalize
+ * the request with
  */
 
 static ngx_int_t
 ngx_http_weaveit_award_parse(ngx_http_request_t *r, const char **values)
 {
     u_char                          *points;
+    ngx_int_t                        rc;
     ngx_str_t                        body;
     const char                      *error;
     ngx_http_weaveit_award_input_t   in;
