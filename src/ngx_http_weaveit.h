@@ -104,6 +104,13 @@ typedef struct ngx_http_weaveit_jobs_s  ngx_http_weaveit_jobs_t;
 #define NGX_HTTP_WEAVEIT_UUID_LEN         36
 
 
+/* a voice a request may choose; language is empty when nobody said */
+typedef struct {
+    ngx_str_t                       name;
+    ngx_str_t                       language;
+} ngx_http_weaveit_voice_t;
+
+
 typedef struct {
     ngx_http_weaveit_pg_conf_t      db;
     ngx_http_weaveit_pg_pool_t     *pool;
@@ -132,6 +139,19 @@ typedef struct {
     ngx_str_t                       voice;
     ngx_int_t                       speech_rate;
     ngx_str_t                       x264_preset;
+
+    /* speech (ngx_http_weaveit_speech.c) */
+    ngx_uint_t                      speech;       /* WEAVEIT_SPEECH_* */
+    ngx_str_t                       speech_url;
+    ngx_str_t                       speech_model;
+    ngx_str_t                       speech_key_file;
+    ngx_str_t                       speech_key;   /* the file's token */
+    ngx_str_t                       speech_format;
+    time_t                          speech_timeout;
+    ngx_int_t                       speech_concurrency;
+    ngx_array_t                    *voice_names;  /* weaveit_voices */
+    ngx_array_t                    *voices;       /* of ..._voice_t */
+    ngx_flag_t                      lists_voices;
 } ngx_http_weaveit_main_conf_t;
 
 
@@ -289,6 +309,7 @@ typedef enum {
 
 typedef struct {
     char *const                    *argv;
+    char *const                    *envp;
     ngx_msec_t                      deadline;     /* wall clock */
     const char                     *title;
     size_t                          title_len;
@@ -302,11 +323,25 @@ typedef struct {
     ngx_http_weaveit_gen_outcome_e  outcome;
     unsigned                        killed:1;
     char                            message[256]; /* for the log */
+    char                            notes[1024];  /* lines, the first ones */
+    size_t                          notes_len;
 } ngx_http_weaveit_gen_t;
 
 
 void ngx_http_weaveit_generator_run(ngx_http_weaveit_gen_t *g);
 void ngx_http_weaveit_generator_free(ngx_http_weaveit_gen_t *g);
+
+
+/* ngx_http_weaveit_speech.c: the speech backend and its voices */
+char *ngx_http_weaveit_speech_set(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_weaveit_speech_set_voices(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_weaveit_speech_init_conf(ngx_conf_t *cf,
+    ngx_http_weaveit_main_conf_t *wmcf);
+ngx_uint_t ngx_http_weaveit_voice_allowed(ngx_http_weaveit_main_conf_t *wmcf,
+    ngx_str_t *name);
+const char *ngx_http_weaveit_speech_name(ngx_http_weaveit_main_conf_t *wmcf);
 
 
 /* ngx_http_weaveit_auth.c: wallet signatures */
@@ -326,6 +361,7 @@ ngx_int_t ngx_http_weaveit_wallet_videos_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_weaveit_points_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_weaveit_demo_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_weaveit_points_award_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_weaveit_voices_handler(ngx_http_request_t *r);
 
 
 #endif /* _NGX_HTTP_WEAVEIT_H_INCLUDED_ */

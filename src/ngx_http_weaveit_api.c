@@ -23,7 +23,7 @@
 
 typedef struct {
     ngx_http_weaveit_pg_query_t    query;
-    const char                    *values[10];
+    const char                    *values[11];
     ngx_str_t                      job_id;
     ngx_int_t                      cost;
     ngx_uint_t                     wait;
@@ -80,6 +80,8 @@ static const char *ngx_http_weaveit_check_script(ngx_http_request_t *r,
     json_t *script, ngx_http_weaveit_generate_ctx_t *ctx, ngx_str_t *s);
 static const char *ngx_http_weaveit_check_wallet(json_t *wallet,
     ngx_str_t *s);
+static const char *ngx_http_weaveit_check_voice(ngx_http_request_t *r,
+    json_t *voice, const char **value);
 static const char *ngx_http_weaveit_check_text(json_t *text, size_t max,
     const char *not_string, const char *too_long, ngx_str_t *s);
 static ngx_int_t ngx_http_weaveit_generate_create(ngx_http_request_t *r,
@@ -124,12 +126,12 @@ static const char  ngx_http_weaveit_health_sql[] = "SELECT 1";
 static const char  ngx_http_weaveit_create_job_sql[] =
     "SELECT outcome, points FROM weaveit_create_job("
     "$1::uuid, $2, $3, $4, $5::int, $6::int, $7::int, $8::int, $9,"
-    " to_timestamp($10::bigint))";
+    " to_timestamp($10::bigint), $11)";
 
 static const char  ngx_http_weaveit_status_sql[] =
     "SELECT j.job_id, j.status, j.error_message,"
     "  weaveit_iso(j.created_at), weaveit_iso(j.updated_at), j.progress,"
-    "  EXISTS (SELECT 1 FROM videos v WHERE v.job_id = j.job_id)"
+    "  EXISTS (SELECT 1 FROM videos v WHERE v.job_id = j.job_id), j.voice"
     " FROM video_jobs j WHERE j.job_id = $1::uuid";
 
 /* one page, and the wallet's total even when the page is empty */
@@ -619,8 +621,8 @@ ngx_http_weaveit_read_body(ngx_http_request_t *r, ngx_str_t *body)
 
 
 /*
- * Checks the fields in the original service's order and copies them into
- * ctx->values[1..3] (wallet, script, title).  Returns NGX_OK, NGX_DECLINED
+ * Checks the fields in the original service's order, then the voice, and
+ * copies them into ctx->values[1..3] (wallet, script, title) and [10].  Returns NGX_OK, NGX_DECLINED
  * with the client's error, naming the field, in *error, or NGX_ERROR.
  */
 
@@ -647,6 +649,11 @@ ngx_http_weaveit_generate_fields(ngx_http_request_t *r, json_t *json,
         *error = ngx_http_weaveit_check_text(json_object_get(json, "title"),
                      NGX_HTTP_WEAVEIT_TITLE_MAX, "title must be a string",
                      "title must be at most 200 characters", &title);
+    }
+
+    if (*error == NULL) {
+        *error = ngx_http_weaveit_check_voice(r,
+                     json_object_get(json, "voice"), &ctx->values[10]);
     }
 
     if (*error) {
@@ -735,6 +742,42 @@ ngx_http_weaveit_check_wallet(json_t *wallet, ngx_str_t *s)
 }
 
 
+/*
+ * An optional voice, one the operator allows; without it the default.
+ * *value lives as long as the request.
+ */
+
+static const char *
+ngx_http_weaveit_check_voice(ngx_http_request_t *r, json_t *voice,
+    const char **value)
+{
+    ngx_str_t                      name;
+    ngx_http_weaveit_main_conf_t  *wmcf;
+
+    wmcf = ngx_http_get_module_main_conf(r, ngx_http_weaveit_module);
+
+    if (voice == NULL || json_is_null(voice)) {
+        *value = (const char *) wmcf->voice.data;
+        return NULL;
+    }
+
+    if (!json_is_string(voice)) {
+        return "voice must be a string";
+    }
+
+    name.data = (u_char *) json_string_value(voice);
+    name.len = json_string_length(voice);
+
+    if (!ngx_http_weaveit_voice_allowed(wmcf, &name)) {
+        return "voice is not one of this server's voices (GET /api/voices)";
+    }
+
+    *value = (const char *) name.data;
+
+    return NULL;
+}
+
+
 /* an optional string of at most max characters; *s is empty without it */
 
 static const char *
@@ -810,7 +853,7 @@ ngx_http_weaveit_generate_create(ngx_http_request_t *r,
     }
 
     if (ngx_http_weaveit_send_query(r, &ctx->query,
-                                    ngx_http_weaveit_create_job_sql, 10,
+                                    ngx_http_weaveit_create_job_sql, 11,
                                     ctx->values,
                                     ngx_http_weaveit_generate_created)
         != NGX_OK)
@@ -1049,7 +1092,7 @@ ngx_http_weaveit_status_done(ngx_http_weaveit_pg_query_t *q)
     status = PQgetvalue(res, 0, 1);
     available = (PQgetvalue(res, 0, 6)[0] == 't');
 
-    json = json_pack("{s:s,s:s,s:b,s:o,s:s,s:s,s:b,s:i}",
+    json = json_pack("{s:s,s:s,s:b,s:o,s:s,s:s,s:b,s:i,s:o}",
                      "jobId", PQgetvalue(res, 0, 0),
                      "status", status,
                      "ready", ngx_strcmp(status, "completed") == 0
@@ -1060,7 +1103,10 @@ ngx_http_weaveit_status_done(ngx_http_weaveit_pg_query_t *q)
                      "createdAt", PQgetvalue(res, 0, 3),
                      "updatedAt", PQgetvalue(res, 0, 4),
                      "videoAvailable", available,
-                     "progress", atoi(PQgetvalue(res, 0, 5)));
+                     "progress", atoi(PQgetvalue(res, 0, 5)),
+                     "voice", PQgetisnull(res, 0, 7)
+                              ? json_null()
+                              : json_string(PQgetvalue(res, 0, 7)));
 
     ngx_http_weaveit_finalize(r,
                           ngx_http_weaveit_send_json(r, NGX_HTTP_OK, json));
@@ -1286,6 +1332,51 @@ ngx_http_weaveit_demo_handler(ngx_http_request_t *r)
     ngx_str_set(&r->headers_out.content_type, "text/html; charset=utf-8");
 
     return ngx_http_weaveit_send_buf(r, NGX_HTTP_OK, b);
+}
+
+
+/* GET /api/voices: the backend, its default voice, the voices allowed */
+
+
+ngx_int_t
+ngx_http_weaveit_voices_handler(ngx_http_request_t *r)
+{
+    json_t                        *json, *list;
+    ngx_int_t                      rc;
+    ngx_uint_t                     i;
+    ngx_http_weaveit_voice_t      *v;
+    ngx_http_weaveit_main_conf_t  *wmcf;
+
+    rc = ngx_http_weaveit_get_only(r);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    wmcf = ngx_http_get_module_main_conf(r, ngx_http_weaveit_module);
+    list = json_array();
+    v = wmcf->voices->elts;
+
+    for (i = 0; list != NULL && i < wmcf->voices->nelts; i++) {
+        if (json_array_append_new(list,
+                json_pack("{s:s%,s:o}",
+                          "name", v[i].name.data, v[i].name.len,
+                          "language", v[i].language.len
+                              ? json_stringn((char *) v[i].language.data,
+                                             v[i].language.len)
+                              : json_null()))
+            != 0)
+        {
+            json_decref(list);
+            list = NULL;
+        }
+    }
+
+    json = json_pack("{s:s,s:s,s:o}",
+                     "backend", ngx_http_weaveit_speech_name(wmcf),
+                     "default", (char *) wmcf->voice.data,
+                     "voices", list);
+
+    return ngx_http_weaveit_send_json(r, NGX_HTTP_OK, json);
 }
 
 

@@ -67,5 +67,11 @@ is $pg->psql("SELECT wallet_address || ' ' || delta || ' ' || reason "
 is $pg->psql("SELECT count(*) FROM pg_proc "
              . "WHERE proname = 'weaveit_create_job'"), 1,
     'one weaveit_create_job(), the one that writes the ledger';
+is $pg->psql("SELECT pronargs FROM pg_proc "
+             . "WHERE proname = 'weaveit_create_job'"), 11,
+    'and records the voice (migration 3)';
+is $pg->psql("SELECT count(*) FROM information_schema.columns "
+             . "WHERE table_name = 'video_jobs' AND column_name = 'voice'"),
+    1, 'video_jobs has a voice';
 
 done_testing;
