@@ -30,7 +30,8 @@ use constant VOICES => [qw(alloy ash coral echo fable nova onyx sage shimmer)];
 
 my @servers;
 
-END { $_->stop for @servers }
+# only the process that started them: a test's forked children exit too
+END { $_->stop for grep { $_->{owner} == $$ } @servers }
 
 # start(key => TOKEN, model => NAME, voices => [...], latency_ms => N)
 sub start {
@@ -40,7 +41,7 @@ sub start {
         dir => $dir, key => $a{key} // 'sk-test-0123456789abcdef',
         model => $a{model} // 'tts-1-hd', voices => $a{voices} // VOICES,
         latency => ($a{latency_ms} // 0) / 1000,
-        log => "$dir/requests.log", plan => "$dir/plan",
+        log => "$dir/requests.log", plan => "$dir/plan", owner => $$,
     }, $class;
     $self->plan();
 
@@ -92,6 +93,7 @@ sub served_seconds {
 sub stop {
     my ($self) = @_;
     return unless $self->{pid};
+    local $?;    # an END block's waitpid() must not change the exit code
     kill 'TERM', -$self->{pid};
     kill 'KILL', $self->{pid};
     waitpid $self->{pid}, 0;
