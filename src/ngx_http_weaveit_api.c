@@ -81,7 +81,7 @@ static const char *ngx_http_weaveit_check_script(ngx_http_request_t *r,
 static const char *ngx_http_weaveit_check_wallet(json_t *wallet,
     ngx_str_t *s);
 static const char *ngx_http_weaveit_check_voice(ngx_http_request_t *r,
-    json_t *voice, const char **value);
+    json_t *voice, ngx_str_t *s);
 static const char *ngx_http_weaveit_check_text(json_t *text, size_t max,
     const char *not_string, const char *too_long, ngx_str_t *s);
 static ngx_int_t ngx_http_weaveit_generate_create(ngx_http_request_t *r,
@@ -630,7 +630,7 @@ static ngx_int_t
 ngx_http_weaveit_generate_fields(ngx_http_request_t *r, json_t *json,
     ngx_http_weaveit_generate_ctx_t *ctx, const char **error)
 {
-    ngx_str_t  script, wallet, title;
+    ngx_str_t  script, wallet, title, voice;
 
     if (!json_is_object(json)) {
         *error = "Request body must be a JSON object";
@@ -653,7 +653,7 @@ ngx_http_weaveit_generate_fields(ngx_http_request_t *r, json_t *json,
 
     if (*error == NULL) {
         *error = ngx_http_weaveit_check_voice(r,
-                     json_object_get(json, "voice"), &ctx->values[10]);
+                     json_object_get(json, "voice"), &voice);
     }
 
     if (*error) {
@@ -664,9 +664,10 @@ ngx_http_weaveit_generate_fields(ngx_http_request_t *r, json_t *json,
     ctx->values[2] = ngx_http_weaveit_pstrdup(r->pool, &script);
     ctx->values[3] = title.len ? ngx_http_weaveit_pstrdup(r->pool, &title)
                                : NULL;
+    ctx->values[10] = ngx_http_weaveit_pstrdup(r->pool, &voice);
 
     if (ctx->values[1] == NULL || ctx->values[2] == NULL
-        || (title.len && ctx->values[3] == NULL))
+        || (title.len && ctx->values[3] == NULL) || ctx->values[10] == NULL)
     {
         return NGX_ERROR;
     }
@@ -742,22 +743,18 @@ ngx_http_weaveit_check_wallet(json_t *wallet, ngx_str_t *s)
 }
 
 
-/*
- * An optional voice, one the operator allows; without it the default.
- * *value lives as long as the request.
- */
+/* an optional voice, one the operator allows; *s is the default without */
 
 static const char *
 ngx_http_weaveit_check_voice(ngx_http_request_t *r, json_t *voice,
-    const char **value)
+    ngx_str_t *s)
 {
-    ngx_str_t                      name;
     ngx_http_weaveit_main_conf_t  *wmcf;
 
     wmcf = ngx_http_get_module_main_conf(r, ngx_http_weaveit_module);
 
     if (voice == NULL || json_is_null(voice)) {
-        *value = (const char *) wmcf->voice.data;
+        *s = wmcf->voice;
         return NULL;
     }
 
@@ -765,14 +762,12 @@ ngx_http_weaveit_check_voice(ngx_http_request_t *r, json_t *voice,
         return "voice must be a string";
     }
 
-    name.data = (u_char *) json_string_value(voice);
-    name.len = json_string_length(voice);
+    s->data = (u_char *) json_string_value(voice);
+    s->len = json_string_length(voice);
 
-    if (!ngx_http_weaveit_voice_allowed(wmcf, &name)) {
+    if (!ngx_http_weaveit_voice_allowed(wmcf, s)) {
         return "voice is not one of this server's voices (GET /api/voices)";
     }
-
-    *value = (const char *) name.data;
 
     return NULL;
 }

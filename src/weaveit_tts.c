@@ -264,15 +264,15 @@ weaveit_tts_preload(const char *voice, int rate, char *err, size_t errlen)
 
 
 /*
- * The name of a voice is the first language it speaks, which is what
- * espeak_ng_SetVoiceByName() takes ("en-us"); espeak-ng's list starts each
- * language with a priority byte.
+ * The name of a voice is its file's, which espeak_ng_SetVoiceByName()
+ * takes: "en-US" for the identifier "gmw/en-US".
  */
 
 int
 weaveit_espeak_voices(void (*f)(void *data, const char *name,
     const char *language), void *data, char *err, size_t errlen)
 {
+    const char           *name;
     const espeak_VOICE  **voices;
 
     pthread_once(&weaveit_tts_once, weaveit_tts_init_once);
@@ -286,11 +286,12 @@ weaveit_espeak_voices(void (*f)(void *data, const char *name,
     pthread_mutex_lock(&weaveit_tts_mutex);
 
     for (voices = espeak_ListVoices(NULL); *voices != NULL; voices++) {
-        if ((*voices)->languages != NULL
-            && (*voices)->languages[0] != '\0')
-        {
-            f(data, (*voices)->languages + 1, (*voices)->name);
+        if ((*voices)->identifier == NULL || (*voices)->name == NULL) {
+            continue;
         }
+
+        name = strrchr((*voices)->identifier, '/');
+        f(data, name ? name + 1 : (*voices)->identifier, (*voices)->name);
     }
 
     pthread_mutex_unlock(&weaveit_tts_mutex);
