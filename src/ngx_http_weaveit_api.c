@@ -622,8 +622,9 @@ ngx_http_weaveit_read_body(ngx_http_request_t *r, ngx_str_t *body)
 
 /*
  * Checks the fields in the original service's order, then the voice, and
- * copies them into ctx->values[1..3] (wallet, script, title) and [10].  Returns NGX_OK, NGX_DECLINED
- * with the client's error, naming the field, in *error, or NGX_ERROR.
+ * copies them into ctx->values[1..3] (wallet, script, title) and [10]
+ * (voice).  Returns NGX_OK, NGX_DECLINED with the client's error, naming
+ * the field, in *error, or NGX_ERROR.
  */
 
 static ngx_int_t

@@ -5,9 +5,10 @@
  *
  * The filter allows by default and answers EPERM to what a generator never
  * does (network, unless its speech comes from a server; other programs
- * and processes, changes to the file system): a library that tries gets an error it can report, and the job
- * fails with a message instead of a mystery.  Reading files stays allowed:
- * espeak-ng opens its voice files again whenever a voice is set.
+ * and processes, changes to the file system): a library that tries gets
+ * an error it can report, and the job fails with a message instead of a
+ * mystery.  Reading files stays allowed: espeak-ng opens its voice files
+ * again whenever a voice is set.
  */
 
 /* CLONE_THREAD, SCHED_IDLE, close_range() */
