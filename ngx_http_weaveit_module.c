@@ -12,6 +12,17 @@
 #include "weaveit.h"
 
 
+/*
+ * What a JSON POST body holds besides its script: the title (200
+ * characters, up to 12 bytes each escaped as a surrogate pair), the
+ * wallet, an award's note, the keys, and room to spare.
+ */
+#define NGX_HTTP_WEAVEIT_JSON_ROOM  8192
+
+/* a script byte in JSON: at most "\u00XX" */
+#define NGX_HTTP_WEAVEIT_JSON_ESCAPED  6
+
+
 static void *ngx_http_weaveit_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_weaveit_init_main_conf(ngx_conf_t *cf, void *conf);
 static void ngx_http_weaveit_init_jobs_conf(
@@ -22,6 +33,8 @@ static void ngx_http_weaveit_init_str(ngx_str_t *s, const char *value);
 static void *ngx_http_weaveit_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_weaveit_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
+static char *ngx_http_weaveit_hold_body(ngx_conf_t *cf,
+    ngx_http_weaveit_loc_conf_t *wlcf);
 static char *ngx_http_weaveit_set_handler(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_weaveit_generate(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -667,6 +680,62 @@ ngx_http_weaveit_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"weaveit_auth_window\" must be at least 1s");
         return NGX_CONF_ERROR;
+    }
+
+    return ngx_http_weaveit_hold_body(cf, conf);
+}
+
+
+/*
+ * A JSON POST's body is parsed from memory: a body nginx spooled to a
+ * temporary file would have to be read back on the event loop.  So in a
+ * location of weaveit_generate or weaveit_points_award the body is
+ * bounded by the largest one the handler can accept, and the body buffer
+ * holds that much.  Core's loc confs are merged before this module's.
+ */
+
+static char *
+ngx_http_weaveit_hold_body(ngx_conf_t *cf, ngx_http_weaveit_loc_conf_t *wlcf)
+{
+    off_t                      largest;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler == ngx_http_weaveit_generate_handler) {
+        largest = NGX_MAX_OFF_T_VALUE;
+
+        if (wlcf->max_script < (size_t) (NGX_MAX_OFF_T_VALUE
+                                         - NGX_HTTP_WEAVEIT_JSON_ROOM)
+                               / NGX_HTTP_WEAVEIT_JSON_ESCAPED)
+        {
+            largest = (off_t) wlcf->max_script * NGX_HTTP_WEAVEIT_JSON_ESCAPED
+                      + NGX_HTTP_WEAVEIT_JSON_ROOM;
+        }
+
+    } else if (clcf->handler == ngx_http_weaveit_points_award_handler) {
+        largest = NGX_HTTP_WEAVEIT_JSON_ROOM;
+
+    } else {
+        return NGX_CONF_OK;
+    }
+
+    if (clcf->client_body_in_file_only) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"client_body_in_file_only\" cannot be used "
+                           "where a WeaveIt handler reads a JSON body: it "
+                           "is parsed from memory");
+        return NGX_CONF_ERROR;
+    }
+
+    if (clcf->client_max_body_size == 0
+        || clcf->client_max_body_size > largest)
+    {
+        clcf->client_max_body_size = largest;
+    }
+
+    if ((off_t) clcf->client_body_buffer_size < clcf->client_max_body_size) {
+        clcf->client_body_buffer_size = (size_t) clcf->client_max_body_size;
     }
 
     return NGX_CONF_OK;

@@ -498,12 +498,11 @@ ngx_http_weaveit_generate_body(ngx_http_request_t *r)
 
     ngx_http_set_ctx(r, ctx, ngx_http_weaveit_module);
 
-    if (ngx_http_weaveit_read_body(r, &body) != NGX_OK) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
+    rc = ngx_http_weaveit_read_body(r, &body);
 
-    rc = ngx_http_weaveit_generate_parse(r, ctx, &body);
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_weaveit_generate_parse(r, ctx, &body);
+    }
 
     if (rc == NGX_DECLINED) {
         rc = ngx_http_weaveit_generate_verify(r, ctx, &body);
@@ -568,15 +567,20 @@ ngx_http_weaveit_generate_verify(ngx_http_request_t *r,
 }
 
 
-/* the body in one piece; it is bounded by client_max_body_size */
+/*
+ * NGX_DECLINED: *body holds the body in one piece; otherwise a code to
+ * finalize with.  The location's body buffer holds the largest body the
+ * handler accepts (ngx_http_weaveit_hold_body() in the module file), so
+ * the body is in memory.  One nginx spooled to a temporary file all the
+ * same, a chunked body swollen with chunk extensions say, is refused
+ * rather than read back on the event loop.
+ */
 
 static ngx_int_t
 ngx_http_weaveit_read_body(ngx_http_request_t *r, ngx_str_t *body)
 {
     size_t        len;
     u_char       *p;
-    ssize_t       n;
-    ngx_buf_t    *b;
     ngx_chain_t  *cl;
 
     len = 0;
@@ -584,13 +588,23 @@ ngx_http_weaveit_read_body(ngx_http_request_t *r, ngx_str_t *body)
     for (cl = r->request_body ? r->request_body->bufs : NULL; cl;
          cl = cl->next)
     {
+        if (cl->buf->in_file) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "weaveit: request body refused: nginx buffered "
+                          "it to a temporary file");
+
+            return ngx_http_weaveit_send_error(r,
+                                            NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                            "Request body too large");
+        }
+
         len += ngx_buf_size(cl->buf);
     }
 
     body->len = len;
     body->data = ngx_pnalloc(r->pool, len + 1);
     if (body->data == NULL) {
-        return NGX_ERROR;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     p = body->data;
@@ -598,25 +612,12 @@ ngx_http_weaveit_read_body(ngx_http_request_t *r, ngx_str_t *body)
     for (cl = r->request_body ? r->request_body->bufs : NULL; cl;
          cl = cl->next)
     {
-        b = cl->buf;
-
-        if (b->in_file) {
-            n = ngx_read_file(b->file, p, b->file_last - b->file_pos,
-                              b->file_pos);
-            if (n != b->file_last - b->file_pos) {
-                return NGX_ERROR;
-            }
-
-            p += n;
-            continue;
-        }
-
-        p = ngx_cpymem(p, b->pos, b->last - b->pos);
+        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
     }
 
     *p = '\0';
 
-    return NGX_OK;
+    return NGX_DECLINED;
 }
 
 
@@ -1428,8 +1429,9 @@ ngx_http_weaveit_award_parse(ngx_http_request_t *r, const char **values)
     ngx_str_t    body;
     const char  *error;
 
-    if (ngx_http_weaveit_read_body(r, &body) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    rc = ngx_http_weaveit_read_body(r, &body);
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
     rc = ngx_http_weaveit_load_json(r, &body, &json);

@@ -21,7 +21,8 @@ use Time::HiRes qw(time sleep);
 use IPC::Open3 ();
 
 our @EXPORT_OK = qw(root http_request parallel_requests wait_until
-                    free_port random_bytes open_client read_client rss_kb);
+                    free_port random_bytes open_client read_client read_more
+                    rss_kb request_text parse_response);
 
 my $ROOT = abs_path(dirname(__FILE__) . '/../../..');
 my @CLEANUPS;
@@ -72,7 +73,7 @@ sub http_request {
                                   PeerPort => $a{port}, Timeout => 10)
         or die "connect to port $a{port}: $!";
     $s->autoflush(1);
-    print $s _request_text(%a);
+    print $s request_text(%a);
     my $raw = '';
     my $sel = IO::Select->new($s);
     my $deadline = time + ($a{timeout} // 30);
@@ -123,6 +124,25 @@ sub read_client {
     return ($head // '', $body // '', $eof);
 }
 
+# Reads on from an open_client() socket once read_client() has taken the
+# headers: until $want more bytes have come (all if undef), EOF or
+# $timeout; returns (bytes, eof seen).
+sub read_more {
+    my ($s, $want, $timeout) = @_;
+    my ($data, $eof) = ('', 0);
+    my $sel = IO::Select->new($s);
+    my $end = time + ($timeout // 20);
+    while (time < $end && !(defined $want && length $data >= $want)) {
+        last unless $sel->can_read($end - time);
+        my $n = sysread($s, $data, 65536, length $data);
+        if (!$n) {
+            $eof = 1;
+            last;
+        }
+    }
+    return ($data, $eof);
+}
+
 # A process's resident set, in KB (0 once it is gone).
 sub rss_kb {
     my ($pid) = @_;
@@ -133,7 +153,9 @@ sub rss_kb {
     return 0;
 }
 
-sub _request_text {
+# The bytes of a request that closes its connection: $a{method} (GET),
+# $a{path}, $a{headers} (a hash), $a{body}.
+sub request_text {
     my (%a) = @_;
     my $method = $a{method} // 'GET';
     my $body = $a{body} // '';
@@ -183,7 +205,7 @@ sub parallel_requests {
             or die "connect: $!";
         $s->blocking(0);
         $conns{fileno $s} = { sock => $s, raw => '', t0 => time,
-                              out => _request_text(%a) };
+                              out => request_text(%a) };
         $sel->add($s);
     }
     my $wsel = IO::Select->new($sel->handles);
@@ -226,7 +248,8 @@ $SIG{INT} = $SIG{TERM} = sub { exit 1 };
 
 package WeaveIt::Pg;
 
-# A private PostgreSQL cluster through scripts/pg.sh.
+# A private PostgreSQL cluster through scripts/pg.sh: on a unix socket,
+# and on TCP too with listen => '127.0.0.1'.
 
 use strict;
 use warnings;
@@ -235,7 +258,8 @@ sub start {
     my ($class, %a) = @_;
     my $dir = WeaveIt::Test::new_dir();
     my $self = bless { dir => $dir, data => "$dir/pg", sock => "$dir/pgsock",
-                       port => WeaveIt::Test::free_port() }, $class;
+                       port => WeaveIt::Test::free_port(),
+                       listen => $a{listen} // '' }, $class;
     $self->_start;
     push @CLEANUPS, sub { $self->thaw; $self->stop('immediate') };
     return $self;
@@ -244,7 +268,7 @@ sub start {
 sub _start {
     my ($self) = @_;
     system(WeaveIt::Test::root() . '/scripts/pg.sh', 'start', $self->{data},
-           $self->{sock}, $self->{port}) == 0
+           $self->{sock}, $self->{port}, $self->{listen}) == 0
         or die "PostgreSQL did not start";
 }
 
@@ -304,6 +328,25 @@ sub thaw {
     kill 'CONT', @{ delete $self->{frozen} // [] };
 }
 
+# kill -9 of the postmaster and every backend at once, as a crash or the
+# OOM killer would; returns once all of them are gone.  restart() then
+# starts the cluster with crash recovery.
+sub kill9 {
+    my ($self) = @_;
+    my @pids = $self->pids;
+    kill 'KILL', @pids;
+    WeaveIt::Test::wait_until(10, sub { !grep { kill 0, $_ } @pids })
+        or die "PostgreSQL survived kill -9";
+}
+
+# An open psql session (WeaveIt::Pg::Session: ->run(SQL), ->end), to
+# hold a lock or a connection slot; undef when PostgreSQL refuses it, with
+# its message in $WeaveIt::Pg::Session::refused.
+sub session {
+    my ($self) = @_;
+    return WeaveIt::Pg::Session->start($self);
+}
+
 # Waits until a worker has applied the schema (it does so on start).
 sub wait_schema {
     my ($self) = @_;
@@ -350,6 +393,56 @@ sub video_data {
     my $hex = $self->psql("SELECT encode(video_data, 'hex') FROM videos "
                           . "WHERE video_id = '$video'");
     return pack 'H*', $hex;
+}
+
+
+package WeaveIt::Pg::Session;
+
+use strict;
+use warnings;
+
+our $refused = '';
+
+sub start {
+    my ($class, $pg) = @_;
+    my $err = File::Temp->new;
+    # psql's output to a pipe is line-buffered only under stdbuf
+    my $pid = IPC::Open3::open3(my $in, my $out, ">&" . fileno($err),
+        'stdbuf', '-oL', 'psql', '-X', '-q', '-A', '-t', '-h', $pg->{sock},
+        '-p', $pg->{port}, '-U', 'postgres', '-d', 'postgres');
+    $in->autoflush(1);
+    my $self = bless { pid => $pid, in => $in, out => $out, err => $err },
+                     $class;
+    push @CLEANUPS, sub { $self->end };
+    return $self if defined $self->run('SELECT 1');
+    seek $err, 0, 0;
+    $refused = do { local $/; <$err> } // '';
+    $self->end;
+    return undef;
+}
+
+# Runs SQL (one or more statements) in the session and returns its output
+# once it has run; undef if the session is gone.
+sub run {
+    my ($self, $sql) = @_;
+    local $SIG{PIPE} = 'IGNORE';
+    return undef unless $self->{pid};
+    print { $self->{in} } "$sql;\nSELECT 'weaveit-session-done';\n"
+        or return undef;
+    my $text = '';
+    while (defined(my $line = readline $self->{out})) {
+        return $text if $line eq "weaveit-session-done\n";
+        $text .= $line;
+    }
+    return undef;
+}
+
+sub end {
+    my ($self) = @_;
+    my $pid = delete $self->{pid} or return;
+    close $self->{in};
+    kill 'TERM', $pid;
+    waitpid $pid, 0;
 }
 
 
