@@ -119,8 +119,8 @@ static ngx_int_t ngx_http_weaveit_job_argv(ngx_http_weaveit_jobs_t *jobs,
     ngx_pool_t *pool);
 static ngx_int_t ngx_http_weaveit_job_option(ngx_array_t *args, char *name,
     const char *fmt, ...);
-static ngx_int_t ngx_http_weaveit_job_speech_args(ngx_array_t *args,
-    ngx_http_weaveit_main_conf_t *wmcf);
+static ngx_int_t ngx_http_weaveit_job_speech_args(
+    ngx_http_weaveit_jobs_t *jobs, ngx_array_t *args);
 static ngx_int_t ngx_http_weaveit_job_envp(ngx_http_weaveit_jobs_t *jobs,
     ngx_pool_t *pool);
 static char *const *ngx_http_weaveit_job_voice_argv(
@@ -478,7 +478,7 @@ ngx_http_weaveit_job_argv(ngx_http_weaveit_jobs_t *jobs, ngx_pool_t *pool)
            != NGX_OK
         || ngx_http_weaveit_job_option(args, "--font-size", "%i",
                                        wmcf->font_size) != NGX_OK
-        || ngx_http_weaveit_job_speech_args(args, wmcf) != NGX_OK
+        || ngx_http_weaveit_job_speech_args(jobs, args) != NGX_OK
         || ngx_http_weaveit_job_option(args, "--rate", "%i",
                                        wmcf->speech_rate) != NGX_OK
         || ngx_http_weaveit_job_option(args, "--preset", "%V",
@@ -505,25 +505,23 @@ ngx_http_weaveit_job_argv(ngx_http_weaveit_jobs_t *jobs, ngx_pool_t *pool)
     jobs->argv = args->elts;
     jobs->nargs = args->nelts;
 
-    while (ngx_strcmp(jobs->argv[jobs->voice_arg], "--voice") != 0) {
-        jobs->voice_arg++;
-    }
-
-    jobs->voice_arg++;
-
     return ngx_http_weaveit_job_envp(jobs, pool);
 }
 
 
 /*
- * The backend and the voice; --voice is the last of them, and its value
- * is replaced by a job's own voice (ngx_http_weaveit_job_voice_argv()).
+ * The backend and the voice, whose value a job's own voice replaces
+ * (ngx_http_weaveit_job_voice_argv())
  */
 
 static ngx_int_t
-ngx_http_weaveit_job_speech_args(ngx_array_t *args,
-    ngx_http_weaveit_main_conf_t *wmcf)
+ngx_http_weaveit_job_speech_args(ngx_http_weaveit_jobs_t *jobs,
+    ngx_array_t *args)
 {
+    ngx_http_weaveit_main_conf_t  *wmcf;
+
+    wmcf = jobs->conf;
+
     if (wmcf->speech == WEAVEIT_SPEECH_OPENAI
         && (ngx_http_weaveit_job_option(args, "--speech", "openai")
             != NGX_OK
@@ -541,6 +539,8 @@ ngx_http_weaveit_job_speech_args(ngx_array_t *args,
     {
         return NGX_ERROR;
     }
+
+    jobs->voice_arg = args->nelts + 1;
 
     return ngx_http_weaveit_job_option(args, "--voice", "%V", &wmcf->voice);
 }
