@@ -43,6 +43,10 @@ static char *ngx_http_weaveit_video_size(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_weaveit_x264_preset(ngx_conf_t *cf, void *post,
     void *data);
+static char *ngx_http_weaveit_speech_format(ngx_conf_t *cf, void *post,
+    void *data);
+static char *ngx_http_weaveit_voices_list(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_weaveit_check_bounds(ngx_conf_t *cf, void *post,
     void *data);
 static char *ngx_http_weaveit_check_interval(ngx_conf_t *cf, void *post,
@@ -81,6 +85,15 @@ static ngx_conf_post_t  ngx_http_weaveit_x264_preset_post = {
     ngx_http_weaveit_x264_preset
 };
 
+static ngx_conf_post_t  ngx_http_weaveit_speech_format_post = {
+    ngx_http_weaveit_speech_format
+};
+
+static ngx_conf_num_bounds_t  ngx_http_weaveit_speech_concurrency_bounds = {
+    ngx_http_weaveit_check_bounds, WEAVEIT_SPEECH_CONCURRENCY_MIN,
+    WEAVEIT_SPEECH_CONCURRENCY_MAX
+};
+
 /* a worker runs its jobs' generators at once: a thousand is plenty */
 
 static ngx_conf_num_bounds_t  ngx_http_weaveit_max_jobs_bounds = {
@@ -116,6 +129,8 @@ static ngx_http_handler_pt  ngx_http_weaveit_demo_post =
     ngx_http_weaveit_demo_handler;
 static ngx_http_handler_pt  ngx_http_weaveit_points_award_post =
     ngx_http_weaveit_points_award_handler;
+static ngx_http_handler_pt  ngx_http_weaveit_voices_post =
+    ngx_http_weaveit_voices_handler;
 
 
 static ngx_int_t ngx_http_weaveit_init_process(ngx_cycle_t *cycle);
@@ -200,6 +215,13 @@ static ngx_command_t  ngx_http_weaveit_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       &ngx_http_weaveit_points_award_post },
+
+    { ngx_string("weaveit_voices_list"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_weaveit_voices_list,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      &ngx_http_weaveit_voices_post },
 
     { ngx_string("weaveit_max_script"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -348,6 +370,55 @@ static ngx_command_t  ngx_http_weaveit_commands[] = {
       offsetof(ngx_http_weaveit_main_conf_t, voice),
       NULL },
 
+    { ngx_string("weaveit_voices"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_weaveit_speech_set_voices,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_weaveit_main_conf_t, voice_names),
+      NULL },
+
+    { ngx_string("weaveit_speech"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_weaveit_speech_set,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("weaveit_speech_model"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_weaveit_main_conf_t, speech_model),
+      NULL },
+
+    { ngx_string("weaveit_speech_key_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_weaveit_main_conf_t, speech_key_file),
+      NULL },
+
+    { ngx_string("weaveit_speech_format"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_weaveit_main_conf_t, speech_format),
+      &ngx_http_weaveit_speech_format_post },
+
+    { ngx_string("weaveit_speech_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_weaveit_main_conf_t, speech_timeout),
+      NULL },
+
+    { ngx_string("weaveit_speech_concurrency"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_weaveit_main_conf_t, speech_concurrency),
+      &ngx_http_weaveit_speech_concurrency_bounds },
+
     { ngx_string("weaveit_speech_rate"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -438,6 +509,14 @@ ngx_http_weaveit_create_main_conf(ngx_conf_t *cf)
      *     wmcf->font = { 0, NULL };
      *     wmcf->voice = { 0, NULL };
      *     wmcf->x264_preset = { 0, NULL };
+     *     wmcf->speech_url = { 0, NULL };
+     *     wmcf->speech_model = { 0, NULL };
+     *     wmcf->speech_key_file = { 0, NULL };
+     *     wmcf->speech_key = { 0, NULL };
+     *     wmcf->speech_format = { 0, NULL };
+     *     wmcf->voice_names = NULL;
+     *     wmcf->voices = NULL;
+     *     wmcf->lists_voices = 0;
      */
 
     ngx_http_weaveit_pg_conf_unset(&wmcf->db);
@@ -459,6 +538,9 @@ ngx_http_weaveit_create_main_conf(ngx_conf_t *cf)
     wmcf->video_fps = NGX_CONF_UNSET;
     wmcf->font_size = NGX_CONF_UNSET;
     wmcf->speech_rate = NGX_CONF_UNSET;
+    wmcf->speech = NGX_CONF_UNSET_UINT;
+    wmcf->speech_timeout = NGX_CONF_UNSET;
+    wmcf->speech_concurrency = NGX_CONF_UNSET;
 
     return wmcf;
 }
@@ -476,7 +558,11 @@ ngx_http_weaveit_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_http_weaveit_init_jobs_conf(wmcf);
     ngx_http_weaveit_init_render_conf(wmcf);
 
-    return ngx_http_weaveit_job_init_conf(cf, wmcf);
+    if (ngx_http_weaveit_job_init_conf(cf, wmcf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return ngx_http_weaveit_speech_init_conf(cf, wmcf);
 }
 
 
@@ -517,7 +603,6 @@ ngx_http_weaveit_init_render_conf(ngx_http_weaveit_main_conf_t *wmcf)
     ngx_conf_init_value(wmcf->speech_rate, defaults.speech_rate);
 
     ngx_http_weaveit_init_str(&wmcf->font, defaults.font_path);
-    ngx_http_weaveit_init_str(&wmcf->voice, defaults.voice);
     ngx_http_weaveit_init_str(&wmcf->x264_preset, defaults.x264_preset);
 }
 
@@ -710,6 +795,20 @@ ngx_http_weaveit_generate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* GET /api/voices: espeak-ng's voices are asked for at start */
+
+static char *
+ngx_http_weaveit_voices_list(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_weaveit_main_conf_t  *wmcf;
+
+    wmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_weaveit_module);
+    wmcf->lists_voices = 1;
+
+    return ngx_http_weaveit_set_handler(cf, cmd, conf);
+}
+
+
 /* weaveit_video_size WIDTHxHEIGHT; H.264 4:2:0 wants even sizes */
 
 static char *
@@ -819,6 +918,19 @@ ngx_http_weaveit_x264_preset(ngx_conf_t *cf, void *post, void *data)
     }
 
     return "is not an x264 preset (ultrafast ... placebo)";
+}
+
+
+static char *
+ngx_http_weaveit_speech_format(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_str_t  *format = data;
+
+    if (weaveit_speech_format_valid((char *) format->data)) {
+        return NGX_CONF_OK;
+    }
+
+    return "is not wav, mp3, opus, flac or aac";
 }
 
 

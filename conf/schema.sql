@@ -145,6 +145,23 @@ BEGIN
 END
 $weaveit$;
 
+-- 3: the voice a job is narrated with (issue #13).
+DO $weaveit$
+BEGIN
+    IF EXISTS (SELECT 1 FROM weaveit_schema WHERE version = 3) THEN
+        RETURN;
+    END IF;
+
+    ALTER TABLE video_jobs ADD COLUMN IF NOT EXISTS voice TEXT;
+
+    -- The function of migration 2 took no voice: no caller may reach it.
+    DROP FUNCTION IF EXISTS weaveit_create_job(UUID, TEXT, TEXT, TEXT,
+        INTEGER, INTEGER, INTEGER, INTEGER, TEXT, TIMESTAMPTZ);
+
+    INSERT INTO weaveit_schema (version) VALUES (3);
+END
+$weaveit$;
+
 -- The seed's timestamps are "timestamp without time zone", written by
 -- NOW() in the session's time zone: this spells them in ISO 8601 UTC.
 CREATE OR REPLACE FUNCTION weaveit_iso(ts TIMESTAMP) RETURNS TEXT
@@ -167,12 +184,13 @@ $$;
 -- points: the balance after the charge; on a refusal, the balance as it is
 -- (the signup points for a wallet not seen yet).
 -- p_signature: lowercase hex SHA-256 of the signature, NULL when unsigned;
--- p_signature_expires: until when the signature would be accepted.
+-- p_signature_expires: until when the signature would be accepted;
+-- p_voice: the voice the job is narrated with.
 CREATE OR REPLACE FUNCTION weaveit_create_job(
     p_job_id UUID, p_wallet TEXT, p_script TEXT, p_title TEXT,
     p_signup_points INTEGER, p_cost INTEGER, p_max_pending INTEGER,
     p_max_wallet_pending INTEGER, p_signature TEXT,
-    p_signature_expires TIMESTAMPTZ,
+    p_signature_expires TIMESTAMPTZ, p_voice TEXT,
     OUT outcome TEXT, OUT points INTEGER)
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -234,9 +252,9 @@ BEGIN
         END IF;
 
         INSERT INTO video_jobs (job_id, wallet_address, script_body, title,
-                                status, points_charged)
-            VALUES (p_job_id, p_wallet, p_script, p_title, 'pending',
-                    p_cost);
+                                voice, status, points_charged)
+            VALUES (p_job_id, p_wallet, p_script, p_title, p_voice,
+                    'pending', p_cost);
         outcome := 'created';
 
     EXCEPTION WHEN SQLSTATE 'WI000' THEN

@@ -7,7 +7,7 @@ build_pkgs="gcc make pkg-config nginx-core nginx-dev libpcre2-dev zlib1g-dev
     libssl-dev libpq-dev uuid-dev libjansson-dev libespeak-ng-dev
     espeak-ng-data libavcodec-dev libavformat-dev libavutil-dev
     libswresample-dev libswscale-dev libfreetype-dev fonts-dejavu-core
-    libseccomp-dev"
+    libseccomp-dev libcurl4-openssl-dev"
 run_pkgs="postgresql-15 postgresql-client-15 curl"
 # pkg:command entries are satisfied by the command from anywhere (a Node.js
 # from another source ships its own npm, which conflicts with Debian's).

@@ -116,6 +116,13 @@ typedef struct ngx_http_weaveit_jobs_s  ngx_http_weaveit_jobs_t;
 #define NGX_HTTP_WEAVEIT_UUID_LEN         36
 
 
+/* a voice a request may choose; language is empty when nobody said */
+typedef struct {
+    ngx_str_t                       name;
+    ngx_str_t                       language;
+} ngx_http_weaveit_voice_t;
+
+
 typedef struct {
     ngx_http_weaveit_pg_conf_t      db;
     ngx_http_weaveit_pg_pool_t     *pool;
@@ -144,6 +151,19 @@ typedef struct {
     ngx_str_t                       voice;
     ngx_int_t                       speech_rate;
     ngx_str_t                       x264_preset;
+
+    /* speech (ngx_http_weaveit_speech.c) */
+    ngx_uint_t                      speech;       /* WEAVEIT_SPEECH_* */
+    ngx_str_t                       speech_url;
+    ngx_str_t                       speech_model;
+    ngx_str_t                       speech_key_file;
+    ngx_str_t                       speech_key;   /* the file's token */
+    ngx_str_t                       speech_format;
+    time_t                          speech_timeout;
+    ngx_int_t                       speech_concurrency;
+    ngx_array_t                    *voice_names;  /* weaveit_voices */
+    ngx_array_t                    *voices;       /* of ..._voice_t */
+    ngx_flag_t                      lists_voices;
 } ngx_http_weaveit_main_conf_t;
 
 
@@ -312,6 +332,10 @@ ngx_int_t ngx_http_weaveit_signature_time(ngx_str_t *value, time_t now,
 #define NGX_HTTP_WEAVEIT_TITLE_MAX        200
 #define NGX_HTTP_WEAVEIT_NOTE_MAX         200
 #define NGX_HTTP_WEAVEIT_AWARD_MAX        1000000
+/* longer than any voice name: refused as unknown before any lookup */
+#define NGX_HTTP_WEAVEIT_VOICE_MAX        100
+#define NGX_HTTP_WEAVEIT_VOICE_UNKNOWN                                        \
+    "voice is not one of this server's voices (GET /api/voices)"
 
 /* jansson's message after "Invalid JSON: " is the longest */
 #define NGX_HTTP_WEAVEIT_INPUT_ERRLEN                                         \
@@ -323,6 +347,7 @@ typedef struct {
     ngx_str_t                       script;
     ngx_str_t                       wallet;
     ngx_str_t                       title;        /* empty: none */
+    ngx_str_t                       voice;        /* data NULL: none */
     char                            error[NGX_HTTP_WEAVEIT_INPUT_ERRLEN];
 } ngx_http_weaveit_generate_input_t;
 
@@ -373,6 +398,7 @@ typedef enum {
 
 typedef struct {
     char *const                    *argv;
+    char *const                    *envp;
     ngx_msec_t                      deadline;     /* wall clock */
     const char                     *title;
     size_t                          title_len;
@@ -386,11 +412,25 @@ typedef struct {
     ngx_http_weaveit_gen_outcome_e  outcome;
     unsigned                        killed:1;
     char                            message[256]; /* for the log */
+    char                            notes[1024];  /* lines, the first ones */
+    size_t                          notes_len;
 } ngx_http_weaveit_gen_t;
 
 
 void ngx_http_weaveit_generator_run(ngx_http_weaveit_gen_t *g);
 void ngx_http_weaveit_generator_free(ngx_http_weaveit_gen_t *g);
+
+
+/* ngx_http_weaveit_speech.c: the speech backend and its voices */
+char *ngx_http_weaveit_speech_set(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_weaveit_speech_set_voices(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_weaveit_speech_init_conf(ngx_conf_t *cf,
+    ngx_http_weaveit_main_conf_t *wmcf);
+ngx_uint_t ngx_http_weaveit_voice_allowed(ngx_http_weaveit_main_conf_t *wmcf,
+    ngx_str_t *name);
+const char *ngx_http_weaveit_speech_name(ngx_http_weaveit_main_conf_t *wmcf);
 
 
 /* ngx_http_weaveit_auth.c: wallet signatures */
@@ -410,6 +450,7 @@ ngx_int_t ngx_http_weaveit_wallet_videos_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_weaveit_points_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_weaveit_demo_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_weaveit_points_award_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_weaveit_voices_handler(ngx_http_request_t *r);
 
 
 #endif /* _NGX_HTTP_WEAVEIT_H_INCLUDED_ */

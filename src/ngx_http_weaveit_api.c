@@ -20,7 +20,7 @@
 
 typedef struct {
     ngx_http_weaveit_pg_query_t    query;
-    const char                    *values[10];
+    const char                    *values[11];
     ngx_str_t                      job_id;
     ngx_int_t                      cost;
     ngx_uint_t                     wait;
@@ -106,12 +106,12 @@ static const char  ngx_http_weaveit_health_sql[] = "SELECT 1";
 static const char  ngx_http_weaveit_create_job_sql[] =
     "SELECT outcome, points FROM weaveit_create_job("
     "$1::uuid, $2, $3, $4, $5::int, $6::int, $7::int, $8::int, $9,"
-    " to_timestamp($10::bigint))";
+    " to_timestamp($10::bigint), $11)";
 
 static const char  ngx_http_weaveit_status_sql[] =
     "SELECT j.job_id, j.status, j.error_message,"
     "  weaveit_iso(j.created_at), weaveit_iso(j.updated_at), j.progress,"
-    "  EXISTS (SELECT 1 FROM videos v WHERE v.job_id = j.job_id)"
+    "  EXISTS (SELECT 1 FROM videos v WHERE v.job_id = j.job_id), j.voice"
     " FROM video_jobs j WHERE j.job_id = $1::uuid";
 
 /* one page, and the wallet's total even when the page is empty */
@@ -481,8 +481,9 @@ ngx_http_weaveit_generate_body(ngx_http_request_t *r)
 
 /*
  * NGX_DECLINED: ctx->values[1..3] hold the wallet, the script and the
- * title (or NULL) and the request goes on; anything else is to be
- * finalized with (a 400 was sent)
+ * title (or NULL), ctx->values[10] the voice, and the request goes on;
+ * anything else is the status to finalize the request with (a 400 was
+ * sent)
  */
 
 static ngx_int_t
@@ -491,11 +492,24 @@ ngx_http_weaveit_generate_parse(ngx_http_request_t *r,
 {
     const char                         *error;
     ngx_http_weaveit_loc_conf_t        *wlcf;
+    ngx_http_weaveit_main_conf_t       *wmcf;
     ngx_http_weaveit_generate_input_t   in;
 
     wlcf = ngx_http_get_module_loc_conf(r, ngx_http_weaveit_module);
+    wmcf = ngx_http_get_module_main_conf(r, ngx_http_weaveit_module);
 
     error = ngx_http_weaveit_generate_input(body, wlcf->max_script, &in);
+
+    if (error == NULL && in.voice.data == NULL) {
+        in.voice = wmcf->voice;
+
+    } else if (error == NULL
+               && !ngx_http_weaveit_voice_allowed(wmcf, &in.voice))
+    {
+        json_decref(in.json);
+        error = NGX_HTTP_WEAVEIT_VOICE_UNKNOWN;
+    }
+
     if (error != NULL) {
         return ngx_http_weaveit_send_error(r, NGX_HTTP_BAD_REQUEST, error);
     }
@@ -504,11 +518,12 @@ ngx_http_weaveit_generate_parse(ngx_http_request_t *r,
     ctx->values[2] = ngx_http_weaveit_pstrdup(r->pool, &in.script);
     ctx->values[3] = in.title.len
                      ? ngx_http_weaveit_pstrdup(r->pool, &in.title) : NULL;
+    ctx->values[10] = ngx_http_weaveit_pstrdup(r->pool, &in.voice);
 
     json_decref(in.json);
 
     if (ctx->values[1] == NULL || ctx->values[2] == NULL
-        || (in.title.len && ctx->values[3] == NULL))
+        || (in.title.len && ctx->values[3] == NULL) || ctx->values[10] == NULL)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -633,7 +648,7 @@ ngx_http_weaveit_generate_create(ngx_http_request_t *r,
     }
 
     if (ngx_http_weaveit_send_query(r, &ctx->query,
-                                    ngx_http_weaveit_create_job_sql, 10,
+                                    ngx_http_weaveit_create_job_sql, 11,
                                     ctx->values,
                                     ngx_http_weaveit_generate_created)
         != NGX_OK)
@@ -872,7 +887,7 @@ ngx_http_weaveit_status_done(ngx_http_weaveit_pg_query_t *q)
     status = PQgetvalue(res, 0, 1);
     available = (PQgetvalue(res, 0, 6)[0] == 't');
 
-    json = json_pack("{s:s,s:s,s:b,s:o,s:s,s:s,s:b,s:i}",
+    json = json_pack("{s:s,s:s,s:b,s:o,s:s,s:s,s:b,s:i,s:o}",
                      "jobId", PQgetvalue(res, 0, 0),
                      "status", status,
                      "ready", ngx_strcmp(status, "completed") == 0
@@ -883,7 +898,10 @@ ngx_http_weaveit_status_done(ngx_http_weaveit_pg_query_t *q)
                      "createdAt", PQgetvalue(res, 0, 3),
                      "updatedAt", PQgetvalue(res, 0, 4),
                      "videoAvailable", available,
-                     "progress", atoi(PQgetvalue(res, 0, 5)));
+                     "progress", atoi(PQgetvalue(res, 0, 5)),
+                     "voice", PQgetisnull(res, 0, 7)
+                              ? json_null()
+                              : json_string(PQgetvalue(res, 0, 7)));
 
     ngx_http_weaveit_finalize(r,
                           ngx_http_weaveit_send_json(r, NGX_HTTP_OK, json));
@@ -1109,6 +1127,51 @@ ngx_http_weaveit_demo_handler(ngx_http_request_t *r)
     ngx_str_set(&r->headers_out.content_type, "text/html; charset=utf-8");
 
     return ngx_http_weaveit_send_buf(r, NGX_HTTP_OK, b);
+}
+
+
+/* GET /api/voices: the backend, its default voice, the voices allowed */
+
+
+ngx_int_t
+ngx_http_weaveit_voices_handler(ngx_http_request_t *r)
+{
+    json_t                        *json, *list;
+    ngx_int_t                      rc;
+    ngx_uint_t                     i;
+    ngx_http_weaveit_voice_t      *v;
+    ngx_http_weaveit_main_conf_t  *wmcf;
+
+    rc = ngx_http_weaveit_get_only(r);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    wmcf = ngx_http_get_module_main_conf(r, ngx_http_weaveit_module);
+    list = json_array();
+    v = wmcf->voices->elts;
+
+    for (i = 0; list != NULL && i < wmcf->voices->nelts; i++) {
+        if (json_array_append_new(list,
+                json_pack("{s:s%,s:o}",
+                          "name", v[i].name.data, v[i].name.len,
+                          "language", v[i].language.len
+                              ? json_stringn((char *) v[i].language.data,
+                                             v[i].language.len)
+                              : json_null()))
+            != 0)
+        {
+            json_decref(list);
+            list = NULL;
+        }
+    }
+
+    json = json_pack("{s:s,s:s,s:o}",
+                     "backend", ngx_http_weaveit_speech_name(wmcf),
+                     "default", (char *) wmcf->voice.data,
+                     "voices", list);
+
+    return ngx_http_weaveit_send_json(r, NGX_HTTP_OK, json);
 }
 
 

@@ -31,16 +31,13 @@
 #define NGX_HTTP_WEAVEIT_GEN_VIDEO_MAX  (1024 * 1024 * 1024)
 
 
-extern char  **environ;
-
-
 typedef struct {
     int                          fd[4];       /* stdin, stdout, stderr, 3 */
     int                          child[4];
     struct iovec                 in[3];
     ngx_uint_t                   nin;
     u_char                       header[NGX_SIZE_T_LEN + 2];
-    u_char                       line[64];
+    u_char                       line[512];
     size_t                       line_len;
     size_t                       error_len;
     size_t                       capacity;
@@ -63,6 +60,8 @@ static void ngx_http_weaveit_gen_keep_tail(ngx_http_weaveit_gen_t *g,
 static char *ngx_http_weaveit_gen_last_line(char *text);
 static void ngx_http_weaveit_gen_progress(ngx_http_weaveit_gen_t *g,
     ngx_http_weaveit_gen_io_t *io, u_char *p, size_t n);
+static void ngx_http_weaveit_gen_note(ngx_http_weaveit_gen_t *g,
+    u_char *text, size_t len);
 static void ngx_http_weaveit_gen_outcome(ngx_http_weaveit_gen_t *g,
     int status);
 static ngx_msec_t ngx_http_weaveit_gen_now(void);
@@ -219,7 +218,7 @@ ngx_http_weaveit_gen_spawn(ngx_http_weaveit_gen_t *g,
     }
 
     if (rc == 0) {
-        rc = posix_spawn(pid, g->argv[0], &fa, &attr, g->argv, environ);
+        rc = posix_spawn(pid, g->argv[0], &fa, &attr, g->argv, g->envp);
     }
 
     posix_spawn_file_actions_destroy(&fa);
@@ -485,7 +484,10 @@ ngx_http_weaveit_gen_last_line(char *text)
 }
 
 
-/* lines "N" (percent done) and, last, "duration SECONDS" */
+/*
+ * lines "N" (percent done), "note TEXT" (for the log) and, last,
+ * "duration SECONDS"
+ */
 
 static void
 ngx_http_weaveit_gen_progress(ngx_http_weaveit_gen_t *g,
@@ -506,6 +508,13 @@ ngx_http_weaveit_gen_progress(ngx_http_weaveit_gen_t *g,
         }
 
         io->line[io->line_len] = '\0';
+
+        if (ngx_strncmp(io->line, "note ", 5) == 0) {
+            ngx_http_weaveit_gen_note(g, io->line + 5, io->line_len - 5);
+            io->line_len = 0;
+            continue;
+        }
+
         io->line_len = 0;
 
         if (sscanf((char *) io->line, "duration %lf", &g->duration) == 1) {
@@ -518,6 +527,30 @@ ngx_http_weaveit_gen_progress(ngx_http_weaveit_gen_t *g,
             atomic_store(&g->progress, percent);
         }
     }
+}
+
+
+/* the first notes that fit, whole lines, printable */
+
+static void
+ngx_http_weaveit_gen_note(ngx_http_weaveit_gen_t *g, u_char *text,
+    size_t len)
+{
+    size_t  i;
+    u_char  *p;
+
+    if (g->notes_len + len + 1 > sizeof(g->notes)) {
+        return;
+    }
+
+    p = (u_char *) g->notes + g->notes_len;
+
+    for (i = 0; i < len; i++) {
+        *p++ = (text[i] >= 0x20 && text[i] < 0x7f) ? text[i] : '?';
+    }
+
+    *p = '\n';
+    g->notes_len += len + 1;
 }
 
 

@@ -28,8 +28,9 @@ static const char *ngx_http_weaveit_check_award(json_t *points,
 
 
 /*
- * POST /api/generate {script, walletAddress, title?}, checked in the
- * original service's order.  NULL: in->json holds the body, which the
+ * POST /api/generate {script, walletAddress, title?, voice?}, checked in
+ * the original service's order, then the voice (whether this server
+ * allows it is the caller's to check: it knows the configuration).  NULL: in->json holds the body, which the
  * caller releases once it has copied the fields; otherwise the message.
  */
 
@@ -59,6 +60,13 @@ ngx_http_weaveit_generate_input(ngx_str_t *body, size_t max_script,
                     json_object_get(in->json, "title"),
                     NGX_HTTP_WEAVEIT_TITLE_MAX, "title must be a string",
                     "title must be at most 200 characters", &in->title);
+    }
+
+    if (error == NULL) {
+        error = ngx_http_weaveit_check_text(
+                    json_object_get(in->json, "voice"),
+                    NGX_HTTP_WEAVEIT_VOICE_MAX, "voice must be a string",
+                    NGX_HTTP_WEAVEIT_VOICE_UNKNOWN, &in->voice);
     }
 
     if (error != NULL) {

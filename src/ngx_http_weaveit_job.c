@@ -29,12 +29,16 @@
 
 
 #include "ngx_http_weaveit.h"
+#include "weaveit.h"
 
 #include <uuid/uuid.h>
 
 
 #define NGX_HTTP_WEAVEIT_ID_LEN       128
 #define NGX_HTTP_WEAVEIT_CLEANUP_SEC  60
+
+
+extern char  **environ;
 
 
 typedef enum {
@@ -57,6 +61,7 @@ typedef struct {
     char                          *script;
     size_t                         script_len;
     char                          *title;
+    char                          *voice;
     ngx_http_weaveit_gen_t         gen;
     char                           duration[NGX_INT_T_LEN + 1];
     const char                    *values[6];
@@ -84,6 +89,9 @@ struct ngx_http_weaveit_jobs_s {
     ngx_http_weaveit_main_conf_t  *conf;
     ngx_log_t                     *log;
     char                         **argv;
+    ngx_uint_t                     nargs;
+    ngx_uint_t                     voice_arg;    /* argv[] of --voice's */
+    char                         **envp;
     ngx_queue_t                    running;
     ngx_int_t                      nrunning;
     ngx_int_t                      room;         /* what the pool takes */
@@ -111,6 +119,12 @@ static ngx_int_t ngx_http_weaveit_job_argv(ngx_http_weaveit_jobs_t *jobs,
     ngx_pool_t *pool);
 static ngx_int_t ngx_http_weaveit_job_option(ngx_array_t *args, char *name,
     const char *fmt, ...);
+static ngx_int_t ngx_http_weaveit_job_speech_args(
+    ngx_http_weaveit_jobs_t *jobs, ngx_array_t *args);
+static ngx_int_t ngx_http_weaveit_job_envp(ngx_http_weaveit_jobs_t *jobs,
+    ngx_pool_t *pool);
+static char *const *ngx_http_weaveit_job_voice_argv(
+    ngx_http_weaveit_running_t *job);
 static ngx_int_t ngx_http_weaveit_job_own_children(ngx_cycle_t *cycle);
 static ngx_msec_t ngx_http_weaveit_job_deadline(
     ngx_http_weaveit_main_conf_t *wmcf);
@@ -138,6 +152,7 @@ static void ngx_http_weaveit_job_record_failure(
     ngx_http_weaveit_running_t *job);
 static void ngx_http_weaveit_job_log_outcome(
     ngx_http_weaveit_running_t *job);
+static void ngx_http_weaveit_job_log_notes(ngx_http_weaveit_running_t *job);
 static void ngx_http_weaveit_job_store(ngx_http_weaveit_running_t *job);
 static void ngx_http_weaveit_job_stored(ngx_http_weaveit_pg_query_t *q);
 static void ngx_http_weaveit_job_free(ngx_http_weaveit_running_t *job);
@@ -211,7 +226,7 @@ static const char  ngx_http_weaveit_job_claim_sql[] =
     "    attempts = j.attempts + 1, progress = 0,"
     "    updated_at = now()"
     "  FROM c WHERE j.job_id = c.job_id"
-    "  RETURNING j.job_id, j.script_body, j.title";
+    "  RETURNING j.job_id, j.script_body, j.title, j.voice";
 
 /* a job deleted meanwhile counts as failed */
 
@@ -463,8 +478,7 @@ ngx_http_weaveit_job_argv(ngx_http_weaveit_jobs_t *jobs, ngx_pool_t *pool)
            != NGX_OK
         || ngx_http_weaveit_job_option(args, "--font-size", "%i",
                                        wmcf->font_size) != NGX_OK
-        || ngx_http_weaveit_job_option(args, "--voice", "%V", &wmcf->voice)
-           != NGX_OK
+        || ngx_http_weaveit_job_speech_args(jobs, args) != NGX_OK
         || ngx_http_weaveit_job_option(args, "--rate", "%i",
                                        wmcf->speech_rate) != NGX_OK
         || ngx_http_weaveit_job_option(args, "--preset", "%V",
@@ -489,6 +503,82 @@ ngx_http_weaveit_job_argv(ngx_http_weaveit_jobs_t *jobs, ngx_pool_t *pool)
 
     *arg = NULL;
     jobs->argv = args->elts;
+    jobs->nargs = args->nelts;
+
+    return ngx_http_weaveit_job_envp(jobs, pool);
+}
+
+
+/*
+ * The backend and the voice, whose value a job's own voice replaces
+ * (ngx_http_weaveit_job_voice_argv())
+ */
+
+static ngx_int_t
+ngx_http_weaveit_job_speech_args(ngx_http_weaveit_jobs_t *jobs,
+    ngx_array_t *args)
+{
+    ngx_http_weaveit_main_conf_t  *wmcf;
+
+    wmcf = jobs->conf;
+
+    if (wmcf->speech == WEAVEIT_SPEECH_OPENAI
+        && (ngx_http_weaveit_job_option(args, "--speech", "openai")
+            != NGX_OK
+            || ngx_http_weaveit_job_option(args, "--speech-url", "%V",
+                                           &wmcf->speech_url) != NGX_OK
+            || ngx_http_weaveit_job_option(args, "--speech-model", "%V",
+                                           &wmcf->speech_model) != NGX_OK
+            || ngx_http_weaveit_job_option(args, "--speech-format", "%V",
+                                           &wmcf->speech_format) != NGX_OK
+            || ngx_http_weaveit_job_option(args, "--speech-timeout", "%T",
+                                           wmcf->speech_timeout) != NGX_OK
+            || ngx_http_weaveit_job_option(args, "--speech-concurrency",
+                                           "%i", wmcf->speech_concurrency)
+               != NGX_OK))
+    {
+        return NGX_ERROR;
+    }
+
+    jobs->voice_arg = args->nelts + 1;
+
+    return ngx_http_weaveit_job_option(args, "--voice", "%V", &wmcf->voice);
+}
+
+
+/*
+ * The worker's environment, and the speech server's token, which a
+ * command line would show to every user of the host.
+ */
+
+static ngx_int_t
+ngx_http_weaveit_job_envp(ngx_http_weaveit_jobs_t *jobs, ngx_pool_t *pool)
+{
+    u_char      *key;
+    ngx_str_t   *token;
+    ngx_uint_t   n;
+
+    token = &jobs->conf->speech_key;
+
+    if (token->len == 0) {
+        jobs->envp = environ;
+        return NGX_OK;
+    }
+
+    for (n = 0; environ[n] != NULL; n++) {
+        /* void */
+    }
+
+    jobs->envp = ngx_palloc(pool, (n + 2) * sizeof(char *));
+    key = ngx_pnalloc(pool, sizeof(WEAVEIT_SPEECH_KEY_ENV "=") + token->len);
+    if (jobs->envp == NULL || key == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(jobs->envp, environ, n * sizeof(char *));
+    (void) ngx_sprintf(key, WEAVEIT_SPEECH_KEY_ENV "=%V%Z", token);
+    jobs->envp[n] = (char *) key;
+    jobs->envp[n + 1] = NULL;
 
     return NGX_OK;
 }
@@ -885,18 +975,20 @@ static ngx_int_t
 ngx_http_weaveit_job_start(ngx_http_weaveit_jobs_t *jobs, PGresult *res,
     int row)
 {
-    size_t                       script_len, title_len;
+    size_t                       script_len, title_len, voice_len;
     ngx_http_weaveit_running_t  *job;
 
     script_len = PQgetlength(res, row, 1);
     title_len = PQgetisnull(res, row, 2) ? 0 : PQgetlength(res, row, 2);
+    voice_len = PQgetisnull(res, row, 3) ? 0 : PQgetlength(res, row, 3);
 
     if (PQgetlength(res, row, 0) != NGX_HTTP_WEAVEIT_UUID_LEN) {
         return NGX_ERROR;
     }
 
-    job = ngx_calloc(sizeof(ngx_http_weaveit_running_t) + script_len + 1
-                     + title_len + 1, jobs->log);
+    job = ngx_calloc(sizeof(ngx_http_weaveit_running_t)
+                     + jobs->nargs * sizeof(char *) + script_len + 1
+                     + title_len + 1 + voice_len + 1, jobs->log);
     if (job == NULL) {
         return NGX_ERROR;
     }
@@ -904,14 +996,18 @@ ngx_http_weaveit_job_start(ngx_http_weaveit_jobs_t *jobs, PGresult *res,
     job->jobs = jobs;
     ngx_memcpy(job->id, PQgetvalue(res, row, 0), NGX_HTTP_WEAVEIT_UUID_LEN);
 
-    job->script = (char *) (job + 1);
+    job->script = (char *) (job + 1) + jobs->nargs * sizeof(char *);
     job->script_len = script_len;
     ngx_memcpy(job->script, PQgetvalue(res, row, 1), script_len);
 
     job->title = job->script + script_len + 1;
     ngx_memcpy(job->title, PQgetvalue(res, row, 2), title_len);
 
-    job->gen.argv = jobs->argv;
+    job->voice = job->title + title_len + 1;
+    ngx_memcpy(job->voice, PQgetvalue(res, row, 3), voice_len);
+
+    job->gen.argv = ngx_http_weaveit_job_voice_argv(job);
+    job->gen.envp = jobs->envp;
     job->gen.deadline = ngx_http_weaveit_job_deadline(jobs->conf);
     job->gen.title = job->title;
     job->gen.title_len = title_len;
@@ -937,6 +1033,28 @@ ngx_http_weaveit_job_start(ngx_http_weaveit_jobs_t *jobs, PGresult *res,
                   "weaveit: job %s generating", job->id);
 
     return NGX_OK;
+}
+
+
+/* the worker's command line, with the job's voice if it has one */
+
+static char *const *
+ngx_http_weaveit_job_voice_argv(ngx_http_weaveit_running_t *job)
+{
+    char                    **argv;
+    ngx_http_weaveit_jobs_t  *jobs;
+
+    jobs = job->jobs;
+
+    if (job->voice[0] == '\0') {
+        return jobs->argv;
+    }
+
+    argv = (char **) (job + 1);
+    ngx_memcpy(argv, jobs->argv, jobs->nargs * sizeof(char *));
+    argv[jobs->voice_arg] = job->voice;
+
+    return argv;
 }
 
 
@@ -1063,6 +1181,8 @@ ngx_http_weaveit_job_log_outcome(ngx_http_weaveit_running_t *job)
 
     g = &job->gen;
 
+    ngx_http_weaveit_job_log_notes(job);
+
     switch (g->outcome) {
 
     case NGX_HTTP_WEAVEIT_GEN_DONE:
@@ -1084,6 +1204,28 @@ ngx_http_weaveit_job_log_outcome(ngx_http_weaveit_running_t *job)
                       "weaveit: job %s not generated here (%s); it runs "
                       "again when its lease expires", job->id, g->message);
         break;
+    }
+}
+
+
+/* what the generator said along the way: a speech server's retries */
+
+static void
+ngx_http_weaveit_job_log_notes(ngx_http_weaveit_running_t *job)
+{
+    u_char  *p, *last, *eol;
+
+    p = (u_char *) job->gen.notes;
+    last = p + job->gen.notes_len;
+
+    for ( /* void */ ; p < last; p = eol + 1) {
+        eol = ngx_strlchr(p, last, '\n');
+        if (eol == NULL) {
+            eol = last;
+        }
+
+        ngx_log_error(NGX_LOG_WARN, job->jobs->log, 0,
+                      "weaveit: job %s: %*s", job->id, eol - p, p);
     }
 }
 

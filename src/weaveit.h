@@ -18,12 +18,23 @@ typedef struct {
     int           width, height, fps;   /* 1280, 720, 30 */
     const char   *font_path;            /* DejaVu Sans Mono */
     int           font_size;            /* 28 px */
-    const char   *voice;                /* espeak-ng voice name, "en" */
-    int           speech_rate;          /* words per minute, 175 */
+    int           speech;               /* WEAVEIT_SPEECH_ESPEAK, _OPENAI */
+    const char   *voice;                /* espeak-ng's, or the server's */
+    int           speech_rate;          /* espeak-ng: words per minute */
+    const char   *speech_url;           /* openai: the /v1/audio/speech URL */
+    const char   *speech_model;         /* openai: "tts-1-hd" */
+    const char   *speech_key;           /* openai: bearer token, or NULL */
+    const char   *speech_format;        /* openai: what to ask for, "wav" */
+    int           speech_timeout;       /* openai: seconds per request */
+    int           speech_concurrency;   /* openai: requests in flight */
     const char   *x264_preset;          /* WEAVEIT_DEFAULT_PRESET */
     int           crf;                  /* x264 CRF, 0..51 */
     int           threads;              /* x264 threads, 0 = auto */
     const char   *title;                /* NULL or blank = no title card */
+
+    /* retries and other news worth a log line; NULL: none */
+    void        (*note)(void *data, const char *text);
+    void         *note_data;
 } weaveit_params_t;
 
 
@@ -42,6 +53,20 @@ typedef struct {
 #define WEAVEIT_DEFAULT_CRF     23
 #define WEAVEIT_TITLE_SECONDS   2.0
 
+#define WEAVEIT_SPEECH_ESPEAK   0       /* embedded espeak-ng */
+#define WEAVEIT_SPEECH_OPENAI   1       /* POST /v1/audio/speech over HTTP */
+
+/* a bearer token: from a file, handed to a generator in this variable */
+#define WEAVEIT_SPEECH_KEY_MAX  4096
+#define WEAVEIT_SPEECH_KEY_ENV  "WEAVEIT_SPEECH_KEY"
+
+/* the server's voice when none is named: the original service's */
+#define WEAVEIT_OPENAI_VOICE    "nova"
+#define WEAVEIT_OPENAI_MODEL    "tts-1-hd"
+#define WEAVEIT_OPENAI_VOICES                                                 \
+    "alloy", "ash", "coral", "echo", "fable", "nova", "onyx", "sage",         \
+    "shimmer"
+
 /*
  * What weaveit_generate() accepts, and so what the nginx directives
  * promise operators; width and height must also be even (yuv420p).
@@ -56,6 +81,12 @@ typedef struct {
 #define WEAVEIT_FONT_SIZE_MAX    200
 #define WEAVEIT_SPEECH_RATE_MIN  80
 #define WEAVEIT_SPEECH_RATE_MAX  450
+#define WEAVEIT_SPEECH_TIMEOUT_MIN       1          /* seconds */
+#define WEAVEIT_SPEECH_TIMEOUT_MAX       3600
+#define WEAVEIT_SPEECH_CONCURRENCY_MIN   1
+#define WEAVEIT_SPEECH_CONCURRENCY_MAX   64
+/* a voice name, as a directive, the CLI or a request may give it */
+#define WEAVEIT_VOICE_MAX                64         /* bytes */
 
 /* what the generator, weaveit-render --serve, reads from its stdin */
 #define WEAVEIT_TITLE_MAX        4096                  /* bytes */
@@ -78,6 +109,23 @@ int weaveit_params_check(const weaveit_params_t *p, char *err,
 /* 1 if name is one of x264's presets, ultrafast ... placebo */
 int weaveit_x264_preset_valid(const char *name);
 
+/* 1 if a speech server may be asked for this format (not headerless pcm) */
+int weaveit_speech_format_valid(const char *name);
+
+/*
+ * Reads a bearer token from path into key (size bytes with the NUL):
+ * a regular file that others cannot read, one line of printable ASCII
+ * (trailing blanks and newlines dropped).  Returns 0, or -1 with a message
+ * that names the file, never its content.
+ */
+int weaveit_speech_key_read(const char *path, char *key, size_t size,
+    char *err, size_t errlen);
+
+/* the voice when none is named: espeak-ng's "en", or the server's "nova" */
+const char *weaveit_default_voice(int speech);
+/* p->voice, or the default of p->speech */
+const char *weaveit_params_voice(const weaveit_params_t *p);
+
 /*
  * Returns 0 on success, -1 with a readable message in err.  progress (may be
  * NULL) gets 0..100 as frames are encoded, stored with C11 atomics so another
@@ -99,6 +147,14 @@ void weaveit_video_free(weaveit_video_t *v);
  */
 int weaveit_generate_preload(const weaveit_params_t *p, char *err,
     size_t errlen);
+
+/*
+ * espeak-ng's installed voices, each as the name its voice selection
+ * takes and its language's name: calls f once per voice.  Returns 0, or
+ * -1 with a message.
+ */
+int weaveit_espeak_voices(void (*f)(void *data, const char *name,
+    const char *language), void *data, char *err, size_t errlen);
 
 
 #endif /* _WEAVEIT_H_INCLUDED_ */

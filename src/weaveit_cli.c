@@ -6,9 +6,21 @@
  *   weaveit-render [options] [--max-memory B] [--max-cpu S] [--parent P]
  *       --serve
  *   weaveit-render [options] [--max-memory B] [--max-cpu S] --sandbox-test
+ *   weaveit-render --list-voices
  *
  *   options: [--size WxH] [--fps N] [--font F] [--font-size N] [--voice V]
  *            [--rate N] [--preset P] [--crf N] [--threads N]
+ *            [--speech espeak|openai] [--speech-url URL]
+ *            [--speech-model NAME] [--speech-key-file F]
+ *            [--speech-format F] [--speech-timeout S]
+ *            [--speech-concurrency N]
+ *
+ * With --speech openai the voice is the server's (default nova) and the
+ * bearer token comes from --speech-key-file or, for --serve, from the
+ * environment variable WEAVEIT_SPEECH_KEY, which is cleared once read:
+ * a token on the command line would show in every process list.
+ * --list-voices prints espeak-ng's installed voices, "NAME\tLANGUAGE" a
+ * line.
  *
  * --serve enters the sandbox (weaveit_sandbox.c) before it reads a byte;
  * the options are trusted, what comes on stdin is not:
@@ -19,7 +31,8 @@
  *           refused
  *   stdout  the MP4, written once generation has succeeded
  *   fd 3    if open: the progress, a line "N\n" (0 to 100) as it changes,
- *           and on success, before the MP4, "duration SECONDS\n"
+ *           news for the log as lines "note TEXT\n" (a speech server's
+ *           retries), and on success, before the MP4, "duration SECONDS\n"
  *   stderr  on failure, one line: why
  *   exit    0: the MP4 is on stdout; 1: this job failed, its input or its
  *           generation; 2: no job can run, stdin is not read: bad options,
@@ -56,6 +69,7 @@
 #define WEAVEIT_CLI_FILE          0     /* the modes */
 #define WEAVEIT_CLI_SERVE         1
 #define WEAVEIT_CLI_SANDBOX_TEST  2
+#define WEAVEIT_CLI_LIST_VOICES   3
 
 #define WEAVEIT_CLI_TICK_NS       100000000    /* progress is looked at */
 #define WEAVEIT_SERVE_PROGRESS    3            /* the progress fd */
@@ -66,6 +80,7 @@ typedef struct {
     weaveit_params_t    params;
     weaveit_sandbox_t   sandbox;
     int                 mode;
+    char                key[WEAVEIT_SPEECH_KEY_MAX + 1];
 } weaveit_cli_conf_t;
 
 
@@ -110,11 +125,20 @@ static int weaveit_cli_decimal(const char *arg, unsigned long long max,
     unsigned long long *v);
 static int weaveit_cli_size(weaveit_cli_conf_t *conf, size_t offset,
     const char *arg);
+static int weaveit_cli_speech(weaveit_cli_conf_t *conf, size_t offset,
+    const char *arg);
+static int weaveit_cli_key_file(weaveit_cli_conf_t *conf, size_t offset,
+    const char *arg);
+static void weaveit_cli_key_from_env(weaveit_cli_conf_t *conf);
+static void weaveit_cli_note(void *data, const char *text);
+static void weaveit_cli_print_voice(void *data, const char *name,
+    const char *language);
+static int weaveit_cli_list_voices(void);
 static int weaveit_cli_file(weaveit_cli_conf_t *conf, const char *input,
     const char *output);
 static int weaveit_cli_read(FILE *f, size_t max, char **data, size_t *len);
 static void weaveit_cli_job_init(weaveit_cli_job_t *job,
-    const weaveit_params_t *p);
+    weaveit_params_t *p);
 static void weaveit_cli_job_free(weaveit_cli_job_t *job);
 static void weaveit_cli_generate(weaveit_cli_job_t *job);
 static void weaveit_cli_wait(weaveit_cli_job_t *job);
@@ -148,6 +172,16 @@ static const weaveit_cli_option_t  weaveit_cli_options[] = {
     { "preset",     weaveit_cli_string, weaveit_cli_param(x264_preset) },
     { "crf",        weaveit_cli_number, weaveit_cli_param(crf) },
     { "threads",    weaveit_cli_number, weaveit_cli_param(threads) },
+    { "speech",     weaveit_cli_speech, 0 },
+    { "speech-url", weaveit_cli_string, weaveit_cli_param(speech_url) },
+    { "speech-model", weaveit_cli_string, weaveit_cli_param(speech_model) },
+    { "speech-key-file", weaveit_cli_key_file, 0 },
+    { "speech-format", weaveit_cli_string,
+      weaveit_cli_param(speech_format) },
+    { "speech-timeout", weaveit_cli_number,
+      weaveit_cli_param(speech_timeout) },
+    { "speech-concurrency", weaveit_cli_number,
+      weaveit_cli_param(speech_concurrency) },
     { "max-memory", weaveit_cli_limit,  weaveit_cli_sandbox(max_memory) },
     { "max-cpu",    weaveit_cli_limit,  weaveit_cli_sandbox(max_cpu) },
     { "parent",     weaveit_cli_number, weaveit_cli_sandbox(parent) }
@@ -166,9 +200,15 @@ weaveit_cli_usage(FILE *f)
             "[--max-cpu S] [--parent P] --serve\n"
             "       weaveit-render [options] [--max-memory B] "
             "[--max-cpu S] --sandbox-test\n"
+            "       weaveit-render --list-voices\n"
             "options: [--size WxH] [--fps N] [--font F] [--font-size N] "
             "[--voice V]\n"
-            "         [--rate N] [--preset P] [--crf N] [--threads N]\n");
+            "         [--rate N] [--preset P] [--crf N] [--threads N]\n"
+            "         [--speech espeak|openai] [--speech-url URL] "
+            "[--speech-model NAME]\n"
+            "         [--speech-key-file F] [--speech-format F] "
+            "[--speech-timeout S]\n"
+            "         [--speech-concurrency N]\n");
 }
 
 
@@ -182,7 +222,7 @@ static int
 weaveit_cli_parse(int argc, char **argv, weaveit_cli_conf_t *conf)
 {
     int                          c, i, opt, operands;
-    struct option                longopts[WEAVEIT_CLI_NOPTIONS + 4];
+    struct option                longopts[WEAVEIT_CLI_NOPTIONS + 5];
     const weaveit_cli_option_t  *o;
 
     for (i = 0; i < (int) WEAVEIT_CLI_NOPTIONS; i++) {
@@ -196,6 +236,9 @@ weaveit_cli_parse(int argc, char **argv, weaveit_cli_conf_t *conf)
     };
     longopts[i++] = (struct option) {
         "sandbox-test", no_argument, &conf->mode, WEAVEIT_CLI_SANDBOX_TEST
+    };
+    longopts[i++] = (struct option) {
+        "list-voices", no_argument, &conf->mode, WEAVEIT_CLI_LIST_VOICES
     };
     longopts[i++] = (struct option) { "help", no_argument, NULL, 'h' };
     longopts[i] = (struct option) { NULL, 0, NULL, 0 };
@@ -222,6 +265,11 @@ weaveit_cli_parse(int argc, char **argv, weaveit_cli_conf_t *conf)
     }
 
     operands = (conf->mode == WEAVEIT_CLI_FILE) ? 2 : 0;
+
+    if (conf->mode == WEAVEIT_CLI_LIST_VOICES && argc != 2) {
+        weaveit_cli_usage(stderr);
+        return 2;
+    }
 
     if (argc - optind != operands) {
         weaveit_cli_usage(stderr);
@@ -325,6 +373,118 @@ weaveit_cli_size(weaveit_cli_conf_t *conf, size_t offset, const char *arg)
     }
 
     return 0;
+}
+
+
+static int
+weaveit_cli_speech(weaveit_cli_conf_t *conf, size_t offset, const char *arg)
+{
+    (void) offset;
+
+    if (strcmp(arg, "espeak") == 0) {
+        conf->params.speech = WEAVEIT_SPEECH_ESPEAK;
+
+    } else if (strcmp(arg, "openai") == 0) {
+        conf->params.speech = WEAVEIT_SPEECH_OPENAI;
+
+    } else {
+        fprintf(stderr, "weaveit-render: bad --speech \"%s\" (espeak or "
+                "openai)\n", arg);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static int
+weaveit_cli_key_file(weaveit_cli_conf_t *conf, size_t offset,
+    const char *arg)
+{
+    char  err[512];
+
+    (void) offset;
+
+    if (weaveit_speech_key_read(arg, conf->key, sizeof(conf->key), err,
+                                sizeof(err)) != 0)
+    {
+        fprintf(stderr, "weaveit-render: %s\n", err);
+        return -1;
+    }
+
+    conf->params.speech_key = conf->key;
+
+    return 0;
+}
+
+
+/* nginx's token: no other reader of this environment ever sees it */
+
+static void
+weaveit_cli_key_from_env(weaveit_cli_conf_t *conf)
+{
+    char    *key;
+    size_t   len;
+
+    key = getenv(WEAVEIT_SPEECH_KEY_ENV);
+
+    if (key == NULL || conf->params.speech_key != NULL) {
+        return;
+    }
+
+    len = strlen(key);
+
+    if (len < sizeof(conf->key)) {
+        memcpy(conf->key, key, len + 1);
+        conf->params.speech_key = conf->key;
+    }
+
+    memset(key, 0, len);
+    unsetenv(WEAVEIT_SPEECH_KEY_ENV);
+}
+
+
+/* news for the log: a line on fd 3 for nginx, or on stderr */
+
+static void
+weaveit_cli_note(void *data, const char *text)
+{
+    weaveit_cli_job_t  *job;
+
+    job = data;
+
+    if (job->show == weaveit_cli_show_line) {
+        dprintf(job->fd, "note %s\n", text);
+
+    } else {
+        fprintf(stderr, "%sweaveit-render: %s\n",
+                job->show ? "\r" : "", text);
+    }
+}
+
+
+static void
+weaveit_cli_print_voice(void *data, const char *name, const char *language)
+{
+    (void) data;
+
+    printf("%s\t%s\n", name, language);
+}
+
+
+static int
+weaveit_cli_list_voices(void)
+{
+    char  err[512];
+
+    if (weaveit_espeak_voices(weaveit_cli_print_voice, NULL, err,
+                              sizeof(err)) != 0)
+    {
+        fprintf(stderr, "weaveit-render: %s\n", err);
+        return 2;
+    }
+
+    return (fflush(stdout) == 0) ? 0 : 2;
 }
 
 
@@ -436,9 +596,11 @@ weaveit_cli_read(FILE *f, size_t max, char **data, size_t *len)
 
 
 static void
-weaveit_cli_job_init(weaveit_cli_job_t *job, const weaveit_params_t *p)
+weaveit_cli_job_init(weaveit_cli_job_t *job, weaveit_params_t *p)
 {
     memset(job, 0, sizeof(weaveit_cli_job_t));
+    p->note = weaveit_cli_note;
+    p->note_data = job;
     job->params = p;
     pthread_mutex_init(&job->lock, NULL);
     pthread_cond_init(&job->cond, NULL);
@@ -609,6 +771,7 @@ weaveit_cli_serve(weaveit_cli_conf_t *conf)
     weaveit_cli_job_t  job;
 
     weaveit_cli_job_init(&job, &conf->params);
+    weaveit_cli_key_from_env(conf);
 
     if (fcntl(WEAVEIT_SERVE_PROGRESS, F_GETFD) != -1) {
         job.show = weaveit_cli_show_line;
@@ -787,6 +950,9 @@ main(int argc, char **argv)
 
     case WEAVEIT_CLI_SANDBOX_TEST:
         return weaveit_cli_sandbox_test(&conf);
+
+    case WEAVEIT_CLI_LIST_VOICES:
+        return weaveit_cli_list_voices();
 
     default:
         return weaveit_cli_file(&conf, argv[optind], argv[optind + 1]);

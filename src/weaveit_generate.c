@@ -147,7 +147,10 @@ weaveit_generate_preload(const weaveit_params_t *p, char *err,
     weaveit_render_t  *r;
 
     if (weaveit_params_check(p, err, errlen) != 0
-        || weaveit_tts_preload(p->voice, p->speech_rate, err, errlen) != 0
+        || (p->speech == WEAVEIT_SPEECH_OPENAI
+            ? weaveit_tts_openai_preload(p, err, errlen)
+            : weaveit_tts_preload(weaveit_params_voice(p),
+                                  p->speech_rate, err, errlen)) != 0
         || weaveit_encoder_preload(err, errlen) != 0)
     {
         return -1;
@@ -177,9 +180,7 @@ weaveit_run_speak(weaveit_run_t *run, const char *script, size_t len,
     p = run->params;
     sp = &run->speech;
 
-    if (weaveit_tts(p->voice, p->speech_rate, script, len, sp, err, errlen)
-        != 0)
-    {
+    if (weaveit_speak(p, script, len, sp, err, errlen) != 0) {
         return -1;
     }
 

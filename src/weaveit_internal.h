@@ -56,11 +56,31 @@ typedef struct {
 } weaveit_speech_t;
 
 
+/* the backend p->speech says, with p->voice or the backend's default */
+int weaveit_speak(const weaveit_params_t *p, const char *text, size_t len,
+    weaveit_speech_t *sp, char *err, size_t errlen);
+
 int weaveit_tts(const char *voice, int rate, const char *text, size_t len,
     weaveit_speech_t *sp, char *err, size_t errlen);
+/* the same, but text without a word to speak gives no words, no error */
+int weaveit_tts_align(const char *voice, int rate, const char *text,
+    size_t len, weaveit_speech_t *sp, char *err, size_t errlen);
 void weaveit_speech_free(weaveit_speech_t *sp);
 /* espeak-ng initialised and the voice loaded, ahead of the first script */
 int weaveit_tts_preload(const char *voice, int rate, char *err,
+    size_t errlen);
+
+/*
+ * weaveit_tts_openai.c: a speech server with OpenAI's POST
+ * /v1/audio/speech; words timed by espeak-ng's WEAVEIT_ALIGN_VOICE,
+ * scaled to the server's audio
+ */
+#define WEAVEIT_ALIGN_VOICE   "en"
+
+int weaveit_tts_openai(const weaveit_params_t *p, const char *text,
+    size_t len, weaveit_speech_t *sp, char *err, size_t errlen);
+/* libcurl and the decoders set up, espeak-ng's alignment voice loaded */
+int weaveit_tts_openai_preload(const weaveit_params_t *p, char *err,
     size_t errlen);
 
 

@@ -4,10 +4,11 @@
  * untrusted byte is read.
  *
  * The filter allows by default and answers EPERM to what a generator never
- * does (network, other programs and processes, changes to the file
- * system): a library that tries gets an error it can report, and the job
- * fails with a message instead of a mystery.  Reading files stays allowed:
- * espeak-ng opens its voice files again whenever a voice is set.
+ * does (network, unless its speech comes from a server; other programs
+ * and processes, changes to the file system): a library that tries gets
+ * an error it can report, and the job fails with a message instead of a
+ * mystery.  Reading files stays allowed: espeak-ng opens its voice files
+ * again whenever a voice is set.
  */
 
 /* CLONE_THREAD, SCHED_IDLE, close_range() */
@@ -42,6 +43,7 @@ typedef struct {
     const char         *name;
     int               (*call)(const weaveit_params_t *p);  /* -1 and errno */
     int                 allowed;
+    int                 allowed_for_server;   /* with speech from a server */
 } weaveit_sandbox_probe_t;
 
 
@@ -53,8 +55,13 @@ static int weaveit_sandbox_limits(const weaveit_sandbox_t *sb, char *err,
 static int weaveit_sandbox_limit(int resource, const char *name, rlim_t soft,
     rlim_t hard, char *err, size_t errlen);
 static int weaveit_sandbox_priority(char *err, size_t errlen);
-static int weaveit_sandbox_filter(char *err, size_t errlen);
-static int weaveit_sandbox_rules(scmp_filter_ctx ctx);
+static int weaveit_sandbox_filter(const weaveit_params_t *p, char *err,
+    size_t errlen);
+static int weaveit_sandbox_rules(scmp_filter_ctx ctx,
+    const weaveit_params_t *p);
+static int weaveit_sandbox_deny(scmp_filter_ctx ctx, const int *nr,
+    size_t n);
+static int weaveit_sandbox_internet_only(scmp_filter_ctx ctx);
 static int weaveit_sandbox_arg_rules(scmp_filter_ctx ctx, int nr,
     unsigned arg, const int *masks, size_t n);
 
@@ -76,14 +83,23 @@ static int weaveit_probe_run(const weaveit_sandbox_probe_t *probe,
 #define weaveit_nelts(a)  (sizeof(a) / sizeof((a)[0]))
 
 
+/*
+ * The network, even through a descriptor the parent leaked: refused
+ * unless the speech comes from a server (then socket() is in the rules).
+ */
+
+static const int  weaveit_sandbox_network[] = {
+    SCMP_SYS(socket), SCMP_SYS(socketpair), SCMP_SYS(connect),
+    SCMP_SYS(sendto), SCMP_SYS(sendmsg), SCMP_SYS(sendmmsg)
+};
+
+
 /* refused whatever their arguments */
 
 static const int  weaveit_sandbox_denied[] = {
 
-    /* the network, even through a descriptor the parent leaked */
-    SCMP_SYS(socket), SCMP_SYS(socketpair), SCMP_SYS(connect),
+    /* a server, whatever the speech */
     SCMP_SYS(bind), SCMP_SYS(listen), SCMP_SYS(accept), SCMP_SYS(accept4),
-    SCMP_SYS(sendto), SCMP_SYS(sendmsg), SCMP_SYS(sendmmsg),
 
     /* other programs and other processes */
     SCMP_SYS(execve), SCMP_SYS(execveat), SCMP_SYS(fork), SCMP_SYS(vfork),
@@ -129,38 +145,17 @@ static const int  weaveit_sandbox_signals[] = {
 /* the execve() probe runs /bin/false: if it ran, the test cannot pass */
 
 static const weaveit_sandbox_probe_t  weaveit_sandbox_probes[] = {
-    { "socket(AF_INET)", weaveit_probe_inet, 0 },
-    { "socket(AF_UNIX)", weaveit_probe_unix, 0 },
+    { "socket(AF_INET)", weaveit_probe_inet, 0, 1 },
+    { "socket(AF_UNIX)", weaveit_probe_unix, 0, 0 },
     { "open(\"" WEAVEIT_SANDBOX_PROBE "\", O_WRONLY|O_CREAT)",
-      weaveit_probe_create, 0 },
-    { "execve(\"/bin/false\")", weaveit_probe_exec, 0 },
-    { "ptrace(PTRACE_TRACEME)", weaveit_probe_ptrace, 0 },
-    { "fork()", weaveit_probe_fork, 0 },
-    { "kill(parent, 0)", weaveit_probe_kill, 0 },
-    { "open(font, O_RDONLY)", weaveit_probe_font, 1 },
-    { "pthread_create()", weaveit_probe_thread, 1 }
+      weaveit_probe_create, 0, 0 },
+    { "execve(\"/bin/false\")", weaveit_probe_exec, 0, 0 },
+    { "ptrace(PTRACE_TRACEME)", weaveit_probe_ptrace, 0, 0 },
+    { "fork()", weaveit_probe_fork, 0, 0 },
+    { "kill(parent, 0)", weaveit_probe_kill, 0, 0 },
+    { "open(font, O_RDONLY)", weaveit_probe_font, 1, 1 },
+    { "pthread_create()", weaveit_probe_thread, 1, 1 }
 };
-
-
-/*
- * The generator plays no sound, yet espeak-ng 1.51 opens a PulseAudio
- * client in espeak_ng_InitializeOutput() even in synchronous mode: a
- * 64 MB shared memory pool, a mkdir() in $HOME, a connection to the
- * user's sound server that would outlive the filter.  This definition in
- * the executable takes the place of pcaudiolib's, and espeak-ng, which
- * only plays through the object in its audio modes, goes without.
- */
-
-void *
-create_audio_device_object(const char *device, const char *application,
-    const char *description)
-{
-    (void) device;
-    (void) application;
-    (void) description;
-
-    return NULL;
-}
 
 
 int
@@ -172,7 +167,7 @@ weaveit_sandbox_enter(const weaveit_sandbox_t *sb, const weaveit_params_t *p,
         || weaveit_sandbox_limits(sb, err, errlen) != 0
         || weaveit_sandbox_priority(err, errlen) != 0
         || weaveit_generate_preload(p, err, errlen) != 0
-        || weaveit_sandbox_filter(err, errlen) != 0)
+        || weaveit_sandbox_filter(p, err, errlen) != 0)
     {
         return -1;
     }
@@ -321,7 +316,7 @@ weaveit_sandbox_priority(char *err, size_t errlen)
  */
 
 static int
-weaveit_sandbox_filter(char *err, size_t errlen)
+weaveit_sandbox_filter(const weaveit_params_t *p, char *err, size_t errlen)
 {
     int              rc;
     scmp_filter_ctx  ctx;
@@ -339,7 +334,7 @@ weaveit_sandbox_filter(char *err, size_t errlen)
     }
 
     if (rc == 0) {
-        rc = weaveit_sandbox_rules(ctx);
+        rc = weaveit_sandbox_rules(ctx, p);
     }
 
     if (rc == 0) {
@@ -365,18 +360,24 @@ weaveit_sandbox_filter(char *err, size_t errlen)
  */
 
 static int
-weaveit_sandbox_rules(scmp_filter_ctx ctx)
+weaveit_sandbox_rules(scmp_filter_ctx ctx, const weaveit_params_t *p)
 {
     int     rc;
     size_t  i;
     pid_t   self;
 
-    for (i = 0; i < weaveit_nelts(weaveit_sandbox_denied); i++) {
-        rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM),
-                              weaveit_sandbox_denied[i], 0);
-        if (rc != 0) {
-            return rc;
-        }
+    rc = weaveit_sandbox_deny(ctx, weaveit_sandbox_denied,
+                              weaveit_nelts(weaveit_sandbox_denied));
+    if (rc != 0) {
+        return rc;
+    }
+
+    rc = (p->speech == WEAVEIT_SPEECH_ESPEAK)
+         ? weaveit_sandbox_deny(ctx, weaveit_sandbox_network,
+                                weaveit_nelts(weaveit_sandbox_network))
+         : weaveit_sandbox_internet_only(ctx);
+    if (rc != 0) {
+        return rc;
     }
 
     rc = weaveit_sandbox_arg_rules(ctx, SCMP_SYS(open), 1,
@@ -412,6 +413,52 @@ weaveit_sandbox_rules(scmp_filter_ctx ctx)
 
     return seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3),
                             0);
+}
+
+
+static int
+weaveit_sandbox_deny(scmp_filter_ctx ctx, const int *nr, size_t n)
+{
+    int     rc;
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr[i], 0);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * A speech server: sockets of AF_INET and AF_INET6 alone (DNS and HTTP);
+ * libcurl wakes its resolver thread through a socketpair(), which reaches
+ * nothing outside.  A filter cannot say "family not in {...}" in one
+ * rule, so every other family gets its own.
+ */
+
+static int
+weaveit_sandbox_internet_only(scmp_filter_ctx ctx)
+{
+    int  rc, family;
+
+    for (family = 0; family < AF_MAX; family++) {
+        if (family == AF_INET || family == AF_INET6) {
+            continue;
+        }
+
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket),
+                              1, SCMP_A0(SCMP_CMP_EQ,
+                                         (scmp_datum_t) family));
+        if (rc != 0) {
+            return rc;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -470,7 +517,10 @@ static int
 weaveit_probe_run(const weaveit_sandbox_probe_t *probe,
     const weaveit_params_t *p, FILE *out)
 {
-    int  rc, refused;
+    int  rc, refused, allowed;
+
+    allowed = (p->speech == WEAVEIT_SPEECH_ESPEAK)
+              ? probe->allowed : probe->allowed_for_server;
 
     errno = 0;
     rc = probe->call(p);
@@ -478,11 +528,11 @@ weaveit_probe_run(const weaveit_sandbox_probe_t *probe,
 
     if (rc == 0) {
         fprintf(out, "%s: %s\n", probe->name,
-                probe->allowed ? "allowed" : "ALLOWED");
+                allowed ? "allowed" : "ALLOWED");
 
     } else {
         fprintf(out, "%s: %s (%s)\n", probe->name,
-                (probe->allowed || !refused) ? "REFUSED" : "refused",
+                (allowed || !refused) ? "REFUSED" : "refused",
                 strerror(errno));
     }
 
@@ -491,7 +541,7 @@ weaveit_probe_run(const weaveit_sandbox_probe_t *probe,
         return -1;
     }
 
-    return (probe->allowed ? rc == 0 : refused) ? 0 : -1;
+    return (allowed ? rc == 0 : refused) ? 0 : -1;
 }
 
 

@@ -1,6 +1,8 @@
 /*
  * Speech: espeak-ng synthesises the script into 16-bit mono PCM in memory
- * and reports where every word starts in the audio.
+ * and reports where every word starts in the audio.  weaveit_speak() picks
+ * the backend: this one, or a speech server (weaveit_tts_openai.c), which
+ * takes its word timings from this one.
  *
  * espeak-ng keeps global state and is not thread-safe, so it is initialised
  * once and every call into it holds one process-wide mutex.
@@ -26,6 +28,8 @@ typedef struct {
 
 
 static void weaveit_tts_init_once(void);
+static int weaveit_tts_run(const char *voice, int rate, const char *text,
+    size_t len, weaveit_speech_t *sp, char *err, size_t errlen);
 static int weaveit_tts_synthesize(weaveit_tts_ctx_t *ctx, const char *voice,
     int rate, const char *copy, size_t len, char *err, size_t errlen);
 static int weaveit_tts_voice(const char *voice, int rate, char *err,
@@ -45,6 +49,41 @@ static int                 weaveit_tts_sample_rate;
 
 /* the synthesis in progress; only touched while holding the mutex */
 static weaveit_tts_ctx_t  *weaveit_tts_current;
+
+
+/*
+ * No sound is ever played, yet espeak-ng 1.51 opens a PulseAudio client in
+ * espeak_ng_InitializeOutput() even in synchronous mode: a 64 MB shared
+ * memory pool, a mkdir() in $HOME, a connection to the user's sound server
+ * (and its complaint in the log where there is none).  This definition
+ * takes the place of pcaudiolib's in every program that links the core,
+ * and espeak-ng, which only plays through the object in its audio modes,
+ * goes without.
+ */
+
+void *
+create_audio_device_object(const char *device, const char *application,
+    const char *description)
+{
+    (void) device;
+    (void) application;
+    (void) description;
+
+    return NULL;
+}
+
+
+int
+weaveit_speak(const weaveit_params_t *p, const char *text, size_t len,
+    weaveit_speech_t *sp, char *err, size_t errlen)
+{
+    if (p->speech == WEAVEIT_SPEECH_OPENAI) {
+        return weaveit_tts_openai(p, text, len, sp, err, errlen);
+    }
+
+    return weaveit_tts(weaveit_params_voice(p),
+                       p->speech_rate, text, len, sp, err, errlen);
+}
 
 
 static void
@@ -138,6 +177,34 @@ int
 weaveit_tts(const char *voice, int rate, const char *text, size_t len,
     weaveit_speech_t *sp, char *err, size_t errlen)
 {
+    if (weaveit_tts_run(voice, rate, text, len, sp, err, errlen) != 0) {
+        return -1;
+    }
+
+    if (sp->samples == 0 || sp->nwords == 0) {
+        weaveit_speech_free(sp);
+        weaveit_error(err, errlen, "script has no words to speak");
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* a piece of text without a word to speak (say, "---") is no error here */
+
+int
+weaveit_tts_align(const char *voice, int rate, const char *text, size_t len,
+    weaveit_speech_t *sp, char *err, size_t errlen)
+{
+    return weaveit_tts_run(voice, rate, text, len, sp, err, errlen);
+}
+
+
+static int
+weaveit_tts_run(const char *voice, int rate, const char *text, size_t len,
+    weaveit_speech_t *sp, char *err, size_t errlen)
+{
     int                 rc;
     char               *copy;
     size_t             *map, nchars;
@@ -168,11 +235,6 @@ weaveit_tts(const char *voice, int rate, const char *text, size_t len,
     free(copy);
     free(map);
 
-    if (rc == 0 && (sp->samples == 0 || sp->nwords == 0)) {
-        weaveit_error(err, errlen, "script has no words to speak");
-        rc = -1;
-    }
-
     if (rc != 0) {
         weaveit_speech_free(sp);
     }
@@ -198,6 +260,43 @@ weaveit_tts_preload(const char *voice, int rate, char *err, size_t errlen)
     pthread_mutex_unlock(&weaveit_tts_mutex);
 
     return rc;
+}
+
+
+/*
+ * The name of a voice is its file's, which espeak_ng_SetVoiceByName()
+ * takes: "en-US" for the identifier "gmw/en-US".
+ */
+
+int
+weaveit_espeak_voices(void (*f)(void *data, const char *name,
+    const char *language), void *data, char *err, size_t errlen)
+{
+    const char           *name;
+    const espeak_VOICE  **voices;
+
+    pthread_once(&weaveit_tts_once, weaveit_tts_init_once);
+
+    if (weaveit_tts_init_status != ENS_OK) {
+        weaveit_tts_status(weaveit_tts_init_status, "initialisation failed",
+                           err, errlen);
+        return -1;
+    }
+
+    pthread_mutex_lock(&weaveit_tts_mutex);
+
+    for (voices = espeak_ListVoices(NULL); *voices != NULL; voices++) {
+        if ((*voices)->identifier == NULL || (*voices)->name == NULL) {
+            continue;
+        }
+
+        name = strrchr((*voices)->identifier, '/');
+        f(data, name ? name + 1 : (*voices)->identifier, (*voices)->name);
+    }
+
+    pthread_mutex_unlock(&weaveit_tts_mutex);
+
+    return 0;
 }
 
 

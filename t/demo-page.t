@@ -31,6 +31,7 @@ my $HTTP = 'weaveit_thread_pool weaveit; weaveit_job_interval 200ms;'
          . ' weaveit_signup_points 5; weaveit_generate_cost 2;';
 my $SERVER = api_locations() . '
         location = / { weaveit_demo; }
+        location = /api/voices { weaveit_voices_list; }
         location ~ ^/api/videos/(?<video_id>[^/]+)$ {
             weaveit_video $video_id;
         }';
@@ -117,6 +118,13 @@ sub demo {
     is $pg->psql("SELECT title FROM video_jobs WHERE wallet_address ="
                  . " '$wallet' AND status = 'completed'"),
         'Demo page test', 'the job was made from the form, for the wallet';
+    cmp_ok $seen->{voiceOptions} // 0, '>', 50,
+        "the voice select offers espeak-ng's voices ($seen->{voiceOptions})";
+    like $seen->{voiceFirst}, qr/^en \x{2014} .*\(default\)$/,
+        "  the default first: $seen->{voiceFirst}";
+    is $pg->psql("SELECT voice FROM video_jobs WHERE wallet_address ="
+                 . " '$wallet' AND status = 'completed'"),
+        'en-US', '  and the job has the voice chosen in it';
 
     my $after = $seen->{after} // {};
     is $after->{points}, '3', 'after the job, the points: 5 - 2 = 3';

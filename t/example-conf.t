@@ -47,6 +47,11 @@ my $r = $ngx->get('/api/db/health');
 is $r->{status}, 200, 'the example configuration serves health';
 is $r->{body}, '{"ok":true}', '  in JSON';
 
+$r = $ngx->get('/api/voices');
+is $r->{status}, 200, 'and the voices';
+like $r->{body}, qr/^\{"backend":"espeak","default":"en","voices":\[\{"name":/,
+    '  espeak-ng\'s';
+
 # raw requests, for what no well-behaved client sends
 sub raw {
     my ($text) = @_;

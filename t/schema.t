@@ -36,8 +36,8 @@ for my $round (1, 2) {
     unlike $ngx->error_log, qr/schema failed|\[(alert|emerg|crit)\]/,
         "start $round: no error";
     is $pg->psql("SELECT string_agg(version::text, ' ' ORDER BY version) "
-                 . "FROM weaveit_schema"), '1 2',
-        "start $round: migrations 1 and 2 recorded exactly once";
+                 . "FROM weaveit_schema"), '1 2 3',
+        "start $round: migrations 1 to 3 recorded exactly once";
     $ngx->stop;
 }
 
@@ -67,5 +67,11 @@ is $pg->psql("SELECT wallet_address || ' ' || delta || ' ' || reason "
 is $pg->psql("SELECT count(*) FROM pg_proc "
              . "WHERE proname = 'weaveit_create_job'"), 1,
     'one weaveit_create_job(), the one that writes the ledger';
+is $pg->psql("SELECT pronargs FROM pg_proc "
+             . "WHERE proname = 'weaveit_create_job'"), 11,
+    'and records the voice (migration 3)';
+is $pg->psql("SELECT count(*) FROM information_schema.columns "
+             . "WHERE table_name = 'video_jobs' AND column_name = 'voice'"),
+    1, 'video_jobs has a voice';
 
 done_testing;

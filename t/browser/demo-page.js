@@ -101,10 +101,16 @@ function account(page) {
     });
 }
 
-// Submits the form and waits for the video to load or an error to show.
-async function generate(page, script, title) {
+// Submits the form, with a voice chosen in the select if one is given, and
+// waits for the video to load or an error to show.
+async function generate(page, script, title, voice) {
     await page.fill('#script', script);
     await page.fill('#title', title);
+    if (voice) {
+        await page.waitForSelector('#voice-field:not([hidden])',
+                                   { timeout: 10000 });
+        await page.selectOption('#voice', voice);
+    }
     await page.click('#generate');
     await page.waitForFunction(() => {
         const v = document.getElementById('video');
@@ -119,6 +125,9 @@ async function generate(page, script, title) {
             error: $('error').hidden ? null : $('error').textContent,
             src: $('video').getAttribute('src'),
             duration: $('video').duration,
+            voiceOptions: $('voice').options.length,
+            voiceFirst: $('voice').options.length
+                        ? $('voice').options[0].textContent : null,
         };
     });
 }
@@ -262,7 +271,7 @@ async function main() {
 
         // --- a job from the form
         Object.assign(out, await generate(page, 'Hello from the demo page.\n'
-            + '    indented();\nThe end.', 'Demo page test'));
+            + '    indented();\nThe end.', 'Demo page test', 'en-US'));
         if (!out.error) {
             out.played = await played(page);
         }

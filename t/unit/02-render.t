@@ -1,3 +1,14 @@
 #!/usr/bin/perl
-# layout, painting and scroll sync (t/unit/test_render.c)
-exec './build/unit/test_render' or die "run make core first: $!";
+# layout, painting and scroll sync (t/unit/test_render.c), the sync with
+# espeak-ng and with a speech server (t/lib/WeaveIt/Speech.pm)
+use strict;
+use warnings;
+use lib 't/lib';
+use WeaveIt::Speech;
+
+my $speech = WeaveIt::Speech->start;
+$ENV{WEAVEIT_TEST_SPEECH_URL} = $speech->url;
+$ENV{WEAVEIT_TEST_SPEECH_KEY} = $speech->key;
+-x './build/unit/test_render' or die "run make core first\n";
+system './build/unit/test_render';
+exit($? == 0 ? 0 : 1);

@@ -259,11 +259,13 @@ test_pixels(void)
 
 /*
  * Real speech: at every frame the line holding the word being spoken is on
- * screen, the scroll moves in small steps, and the end is visible.
+ * screen, the scroll moves in small steps, and the end is visible.  The
+ * same for espeak-ng and for a speech server, whose words are timed by
+ * espeak-ng and scaled (t/unit/02-render.t starts one).
  */
 
 static void
-test_sync(void)
+test_sync(const weaveit_params_t *p, const char *backend)
 {
     int                 scroll, prev, top, lh, maxstep, visible, match;
     int                 near, rest, max;
@@ -288,13 +290,15 @@ test_sync(void)
     r = make(text, err, sizeof(err));
 
     if (r == NULL
-        || weaveit_tts("en", 175, text, strlen(text), &sp, err, sizeof(err))
-           != 0)
+        || weaveit_speak(p, text, strlen(text), &sp, err, sizeof(err)) != 0)
     {
-        ok(0, "setup: %s", err);
+        ok(0, "%s: setup: %s", backend, err);
         weaveit_render_destroy(r);
         return;
     }
+
+    diag("%s: %.2f s of speech, %zu words", backend,
+         (double) sp.samples / sp.sample_rate, sp.nwords);
 
     end = (double) sp.samples / sp.sample_rate;
     ok(weaveit_render_set_timing(r, sp.words, sp.nwords, sp.sample_rate, end,
@@ -342,17 +346,19 @@ test_sync(void)
         prev = scroll;
     }
 
-    ok(match, "the reported spoken line holds the current word");
-    ok(visible, "the spoken line is fully on screen at every frame");
-    ok(maxstep > 0 && maxstep <= lh / 2, "scroll is smooth: at most %d px "
-       "per frame", maxstep);
-    ok(rest > 0 && near * 10 >= rest * 9, "at rest the spoken line sits near "
-       "a third of the height (%d of %d frames)", near, rest);
+    ok(match, "%s: the reported spoken line holds the current word",
+       backend);
+    ok(visible, "%s: the spoken line is fully on screen at every frame",
+       backend);
+    ok(maxstep > 0 && maxstep <= lh / 2, "%s: scroll is smooth: at most %d "
+       "px per frame", backend, maxstep);
+    ok(rest > 0 && near * 10 >= rest * 9, "%s: at rest the spoken line sits "
+       "near a third of the height (%d of %d frames)", backend, near, rest);
 
     scroll = weaveit_render_scroll(r, end - 1.0 / 30, &spoken);
     top = weaveit_render_line_top(r, nl - 1) - scroll;
-    ok(top >= 0 && top + lh <= H, "the last line is on screen at the end "
-       "(y=%d)", top);
+    ok(top >= 0 && top + lh <= H, "%s: the last line is on screen at the "
+       "end (y=%d)", backend, top);
 
     weaveit_speech_free(&sp);
     weaveit_render_destroy(r);
@@ -408,6 +414,32 @@ test_bounds(void)
 }
 
 
+/* the speech server of WEAVEIT_TEST_SPEECH_URL, if there is one */
+
+static void
+test_sync_server(void)
+{
+    int               i;
+    weaveit_params_t  p;
+
+    weaveit_params_init(&p);
+    p.speech = WEAVEIT_SPEECH_OPENAI;
+    p.speech_url = getenv("WEAVEIT_TEST_SPEECH_URL");
+    p.speech_key = getenv("WEAVEIT_TEST_SPEECH_KEY");
+
+    if (p.speech_url == NULL) {
+        for (i = 0; i < 6; i++) {
+            printf("ok %d # skip no speech server "
+                   "(WEAVEIT_TEST_SPEECH_URL)\n", ++tap_count);
+        }
+
+        return;
+    }
+
+    test_sync(&p, "speech server");
+}
+
+
 int
 main(void)
 {
@@ -415,7 +447,7 @@ main(void)
     weaveit_params_t   p;
     weaveit_render_t  *r;
 
-    tap_plan(25);
+    tap_plan(31);
 
     weaveit_params_init(&p);
     p.font_path = "/nonexistent/font.ttf";
@@ -425,8 +457,11 @@ main(void)
 
     test_layout();
     test_pixels();
-    test_sync();
     test_bounds();
+
+    weaveit_params_init(&p);
+    test_sync(&p, "espeak-ng");
+    test_sync_server();
 
     return tap_done();
 }

@@ -54,6 +54,7 @@ sub post_job {
     my %body = (script => $a{script} // 'Hello from WeaveIt.',
                 walletAddress => $a{wallet} // WALLET);
     $body{title} = $a{title} if defined $a{title};
+    $body{voice} = $a{voice} if exists $a{voice};
     my $r = $ngx->request(method => 'POST',
         path => '/api/generate' . ($a{query} // ''),
         headers => { 'Content-Type' => 'application/json' },
