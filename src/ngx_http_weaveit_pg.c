@@ -1223,7 +1223,14 @@ ngx_http_weaveit_pg_connected(ngx_http_weaveit_pg_conn_t *pc)
     ngx_http_weaveit_pg_pool_t  *pool;
 
     pool = pc->pool;
+
+    /*
+     * Counted as connecting no more, as ngx_http_weaveit_pg_close() counts
+     * by the state: the connection is unusable until it is set up or idle.
+     */
+
     pool->nconnecting--;
+    pc->state = ngx_http_weaveit_pg_setting_up;
 
     if (pc->c->read->timer_set) {
         ngx_del_timer(pc->c->read);
