@@ -3,13 +3,15 @@
 # the downloads end intact, the running jobs are finished and stored
 # before the workers exit, no generator outlives nginx, the master exits,
 # and a new nginx on the same database generates the waiting jobs, each
-# exactly once.
+# exactly once.  Last, worker_shutdown_timeout cuts a download and the
+# jobs round waiting for a frozen PostgreSQL without crashing the worker.
 use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
 use Time::HiRes qw(time);
-use WeaveIt::Test qw(random_bytes wait_until free_port);
+use WeaveIt::Test qw(random_bytes wait_until free_port open_client
+                     read_client);
 use WeaveIt::Jobs qw(api_locations thread_pool post_job script_words
                      WALLET);
 use WeaveIt::Downloads;
@@ -105,5 +107,31 @@ is $pg->psql("SELECT prompt_points || ' ' || (SELECT sum(delta) "
 $next->stop;
 unlike $next->error_log, qr/\[(alert|emerg|crit)\]/,
     'no alert in the new error.log';
+
+# worker_shutdown_timeout cuts what is still running when it expires:
+# here a download and the jobs round, both waiting for a frozen
+# PostgreSQL.  Their queries are told, and the worker exits cleanly.
+
+$conf{main} .= 'worker_shutdown_timeout 1s;';
+my $cut = WeaveIt::Nginx->start(pg => $pg, %conf, workers => 1);
+my $s = open_client(port => $slow_port, path => "/api/videos/$video",
+                    rcvbuf => 16384);
+my ($head, $body) = read_client($s, 1);
+like $head, qr{^HTTP/1.1 200}, 'a download under way';
+$pg->freeze;
+(undef, my $rest) = read_client($s, 200000, 2);
+$master = $cut->master_pid;
+$cut->signal('QUIT');
+ok wait_until(30, sub { !kill 0, $master }),
+    'worker_shutdown_timeout 1s with queries waiting: nginx exits';
+$cut->{running} = 0;
+$pg->thaw;
+(undef, $rest, my $eof) = read_client($s, undef, 10);
+ok $eof && length($body) + length($rest) < length $data,
+    'the download is cut short';
+$log = $cut->error_log;
+like $log, qr/closed at the worker's shutdown/, 'error.log says why';
+unlike $log, qr/exited on signal/, 'the worker did not crash';
+unlike $log, qr/\[(alert|emerg|crit)\]/, 'no alert in error.log';
 
 done_testing;
