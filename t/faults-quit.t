@@ -54,7 +54,8 @@ ok wait_until(30, sub { jobs_where("status = 'generating'") == 2 }),
     'two generate';
 
 my $generators = "pgrep -f '^" . $ngx->dir . "/weaveit-render'";
-is scalar(my @pids = split ' ', `$generators`), 2, 'in two generators';
+my @generators = split ' ', `$generators`;
+is scalar(@generators), 2, 'in two generators';
 
 my $dl = WeaveIt::Downloads->new(port => $slow_port,
                                  path => "/api/videos/$video",
