@@ -1223,7 +1223,14 @@ ngx_http_weaveit_pg_connected(ngx_http_weaveit_pg_conn_t *pc)
     ngx_http_weaveit_pg_pool_t  *pool;
 
     pool = pc->pool;
+
+    /*
+     * Counted as connecting no more, as ngx_http_weaveit_pg_close() counts
+     * by the state: the connection is unusable until it is set up or idle.
+     */
+
     pool->nconnecting--;
+    pc->state = ngx_http_weaveit_pg_setting_up;
 
     if (pc->c->read->timer_set) {
         ngx_del_timer(pc->c->read);
@@ -1475,8 +1482,16 @@ ngx_http_weaveit_pg_read_handler(ngx_event_t *rev)
     c = rev->data;
     pc = c->data;
 
+    /*
+     * nginx closes an idle connection when its worker starts to shut down,
+     * and any connection at worker_shutdown_timeout: whoever waits for a
+     * busy one must be told, or its query is left pointing at it.
+     */
+
     if (c->close) {
-        ngx_http_weaveit_pg_close(pc, NULL);
+        ngx_http_weaveit_pg_close(pc, pc->state == ngx_http_weaveit_pg_idle
+                                      ? NULL
+                                      : "closed at the worker's shutdown");
         return;
     }
 

@@ -56,11 +56,11 @@ ok wait_until(30, sub { (job_status($ngx, $id)->{status} // '')
     'the next job is generating';
 my $old = claimed_pid($id);
 $ngx->signal('HUP');
-ok wait_until(30, sub { !grep { $_ == $old } $ngx->worker_pids }),
-    'the old worker exits, after its job';
 
 ($seen, $st) = wait_job($ngx, $id, 120);
 is $st->{status}, 'completed', 'the job completed across the reload';
+ok wait_until(30, sub { !grep { $_ == $old } $ngx->worker_pids }),
+    'the old worker exits, after its job';
 is $pg->psql("SELECT attempts || ' ' || (claimed_by LIKE '%/$old/%') "
              . "FROM video_jobs WHERE job_id = '$id'"), '1 true',
     'once, by the old worker';

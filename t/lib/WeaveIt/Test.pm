@@ -89,16 +89,18 @@ sub http_request {
 }
 
 # A raw client for streams read slowly or left midway: sends a GET of
-# $a{path} to $a{port}, with a receive buffer of $a{rcvbuf} bytes if set,
-# and returns the socket.
+# $a{path} to $a{port}, with the headers of $a{headers} and a receive
+# buffer of $a{rcvbuf} bytes if set, and returns the socket.
 sub open_client {
     my (%a) = @_;
+    my $h = $a{headers} // {};
     my $s = IO::Socket::INET->new(Proto => 'tcp') or die "socket: $!";
     setsockopt($s, SOL_SOCKET, SO_RCVBUF, $a{rcvbuf}) or die if $a{rcvbuf};
     connect($s, sockaddr_in($a{port}, inet_aton('127.0.0.1')))
         or die "connect: $!";
     $s->autoflush(1);
-    print $s "GET $a{path} HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    print $s "GET $a{path} HTTP/1.1\r\nHost: localhost\r\n"
+           . join('', map { "$_: $h->{$_}\r\n" } sort keys %$h) . "\r\n";
     return $s;
 }
 
