@@ -2,7 +2,7 @@
 # both install missing Debian packages first (scripts/deps.sh).
 
 MODULE  := build/nginx/ngx_http_weaveit_module.so
-SOURCES := config conf/schema.sql conf/www/index.html ngx_http_weaveit_module.c $(wildcard src/*.c src/*.h)
+SOURCES := config debian/changelog conf/schema.sql conf/www/index.html ngx_http_weaveit_module.c $(wildcard src/*.c src/*.h)
 
 .PHONY: all module run stop test bench clean
 

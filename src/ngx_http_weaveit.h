@@ -62,6 +62,7 @@ struct ngx_http_weaveit_pg_query_s {
     ngx_event_t                     timer;
     ngx_http_weaveit_pg_conn_t     *conn;
     ngx_http_weaveit_pg_pool_t     *pool;
+    ngx_msec_t                      queued;
     unsigned                        waiting:1;
     unsigned                        timed_out:1;
     unsigned                        cleanup_added:1;
@@ -156,6 +157,9 @@ typedef struct {
     /* wallet signatures (ngx_http_weaveit_auth.c) */
     ngx_uint_t                      auth;
     time_t                          auth_window;
+
+    /* which handler, for the metrics; 0: none of WeaveIt's, not inherited */
+    ngx_uint_t                      endpoint;
 } ngx_http_weaveit_loc_conf_t;
 
 
@@ -316,6 +320,21 @@ ngx_int_t ngx_http_weaveit_auth_check(ngx_http_request_t *r,
 
 /* ngx_http_weaveit_video.c */
 ngx_int_t ngx_http_weaveit_video_handler(ngx_http_request_t *r);
+
+
+/*
+ * ngx_http_weaveit_metrics.c: shared-memory counters, and the Prometheus
+ * exposition; the reporting functions do nothing where no zone exists
+ */
+ngx_uint_t ngx_http_weaveit_metrics_endpoint(ngx_str_t *directive);
+ngx_int_t ngx_http_weaveit_metrics_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_weaveit_metrics_handler(ngx_http_request_t *r);
+void ngx_http_weaveit_metrics_job_ended(const char *status,
+    ngx_msec_t elapsed, double video_seconds);
+void ngx_http_weaveit_metrics_db_waited(ngx_msec_t waited);
+void ngx_http_weaveit_metrics_db_error(void);
+void ngx_http_weaveit_metrics_db_pool(ngx_uint_t busy, ngx_uint_t idle,
+    ngx_uint_t waiting);
 
 
 /* ngx_http_weaveit_api.c */

@@ -173,6 +173,7 @@ static void ngx_http_weaveit_pg_query_timeout(ngx_event_t *ev);
 static void ngx_http_weaveit_pg_cleanup(void *data);
 static void ngx_http_weaveit_pg_close_failed(ngx_http_weaveit_pg_conn_t *pc,
     const char *what);
+static void ngx_http_weaveit_pg_report(ngx_http_weaveit_pg_pool_t *pool);
 static const char *ngx_http_weaveit_pg_error(char *error, const char *prefix,
     const char *message);
 
@@ -725,6 +726,7 @@ ngx_http_weaveit_pg_query(ngx_http_weaveit_pg_pool_t *pool,
 
     ngx_queue_insert_tail(&pool->waiting, &q->queue);
     q->waiting = 1;
+    q->queued = ngx_current_msec;
     pool->nwaiting++;
 
     ngx_http_weaveit_pg_post_dispatch(pool);
@@ -751,6 +753,7 @@ ngx_http_weaveit_pg_cancel(ngx_http_weaveit_pg_query_t *q)
         ngx_queue_remove(&q->queue);
         q->waiting = 0;
         q->pool->nwaiting--;
+        ngx_http_weaveit_pg_report(q->pool);
     }
 
     pc = q->conn;
@@ -824,6 +827,7 @@ ngx_http_weaveit_pg_dispatch_handler(ngx_event_t *ev)
         qq = ngx_queue_head(&pool->idle);
         pc = ngx_queue_data(qq, ngx_http_weaveit_pg_conn_t, queue);
 
+        ngx_http_weaveit_metrics_db_waited(ngx_current_msec - q->queued);
         ngx_http_weaveit_pg_send(pc, q);
     }
 
@@ -834,6 +838,8 @@ ngx_http_weaveit_pg_dispatch_handler(ngx_event_t *ev)
             break;
         }
     }
+
+    ngx_http_weaveit_pg_report(pool);
 }
 
 
@@ -1664,9 +1670,34 @@ ngx_http_weaveit_pg_finish(ngx_http_weaveit_pg_query_t *q, PGresult *res,
         (void) ngx_cpystrn((u_char *) q->error_text, (u_char *) error,
                            NGX_HTTP_WEAVEIT_PG_ERRLEN);
         q->error = q->error_text;
+        ngx_http_weaveit_metrics_db_error();
     }
 
+    ngx_http_weaveit_pg_report(q->pool);
+
     q->handler(q);
+}
+
+
+/* the pool's numbers, for the instance's metrics */
+
+static void
+ngx_http_weaveit_pg_report(ngx_http_weaveit_pg_pool_t *pool)
+{
+    ngx_uint_t    idle;
+    ngx_queue_t  *q;
+
+    idle = 0;
+
+    for (q = ngx_queue_head(&pool->idle);
+         q != ngx_queue_sentinel(&pool->idle);
+         q = ngx_queue_next(q))
+    {
+        idle++;
+    }
+
+    ngx_http_weaveit_metrics_db_pool(pool->nconns - idle, idle,
+                                     pool->nwaiting);
 }
 
 
