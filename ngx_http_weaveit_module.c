@@ -449,6 +449,7 @@ ngx_http_weaveit_create_main_conf(ngx_conf_t *cf)
 
     wmcf->db.setup_sql = ngx_http_weaveit_schema_sql;
     wmcf->db.setup_name = "schema";
+    wmcf->db.observer = &ngx_http_weaveit_metrics_db_observer;
 
     wmcf->max_jobs = NGX_CONF_UNSET;
     wmcf->job_interval = NGX_CONF_UNSET_MSEC;
@@ -863,6 +864,5 @@ ngx_http_weaveit_exit_process(ngx_cycle_t *cycle)
 
     if (wmcf->pool) {
         ngx_http_weaveit_pg_pool_destroy(wmcf->pool);
-        ngx_http_weaveit_metrics_db_pool(0, 0, 0);
     }
 }

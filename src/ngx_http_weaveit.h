@@ -71,6 +71,20 @@ struct ngx_http_weaveit_pg_query_s {
 
 
 /*
+ * Whoever watches a pool (the metrics) learns, without the pool knowing
+ * who it is: how long a query waited for a connection, each query that
+ * failed, and the pool's connections and queue after each change (all
+ * zero when the pool is destroyed).
+ */
+typedef struct {
+    void                          (*waited)(ngx_msec_t waited);
+    void                          (*failed)(void);
+    void                          (*changed)(ngx_uint_t busy, ngx_uint_t idle,
+                                             ngx_uint_t waiting);
+} ngx_http_weaveit_pg_observer_t;
+
+
+/*
  * What the directives say about one PostgreSQL database, completed by
  * ngx_http_weaveit_pg_conf_init() at configuration time and read-only
  * after it; each worker's pool of that database points at it.
@@ -96,6 +110,9 @@ typedef struct {
      */
     const char                     *setup_sql;
     const char                     *setup_name;
+
+    /* NULL: nobody watches */
+    const ngx_http_weaveit_pg_observer_t  *observer;
 } ngx_http_weaveit_pg_conf_t;
 
 
@@ -324,17 +341,16 @@ ngx_int_t ngx_http_weaveit_video_handler(ngx_http_request_t *r);
 
 /*
  * ngx_http_weaveit_metrics.c: shared-memory counters, and the Prometheus
- * exposition; the reporting functions do nothing where no zone exists
+ * exposition; what reports to it does nothing where no zone exists
  */
+extern const ngx_http_weaveit_pg_observer_t
+    ngx_http_weaveit_metrics_db_observer;
+
 ngx_uint_t ngx_http_weaveit_metrics_endpoint(ngx_str_t *directive);
 ngx_int_t ngx_http_weaveit_metrics_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_weaveit_metrics_handler(ngx_http_request_t *r);
 void ngx_http_weaveit_metrics_job_ended(const char *status,
     ngx_msec_t elapsed, double video_seconds);
-void ngx_http_weaveit_metrics_db_waited(ngx_msec_t waited);
-void ngx_http_weaveit_metrics_db_error(void);
-void ngx_http_weaveit_metrics_db_pool(ngx_uint_t busy, ngx_uint_t idle,
-    ngx_uint_t waiting);
 
 
 /* ngx_http_weaveit_api.c */

@@ -124,6 +124,10 @@ static ngx_int_t ngx_http_weaveit_metrics_init_zone(ngx_shm_zone_t *zone,
     void *data);
 static ngx_int_t ngx_http_weaveit_metrics_enter(ngx_http_request_t *r);
 static void ngx_http_weaveit_metrics_count_request(void *data);
+static void ngx_http_weaveit_metrics_db_waited(ngx_msec_t waited);
+static void ngx_http_weaveit_metrics_db_failed(void);
+static void ngx_http_weaveit_metrics_db_changed(ngx_uint_t busy,
+    ngx_uint_t idle, ngx_uint_t waiting);
 static void ngx_http_weaveit_metrics_observe(ngx_http_weaveit_hist_e h,
     double value);
 static ngx_int_t ngx_http_weaveit_metrics_refresh_fleet(
@@ -196,6 +200,13 @@ static ngx_http_weaveit_histogram_def_t
     { "weaveit_db_wait_seconds",
       "Time a query waited in a worker's pool for a PostgreSQL connection.",
       ngx_http_weaveit_bounds(ngx_http_weaveit_db_wait_bounds) }
+};
+
+
+const ngx_http_weaveit_pg_observer_t  ngx_http_weaveit_metrics_db_observer = {
+    ngx_http_weaveit_metrics_db_waited,
+    ngx_http_weaveit_metrics_db_failed,
+    ngx_http_weaveit_metrics_db_changed
 };
 
 
@@ -426,7 +437,7 @@ ngx_http_weaveit_metrics_job_ended(const char *status, ngx_msec_t elapsed,
 }
 
 
-void
+static void
 ngx_http_weaveit_metrics_db_waited(ngx_msec_t waited)
 {
     if (ngx_http_weaveit_metrics) {
@@ -436,8 +447,8 @@ ngx_http_weaveit_metrics_db_waited(ngx_msec_t waited)
 }
 
 
-void
-ngx_http_weaveit_metrics_db_error(void)
+static void
+ngx_http_weaveit_metrics_db_failed(void)
 {
     if (ngx_http_weaveit_metrics) {
         (void) ngx_atomic_fetch_add(&ngx_http_weaveit_metrics->db_errors, 1);
@@ -445,10 +456,10 @@ ngx_http_weaveit_metrics_db_error(void)
 }
 
 
-/* a worker's pool, after each change; a worker that exits passes zeros */
+/* a worker's pool, after each change */
 
-void
-ngx_http_weaveit_metrics_db_pool(ngx_uint_t busy, ngx_uint_t idle,
+static void
+ngx_http_weaveit_metrics_db_changed(ngx_uint_t busy, ngx_uint_t idle,
     ngx_uint_t waiting)
 {
     ngx_http_weaveit_worker_slot_t  *slot;

@@ -39,6 +39,9 @@
  * passed down: a connection is freed before those who depended on it are
  * told, so its reason is never kept in it.  A query keeps its own copy.
  *
+ * Whoever watches the pool (the metrics) gets its numbers through the
+ * conf's observer, a table of handlers: the pool names nobody above it.
+ *
  * A query with a name is prepared by each connection the first time that
  * connection runs it (one more round trip), then only bound and executed;
  * a new connection starts with none.  weaveit_db_prepare off sends every
@@ -690,6 +693,10 @@ ngx_http_weaveit_pg_pool_destroy(ngx_http_weaveit_pg_pool_t *pool)
     if (pool->dispatch.posted) {
         ngx_delete_posted_event(&pool->dispatch);
     }
+
+    if (pool->conf->observer) {
+        pool->conf->observer->changed(0, 0, 0);
+    }
 }
 
 
@@ -827,7 +834,10 @@ ngx_http_weaveit_pg_dispatch_handler(ngx_event_t *ev)
         qq = ngx_queue_head(&pool->idle);
         pc = ngx_queue_data(qq, ngx_http_weaveit_pg_conn_t, queue);
 
-        ngx_http_weaveit_metrics_db_waited(ngx_current_msec - q->queued);
+        if (pool->conf->observer) {
+            pool->conf->observer->waited(ngx_current_msec - q->queued);
+        }
+
         ngx_http_weaveit_pg_send(pc, q);
     }
 
@@ -1670,7 +1680,10 @@ ngx_http_weaveit_pg_finish(ngx_http_weaveit_pg_query_t *q, PGresult *res,
         (void) ngx_cpystrn((u_char *) q->error_text, (u_char *) error,
                            NGX_HTTP_WEAVEIT_PG_ERRLEN);
         q->error = q->error_text;
-        ngx_http_weaveit_metrics_db_error();
+
+        if (q->pool->conf->observer) {
+            q->pool->conf->observer->failed();
+        }
     }
 
     ngx_http_weaveit_pg_report(q->pool);
@@ -1679,13 +1692,15 @@ ngx_http_weaveit_pg_finish(ngx_http_weaveit_pg_query_t *q, PGresult *res,
 }
 
 
-/* the pool's numbers, for the instance's metrics */
-
 static void
 ngx_http_weaveit_pg_report(ngx_http_weaveit_pg_pool_t *pool)
 {
     ngx_uint_t    idle;
     ngx_queue_t  *q;
+
+    if (pool->conf->observer == NULL) {
+        return;
+    }
 
     idle = 0;
 
@@ -1696,8 +1711,7 @@ ngx_http_weaveit_pg_report(ngx_http_weaveit_pg_pool_t *pool)
         idle++;
     }
 
-    ngx_http_weaveit_metrics_db_pool(pool->nconns - idle, idle,
-                                     pool->nwaiting);
+    pool->conf->observer->changed(pool->nconns - idle, idle, pool->nwaiting);
 }
 
 
