@@ -246,8 +246,9 @@ ngx_http_weaveit_metrics_endpoint(ngx_str_t *directive)
 
 /*
  * postconfiguration: the zone, and the phase handler that counts the
- * requests of WeaveIt locations.  Nothing at all when no location uses
- * the module.
+ * requests of WeaveIt locations, wherever a worker will have a pool or
+ * jobs to report (ngx_http_weaveit_init_process()): the pointer to the
+ * zone must never outlive a zone a reload dropped.
  */
 
 ngx_int_t
@@ -260,7 +261,7 @@ ngx_http_weaveit_metrics_init(ngx_conf_t *cf)
     ngx_http_weaveit_main_conf_t  *wmcf;
 
     wmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_weaveit_module);
-    if (!wmcf->used) {
+    if (!wmcf->used && wmcf->db.conninfo.len == 0) {
         return NGX_OK;
     }
 
