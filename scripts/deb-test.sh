@@ -79,7 +79,7 @@ check "dpkg -i $(basename "$deb")" install_package
 check "the module is enabled in modules-enabled" \
     test "$(readlink "$enabled")" = \
          /usr/share/nginx/modules-available/mod-http-weaveit.conf
-check "modules-available loads /usr/lib/nginx/modules/ngx_http_weaveit_module.so" \
+check "the snippet loads modules/ngx_http_weaveit_module.so" \
     grep -qx 'load_module modules/ngx_http_weaveit_module.so;' "$enabled"
 check "the generator is where the module expects it" \
     test -x /usr/bin/weaveit-render
@@ -98,7 +98,8 @@ check "PostgreSQL starts" \
     "$top/scripts/pg.sh" start "$tmp/pg" "$tmp/pgsock" "$pgport"
 
 write_site() {
-    sed -e "s|^weaveit_db .*|weaveit_db \"host=$tmp/pgsock port=$pgport user=postgres dbname=postgres\";|" \
+    local db="host=$tmp/pgsock port=$pgport user=postgres dbname=postgres"
+    sed -e "s|^weaveit_db .*|weaveit_db \"$db\";|" \
         -e "s|listen 127.0.0.1:8080;|listen 127.0.0.1:$port;|" \
         /usr/share/doc/$pkg/weaveit-site.conf > "$site"
 }

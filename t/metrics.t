@@ -185,7 +185,8 @@ while (time - $t0 < 3) {
     my $t = time;
     my ($s, $m) = scrape();
     $n++;
-    $ok++ if $s->{status} == 200 && defined $m->{'weaveit_jobs{status="failed"}'};
+    $ok++ if $s->{status} == 200
+             && defined $m->{'weaveit_jobs{status="failed"}'};
     my $rest = 0.01 - (time - $t);
     sleep $rest if $rest > 0;
 }
