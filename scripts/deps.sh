@@ -11,7 +11,7 @@ build_pkgs="gcc make pkg-config nginx-core nginx-dev libpcre2-dev zlib1g-dev
 run_pkgs="postgresql-15 postgresql-client-15 curl"
 # pkg:command entries are satisfied by the command from anywhere (a Node.js
 # from another source ships its own npm, which conflicts with Debian's).
-test_pkgs="perl procps iproute2 ffmpeg espeak-ng valgrind chromium clang
+test_pkgs="perl procps iproute2 ffmpeg espeak-ng valgrind chromium clang pgbouncer strace
     libfuzzer-14-dev prometheus nodejs:node
     npm:npm"
 bench_pkgs="wrk time"

@@ -40,6 +40,9 @@ typedef void (*ngx_http_weaveit_pg_handler_pt)(
  * A "name" makes the statement a prepared one (unless weaveit_db_prepare is
  * off): each connection prepares it the first time it runs it, and only
  * binds and executes it afterwards.
+ * A "priority" query (job upkeep: a lease must not wait for downloads)
+ * goes before every other waiting query, and may open one of the conf's
+ * "reserve" connections when all the others are taken.
  */
 struct ngx_http_weaveit_pg_query_s {
     const char                     *name;
@@ -53,6 +56,7 @@ struct ngx_http_weaveit_pg_query_s {
     ngx_http_weaveit_pg_handler_pt  handler;
     void                           *data;
     ngx_log_t                      *log;
+    unsigned                        priority:1;
 
     /* ---- filled by the pool ---- */
     PGresult                       *result;
@@ -65,6 +69,7 @@ struct ngx_http_weaveit_pg_query_s {
     ngx_msec_t                      queued;
     unsigned                        waiting:1;
     unsigned                        timed_out:1;
+    unsigned                        retried:1;
     unsigned                        cleanup_added:1;
     char                            error_text[NGX_HTTP_WEAVEIT_PG_ERRLEN];
 };
@@ -101,6 +106,13 @@ typedef struct {
     ngx_uint_t                      max;
     ngx_msec_t                      timeout;
     ngx_flag_t                      prepare;
+
+    /*
+     * Connections beyond "max" that only priority queries open: one for
+     * each priority query that can run at once, and none of them waits
+     * for a connection a client query holds.
+     */
+    ngx_uint_t                      reserve;
 
     /*
      * SQL a pool runs on its first connection, and on each new one until
@@ -203,6 +215,44 @@ ngx_int_t ngx_http_weaveit_pg_query(ngx_http_weaveit_pg_pool_t *pool,
 void ngx_http_weaveit_pg_cancel(ngx_http_weaveit_pg_query_t *q);
 PGresult *ngx_http_weaveit_pg_take_result(ngx_http_weaveit_pg_query_t *q);
 
+/*
+ * ngx_http_weaveit_conninfo.c: a conninfo completed at configuration time
+ * as libpq would complete it at every connect (service, environment, host
+ * names resolved), on plain buffers and callbacks
+ */
+
+typedef struct {
+    /* the environment libpq would see in a worker; NULL: unset */
+    const char                   *(*getenv)(void *data, const char *name);
+
+    /* a file's text, malloc()ed and NUL-terminated; NULL: no such file */
+    char                         *(*read_file)(void *data, const char *path);
+
+    /*
+     * a host name's numeric addresses, comma-separated, into "addrs";
+     * NGX_ERROR with a message in "error" (NGX_HTTP_WEAVEIT_PG_ERRLEN)
+     */
+    ngx_int_t                     (*resolve)(void *data, const char *host,
+                                      char *addrs, size_t size, char *error);
+    void                           *data;
+
+    const char                     *home;        /* NULL: none */
+    const char                     *sysconfdir;  /* libpq's own */
+} ngx_http_weaveit_conninfo_env_t;
+
+typedef struct {
+    PQconninfoOption               *options;     /* their keywords */
+    char                          **values;      /* NULL: unset */
+    const char                     *service;     /* NULL: none */
+} ngx_http_weaveit_conninfo_t;
+
+ngx_int_t ngx_http_weaveit_conninfo_complete(ngx_http_weaveit_conninfo_t *ci,
+    const char *conninfo, ngx_http_weaveit_conninfo_env_t *env, char *error);
+const char *ngx_http_weaveit_conninfo_value(ngx_http_weaveit_conninfo_t *ci,
+    const char *keyword);
+void ngx_http_weaveit_conninfo_free(ngx_http_weaveit_conninfo_t *ci);
+
+
 /* ngx_http_weaveit_http.c: answering requests */
 ngx_int_t ngx_http_weaveit_send_json(ngx_http_request_t *r,
     ngx_uint_t status, json_t *json);
@@ -275,6 +325,40 @@ u_char *ngx_http_weaveit_signed_message(u_char *buf, size_t size,
 size_t ngx_http_weaveit_signed_len(ngx_http_weaveit_signed_t *s);
 ngx_int_t ngx_http_weaveit_signature_time(ngx_str_t *value, time_t now,
     time_t window, time_t *ts);
+
+
+/* ngx_http_weaveit_input.c: the JSON bodies of the POSTs, on plain buffers */
+
+/* in characters, as the original service counted them */
+#define NGX_HTTP_WEAVEIT_TITLE_MAX        200
+#define NGX_HTTP_WEAVEIT_NOTE_MAX         200
+#define NGX_HTTP_WEAVEIT_AWARD_MAX        1000000
+
+/* jansson's message after "Invalid JSON: " is the longest */
+#define NGX_HTTP_WEAVEIT_INPUT_ERRLEN                                         \
+    (sizeof("Invalid JSON: ") + JSON_ERROR_TEXT_LENGTH)
+
+/* the strings point into json */
+typedef struct {
+    json_t                         *json;
+    ngx_str_t                       script;
+    ngx_str_t                       wallet;
+    ngx_str_t                       title;        /* empty: none */
+    char                            error[NGX_HTTP_WEAVEIT_INPUT_ERRLEN];
+} ngx_http_weaveit_generate_input_t;
+
+typedef struct {
+    json_t                         *json;
+    ngx_str_t                       wallet;
+    ngx_int_t                       points;
+    ngx_str_t                       note;         /* empty: none */
+    char                            error[NGX_HTTP_WEAVEIT_INPUT_ERRLEN];
+} ngx_http_weaveit_award_input_t;
+
+const char *ngx_http_weaveit_generate_input(ngx_str_t *body,
+    size_t max_script, ngx_http_weaveit_generate_input_t *in);
+const char *ngx_http_weaveit_award_input(ngx_str_t *body,
+    ngx_http_weaveit_award_input_t *in);
 
 
 /* ngx_http_weaveit_job.c: the job queue; knows nothing of requests */

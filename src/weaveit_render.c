@@ -5,8 +5,12 @@
  * Memory does not depend on the script's length beyond the line table: a
  * frame is composed from a small cache of pre-painted line strips (only the
  * visible lines are ever painted), and glyphs live in a fixed-size cache.
+ * Positions on the page are ints, in px (26.6 within a line): a line's
+ * pen never goes far past the text width, and a page taller than an int
+ * reaches is refused.
  */
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,6 +186,14 @@ weaveit_render_create(const weaveit_params_t *p, const char *text, size_t len,
 
     if (weaveit_layout(r, &r->font, text, len, &r->layout) != 0) {
         weaveit_error(err, errlen, "out of memory");
+        goto failed;
+    }
+
+    if (r->layout.n > (size_t) (INT_MAX - WEAVEIT_PAD_TOP - WEAVEIT_PAD_BOTTOM)
+                      / r->line_height)
+    {
+        weaveit_error(err, errlen, "script of %zu lines is too long for "
+                      "%d px text", r->layout.n, p->font_size);
         goto failed;
     }
 
@@ -437,8 +449,11 @@ weaveit_layout_line(weaveit_render_t *r, weaveit_font_t *f, const char *text,
     limit = r->text_width * 64;
     pen = 0;
 
+    /* an indentation past the width is not kept: pen stops there */
     for (i = ls; i < le && (p[i] == ' ' || p[i] == '\t'); i++) {
-        pen = weaveit_pen_advance(f, pen, p[i]);
+        if (pen < limit) {
+            pen = weaveit_pen_advance(f, pen, p[i]);
+        }
     }
 
     hang = (pen < limit / 2) ? pen : 0;

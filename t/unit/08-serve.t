@@ -57,6 +57,13 @@ my $d = duration($untitled->{stdout})->{duration} // 0;
 ok(abs(($p->{duration} // 0) - $d - 2) < 0.05,
    "the title card adds 2 s ($p->{duration} s vs $d s)");
 
+# whitespace the script may not be made of is no title card either
+my $blank = serve(job("\f\xc2\xa0 ", 'Hello.'), @small);
+is($blank->{exit}, 0, 'a title of form feed and no-break space exits 0')
+    or diag $blank->{stderr};
+$d = duration($blank->{stdout})->{duration} // 9;
+ok($d < 2, "  with no title card ($d s)");
+
 # [name, stdin, message]: the job's own fault, exit 1
 my @bad = (
     ['invalid UTF-8 script', job('', "caf\xe9 au lait\n"), qr/^script is not valid UTF-8/],

@@ -248,7 +248,8 @@ $SIG{INT} = $SIG{TERM} = sub { exit 1 };
 
 package WeaveIt::Pg;
 
-# A private PostgreSQL cluster through scripts/pg.sh.
+# A private PostgreSQL cluster through scripts/pg.sh: on a unix socket,
+# and on TCP too with listen => '127.0.0.1'.
 
 use strict;
 use warnings;
@@ -257,7 +258,8 @@ sub start {
     my ($class, %a) = @_;
     my $dir = WeaveIt::Test::new_dir();
     my $self = bless { dir => $dir, data => "$dir/pg", sock => "$dir/pgsock",
-                       port => WeaveIt::Test::free_port() }, $class;
+                       port => WeaveIt::Test::free_port(),
+                       listen => $a{listen} // '' }, $class;
     $self->_start;
     push @CLEANUPS, sub { $self->thaw; $self->stop('immediate') };
     return $self;
@@ -266,7 +268,7 @@ sub start {
 sub _start {
     my ($self) = @_;
     system(WeaveIt::Test::root() . '/scripts/pg.sh', 'start', $self->{data},
-           $self->{sock}, $self->{port}) == 0
+           $self->{sock}, $self->{port}, $self->{listen}) == 0
         or die "PostgreSQL did not start";
 }
 
