@@ -2,9 +2,9 @@
 # both install missing Debian packages first (scripts/deps.sh).
 
 MODULE  := build/nginx/ngx_http_weaveit_module.so
-SOURCES := config conf/schema.sql conf/www/index.html ngx_http_weaveit_module.c $(wildcard src/*.c src/*.h)
+SOURCES := config debian/changelog conf/schema.sql conf/www/index.html ngx_http_weaveit_module.c $(wildcard src/*.c src/*.h)
 
-.PHONY: all module run stop test bench clean
+.PHONY: all module run stop test bench deb deb-test clean
 
 all: module core
 
@@ -41,6 +41,15 @@ bench:
 	@for b in bench/generate bench/stream bench/jobs; do \
 	    if [ -x $$b ]; then $$b || exit 1; fi; \
 	done
+
+# build/deb/libnginx-mod-http-weaveit_<version>_<arch>.deb, lintian-clean
+deb:
+	@scripts/deps.sh build deb
+	@scripts/deb.sh > /dev/null
+
+# installs, runs and purges the package on this machine: root only (CI)
+deb-test:
+	@scripts/deb-test.sh
 
 clean:
 	rm -rf build

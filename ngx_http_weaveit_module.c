@@ -131,6 +131,8 @@ static ngx_http_handler_pt  ngx_http_weaveit_points_award_post =
     ngx_http_weaveit_points_award_handler;
 static ngx_http_handler_pt  ngx_http_weaveit_voices_post =
     ngx_http_weaveit_voices_handler;
+static ngx_http_handler_pt  ngx_http_weaveit_metrics_post =
+    ngx_http_weaveit_metrics_handler;
 
 
 static ngx_int_t ngx_http_weaveit_init_process(ngx_cycle_t *cycle);
@@ -222,6 +224,13 @@ static ngx_command_t  ngx_http_weaveit_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       &ngx_http_weaveit_voices_post },
+
+    { ngx_string("weaveit_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_weaveit_set_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      &ngx_http_weaveit_metrics_post },
 
     { ngx_string("weaveit_max_script"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -460,7 +469,7 @@ static ngx_command_t  ngx_http_weaveit_commands[] = {
 
 static ngx_http_module_t  ngx_http_weaveit_module_ctx = {
     NULL,                                  /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_weaveit_metrics_init,         /* postconfiguration */
 
     ngx_http_weaveit_create_main_conf,     /* create main configuration */
     ngx_http_weaveit_init_main_conf,       /* init main configuration */
@@ -525,6 +534,7 @@ ngx_http_weaveit_create_main_conf(ngx_conf_t *cf)
 
     wmcf->db.setup_sql = ngx_http_weaveit_schema_sql;
     wmcf->db.setup_name = "schema";
+    wmcf->db.observer = &ngx_http_weaveit_metrics_db_observer;
 
     wmcf->max_jobs = NGX_CONF_UNSET;
     wmcf->job_interval = NGX_CONF_UNSET_MSEC;
@@ -635,6 +645,7 @@ ngx_http_weaveit_create_loc_conf(ngx_conf_t *cf)
      *     wlcf->status_id = NULL;
      *     wlcf->wallet = NULL;
      *     wlcf->video_id = NULL;
+     *     wlcf->endpoint = 0;
      */
 
     wlcf->max_script = NGX_CONF_UNSET_SIZE;
@@ -758,6 +769,7 @@ ngx_http_weaveit_hold_body(ngx_conf_t *cf, ngx_http_weaveit_loc_conf_t *wlcf)
 static char *
 ngx_http_weaveit_set_handler(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
+    ngx_http_weaveit_loc_conf_t   *wlcf = conf;
     ngx_http_handler_pt           *handler = cmd->post;
 
     char                          *rv;
@@ -773,6 +785,8 @@ ngx_http_weaveit_set_handler(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = *handler;
+
+    wlcf->endpoint = ngx_http_weaveit_metrics_endpoint(&cmd->name);
 
     wmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_weaveit_module);
     wmcf->used = 1;

@@ -51,6 +51,16 @@ then
     echo "$paths" > "$build/gen/ngx_http_weaveit_paths.h"
 fi
 
+# The version has one home, debian/changelog's first entry: the package
+# and weaveit_build_info report the same.
+version=$(sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' "$top/debian/changelog")
+version_h="#define NGX_HTTP_WEAVEIT_VERSION  \"$version\""
+if [ "$version_h" != "$(cat "$build/gen/ngx_http_weaveit_version.h" \
+                        2>/dev/null)" ]
+then
+    echo "$version_h" > "$build/gen/ngx_http_weaveit_version.h"
+fi
+
 # configure bakes the source list in: run it again when that list changes.
 srclist=$(cd "$top" && ls config src/*.c 2>/dev/null | tr '\n' ' ')
 if [ ! -f "$objs/Makefile" ] || [ "$top/config" -nt "$objs/Makefile" ] \

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages WeaveIt needs, only those that are missing.
-# Usage: scripts/deps.sh [build|run|test|bench]...   (default: all of them)
+# Usage: scripts/deps.sh [build|run|test|bench|deb]...  (default: all)
 set -euo pipefail
 
 build_pkgs="gcc make pkg-config nginx-core nginx-dev libpcre2-dev zlib1g-dev
@@ -12,18 +12,20 @@ run_pkgs="postgresql-15 postgresql-client-15 curl"
 # pkg:command entries are satisfied by the command from anywhere (a Node.js
 # from another source ships its own npm, which conflicts with Debian's).
 test_pkgs="perl procps iproute2 ffmpeg espeak-ng valgrind chromium clang pgbouncer strace
-    libfuzzer-14-dev nodejs:node
+    libfuzzer-14-dev prometheus nodejs:node
     npm:npm"
 bench_pkgs="wrk time"
+deb_pkgs="debhelper dpkg-dev lintian"
 
 want=""
-[ $# -eq 0 ] && set -- build run test bench
+[ $# -eq 0 ] && set -- build run test bench deb
 for set in "$@"; do
     case $set in
     build) want="$want $build_pkgs" ;;
     run)   want="$want $run_pkgs" ;;
     test)  want="$want $test_pkgs" ;;
     bench) want="$want $bench_pkgs" ;;
+    deb)   want="$want $deb_pkgs" ;;
     *) echo "deps.sh: unknown set '$set'" >&2; exit 2 ;;
     esac
 done

@@ -66,12 +66,27 @@ struct ngx_http_weaveit_pg_query_s {
     ngx_event_t                     timer;
     ngx_http_weaveit_pg_conn_t     *conn;
     ngx_http_weaveit_pg_pool_t     *pool;
+    ngx_msec_t                      queued;
     unsigned                        waiting:1;
     unsigned                        timed_out:1;
     unsigned                        retried:1;
     unsigned                        cleanup_added:1;
     char                            error_text[NGX_HTTP_WEAVEIT_PG_ERRLEN];
 };
+
+
+/*
+ * Whoever watches a pool (the metrics) learns, without the pool knowing
+ * who it is: how long a query waited for a connection, each query that
+ * failed, and the pool's connections and queue after each change (all
+ * zero when the pool is destroyed).
+ */
+typedef struct {
+    void                          (*waited)(ngx_msec_t waited);
+    void                          (*failed)(void);
+    void                          (*changed)(ngx_uint_t busy, ngx_uint_t idle,
+                                             ngx_uint_t waiting);
+} ngx_http_weaveit_pg_observer_t;
 
 
 /*
@@ -107,6 +122,9 @@ typedef struct {
      */
     const char                     *setup_sql;
     const char                     *setup_name;
+
+    /* NULL: nobody watches */
+    const ngx_http_weaveit_pg_observer_t  *observer;
 } ngx_http_weaveit_pg_conf_t;
 
 
@@ -188,6 +206,9 @@ typedef struct {
     /* wallet signatures (ngx_http_weaveit_auth.c) */
     ngx_uint_t                      auth;
     time_t                          auth_window;
+
+    /* which handler, for the metrics; 0: none of WeaveIt's, not inherited */
+    ngx_uint_t                      endpoint;
 } ngx_http_weaveit_loc_conf_t;
 
 
@@ -440,6 +461,20 @@ ngx_int_t ngx_http_weaveit_auth_check(ngx_http_request_t *r,
 
 /* ngx_http_weaveit_video.c */
 ngx_int_t ngx_http_weaveit_video_handler(ngx_http_request_t *r);
+
+
+/*
+ * ngx_http_weaveit_metrics.c: shared-memory counters, and the Prometheus
+ * exposition; what reports to it does nothing where no zone exists
+ */
+extern const ngx_http_weaveit_pg_observer_t
+    ngx_http_weaveit_metrics_db_observer;
+
+ngx_uint_t ngx_http_weaveit_metrics_endpoint(ngx_str_t *directive);
+ngx_int_t ngx_http_weaveit_metrics_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_weaveit_metrics_handler(ngx_http_request_t *r);
+void ngx_http_weaveit_metrics_job_ended(const char *status,
+    ngx_msec_t elapsed, double video_seconds);
 
 
 /* ngx_http_weaveit_api.c */

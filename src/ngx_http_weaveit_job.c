@@ -63,6 +63,8 @@ typedef struct {
     char                          *title;
     char                          *voice;
     ngx_http_weaveit_gen_t         gen;
+    ngx_msec_t                     started;
+    ngx_msec_t                     elapsed;
     char                           duration[NGX_INT_T_LEN + 1];
     const char                    *values[6];
     int                            lengths[6];
@@ -1028,6 +1030,7 @@ ngx_http_weaveit_job_start(ngx_http_weaveit_jobs_t *jobs, PGresult *res,
 
     ngx_queue_insert_tail(&jobs->running, &job->queue);
     jobs->nrunning++;
+    job->started = ngx_current_msec;
 
     ngx_log_error(NGX_LOG_INFO, jobs->log, 0,
                   "weaveit: job %s generating", job->id);
@@ -1130,10 +1133,12 @@ ngx_http_weaveit_job_done(ngx_event_t *ev)
     ngx_http_weaveit_running_t  *job;
 
     job = ev->data;
+    job->elapsed = ngx_current_msec - job->started;
 
     ngx_http_weaveit_job_log_outcome(job);
 
     if (job->gen.outcome == NGX_HTTP_WEAVEIT_GEN_LOST) {
+        ngx_http_weaveit_metrics_job_ended("retried", job->elapsed, 0);
         jobs = job->jobs;
         ngx_http_weaveit_job_free(job);
         ngx_http_weaveit_job_kick(jobs);
@@ -1264,6 +1269,7 @@ ngx_http_weaveit_job_stored(ngx_http_weaveit_pg_query_t *q)
         ngx_log_error(NGX_LOG_ERR, jobs->log, 0,
                       "weaveit: job %s not recorded (%s); it runs again "
                       "when its lease expires", job->id, q->error);
+        ngx_http_weaveit_metrics_job_ended("retried", job->elapsed, 0);
 
     } else if (PQntuples(q->result) == 0) {
         ngx_log_error(NGX_LOG_WARN, jobs->log, 0,
@@ -1273,6 +1279,8 @@ ngx_http_weaveit_job_stored(ngx_http_weaveit_pg_query_t *q)
     } else {
         ngx_log_error(NGX_LOG_INFO, jobs->log, 0, "weaveit: job %s %s",
                       job->id, PQgetvalue(q->result, 0, 1));
+        ngx_http_weaveit_metrics_job_ended(PQgetvalue(q->result, 0, 1),
+                                           job->elapsed, job->gen.duration);
 
         ngx_http_weaveit_job_answer_waiters(jobs, q->result);
     }

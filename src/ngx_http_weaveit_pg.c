@@ -49,6 +49,9 @@
  * passed down: a connection is freed before those who depended on it are
  * told, so its reason is never kept in it.  A query keeps its own copy.
  *
+ * Whoever watches the pool (the metrics) gets its numbers through the
+ * conf's observer, a table of handlers: the pool names nobody above it.
+ *
  * A query with a name is prepared by each connection the first time that
  * connection runs it (one more round trip), then only bound and executed;
  * a new connection starts with none.  weaveit_db_prepare off sends every
@@ -196,6 +199,7 @@ static void ngx_http_weaveit_pg_query_timeout(ngx_event_t *ev);
 static void ngx_http_weaveit_pg_cleanup(void *data);
 static void ngx_http_weaveit_pg_close_failed(ngx_http_weaveit_pg_conn_t *pc,
     const char *what);
+static void ngx_http_weaveit_pg_report(ngx_http_weaveit_pg_pool_t *pool);
 static const char *ngx_http_weaveit_pg_error(char *error, const char *prefix,
     const char *message);
 
@@ -773,6 +777,10 @@ ngx_http_weaveit_pg_pool_destroy(ngx_http_weaveit_pg_pool_t *pool)
     if (pool->dispatch.posted) {
         ngx_delete_posted_event(&pool->dispatch);
     }
+
+    if (pool->conf->observer) {
+        pool->conf->observer->changed(0, 0, 0);
+    }
 }
 
 
@@ -817,6 +825,7 @@ ngx_http_weaveit_pg_query(ngx_http_weaveit_pg_pool_t *pool,
     }
 
     q->waiting = 1;
+    q->queued = ngx_current_msec;
     pool->nwaiting++;
 
     ngx_http_weaveit_pg_post_dispatch(pool);
@@ -841,6 +850,7 @@ ngx_http_weaveit_pg_cancel(ngx_http_weaveit_pg_query_t *q)
 
     if (q->waiting) {
         ngx_http_weaveit_pg_unqueue(q);
+        ngx_http_weaveit_pg_report(q->pool);
     }
 
     pc = q->conn;
@@ -913,6 +923,10 @@ ngx_http_weaveit_pg_dispatch_handler(ngx_event_t *ev)
         qq = ngx_queue_head(&pool->idle);
         pc = ngx_queue_data(qq, ngx_http_weaveit_pg_conn_t, queue);
 
+        if (pool->conf->observer) {
+            pool->conf->observer->waited(ngx_current_msec - q->queued);
+        }
+
         ngx_http_weaveit_pg_send(pc, q);
     }
 
@@ -923,6 +937,8 @@ ngx_http_weaveit_pg_dispatch_handler(ngx_event_t *ev)
             break;
         }
     }
+
+    ngx_http_weaveit_pg_report(pool);
 }
 
 
@@ -1902,9 +1918,38 @@ ngx_http_weaveit_pg_finish(ngx_http_weaveit_pg_query_t *q, PGresult *res,
         (void) ngx_cpystrn((u_char *) q->error_text, (u_char *) error,
                            NGX_HTTP_WEAVEIT_PG_ERRLEN);
         q->error = q->error_text;
+
+        if (q->pool->conf->observer) {
+            q->pool->conf->observer->failed();
+        }
     }
 
+    ngx_http_weaveit_pg_report(q->pool);
+
     q->handler(q);
+}
+
+
+static void
+ngx_http_weaveit_pg_report(ngx_http_weaveit_pg_pool_t *pool)
+{
+    ngx_uint_t    idle;
+    ngx_queue_t  *q;
+
+    if (pool->conf->observer == NULL) {
+        return;
+    }
+
+    idle = 0;
+
+    for (q = ngx_queue_head(&pool->idle);
+         q != ngx_queue_sentinel(&pool->idle);
+         q = ngx_queue_next(q))
+    {
+        idle++;
+    }
+
+    pool->conf->observer->changed(pool->nconns - idle, idle, pool->nwaiting);
 }
 
 
