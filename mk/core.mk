@@ -4,7 +4,8 @@
 # or lives under build/ so it cannot clash with the module's rules.
 
 WEAVEIT_CORE_PKGS := libavcodec libavformat libavutil libswresample \
-                     freetype2 espeak-ng
+                     freetype2 harfbuzz fribidi fontconfig libunibreak \
+                     espeak-ng
 
 WEAVEIT_CORE_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -O2 -g -pthread \
                        $(shell pkg-config --cflags $(WEAVEIT_CORE_PKGS))
