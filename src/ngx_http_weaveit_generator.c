@@ -485,7 +485,7 @@ ngx_http_weaveit_gen_last_line(char *text)
 }
 
 
-/* lines "N" (percent done) and, last, "duration SECONDS" */
+/* lines "N" (percent done) and, last, "missing N" and "duration SECONDS" */
 
 static void
 ngx_http_weaveit_gen_progress(ngx_http_weaveit_gen_t *g,
@@ -508,7 +508,9 @@ ngx_http_weaveit_gen_progress(ngx_http_weaveit_gen_t *g,
         io->line[io->line_len] = '\0';
         io->line_len = 0;
 
-        if (sscanf((char *) io->line, "duration %lf", &g->duration) == 1) {
+        if (sscanf((char *) io->line, "duration %lf", &g->duration) == 1
+            || sscanf((char *) io->line, "missing %zu", &g->missing) == 1)
+        {
             continue;
         }
 

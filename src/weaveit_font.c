@@ -377,13 +377,6 @@ weaveit_face_close(weaveit_face_t *f)
 
 
 int
-weaveit_fonts_size(const weaveit_fonts_t *fs)
-{
-    return fs->size;
-}
-
-
-int
 weaveit_fonts_ascender(const weaveit_fonts_t *fs)
 {
     return fs->ascender;

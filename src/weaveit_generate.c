@@ -132,6 +132,7 @@ weaveit_generate(const weaveit_params_t *p, const char *script, size_t len,
     }
 
     out->frames = run.frames;
+    out->missing_glyphs = weaveit_render_missing(run.render);
     out->duration = (double) run.total / run.speech.sample_rate;
 
     if (progress) {
@@ -160,7 +161,8 @@ weaveit_generate_preload(const weaveit_params_t *p, char *err,
 
     if (weaveit_params_check(p, err, errlen) != 0
         || weaveit_tts_preload(p->voice, p->speech_rate, err, errlen) != 0
-        || weaveit_encoder_preload(err, errlen) != 0)
+        || weaveit_encoder_preload(err, errlen) != 0
+        || weaveit_fonts_preload(err, errlen) != 0)
     {
         return -1;
     }

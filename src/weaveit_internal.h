@@ -84,7 +84,6 @@ weaveit_fonts_t *weaveit_fonts_open(const char *font, int size, char *err,
     size_t errlen);
 void weaveit_fonts_close(weaveit_fonts_t *fs);
 
-int weaveit_fonts_size(const weaveit_fonts_t *fs);
 int weaveit_fonts_ascender(const weaveit_fonts_t *fs);
 int weaveit_fonts_descender(const weaveit_fonts_t *fs);
 int weaveit_fonts_space(const weaveit_fonts_t *fs);           /* 26.6 */

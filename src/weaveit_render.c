@@ -530,11 +530,12 @@ weaveit_faces(weaveit_shaper_t *sh, weaveit_fonts_t *fs)
         cp = sh->cps[i];
         gc = hb_unicode_general_category(uf, cp);
 
-        if (i > 0 && sh->faces[i - 1] >= 0 && (gc == HB_UNICODE_GENERAL_CATEGORY_NON_SPACING_MARK
-                      || gc == HB_UNICODE_GENERAL_CATEGORY_SPACING_MARK
-                      || gc == HB_UNICODE_GENERAL_CATEGORY_ENCLOSING_MARK
-                      || gc == HB_UNICODE_GENERAL_CATEGORY_FORMAT
-                      || (cp >= 0xfe00 && cp <= 0xfe0f))
+        if (i > 0 && sh->faces[i - 1] >= 0
+            && (gc == HB_UNICODE_GENERAL_CATEGORY_NON_SPACING_MARK
+                || gc == HB_UNICODE_GENERAL_CATEGORY_SPACING_MARK
+                || gc == HB_UNICODE_GENERAL_CATEGORY_ENCLOSING_MARK
+                || gc == HB_UNICODE_GENERAL_CATEGORY_FORMAT
+                || (cp >= 0xfe00 && cp <= 0xfe0f))
             && (weaveit_fonts_has(fs, sh->faces[i - 1], cp)
                 || gc == HB_UNICODE_GENERAL_CATEGORY_FORMAT
                 || cp >= 0xfe00))

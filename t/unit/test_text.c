@@ -112,8 +112,9 @@ test_combining(void)
     e = line_box(r, 1);
     comb = line_box(r, 3);
 
-    ok(comb.x1 - comb.x0 <= e.x1 - e.x0 + 2 && comb.y0 - weaveit_render_line_top(r, 3)
-           < e.y0 - weaveit_render_line_top(r, 1) - 3,
+    ok(comb.x1 - comb.x0 <= e.x1 - e.x0 + 2
+       && comb.y0 - weaveit_render_line_top(r, 3)
+          < e.y0 - weaveit_render_line_top(r, 1) - 3,
        "e + U+0301: the accent is above the letter (x %d..%d over %d..%d, "
        "top %d px above e's)", comb.x0, comb.x1, e.x0, e.x1,
        (e.y0 - weaveit_render_line_top(r, 1))
