@@ -27,7 +27,11 @@ build/fuzz/fuzz_%: t/fuzz/fuzz_%.c t/fuzz/fuzz.h \
 	    -fno-sanitize-recover=all -fno-omit-frame-pointer \
 	    -Wall -Wno-unused-parameter -Wno-unused-function -Werror \
 	    $(WEAVEIT_HTTP_UNIT_INCS) -It/fuzz $< \
-	    src/ngx_http_weaveit_rules.c -luuid -o $@
+	    src/ngx_http_weaveit_rules.c $(WEAVEIT_FUZZ_EXTRA_$*) -luuid -o $@
+
+# what a harness needs beyond the rules: sources and libraries
+WEAVEIT_FUZZ_EXTRA_conninfo := src/ngx_http_weaveit_conninfo.c -lpq
+build/fuzz/fuzz_conninfo: src/ngx_http_weaveit_conninfo.c
 
 fuzz: fuzz-build
 	@for f in $(WEAVEIT_FUZZERS); do \

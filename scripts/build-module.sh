@@ -41,7 +41,11 @@ embed "$top/conf/www/index.html" ngx_http_weaveit_demo_html \
 # otherwise: this checkout's build, or WEAVEIT_GENERATOR (a package build
 # sets it to where the package installs it).
 generator=${WEAVEIT_GENERATOR:-$build/weaveit-render}
-paths="#define NGX_HTTP_WEAVEIT_GENERATOR  \"$generator\""
+# libpq's own directory of pg_service.conf, for the module to read
+# the file as libpq would (libpq-dev's pg_config knows it).
+sysconfdir=$(pg_config --sysconfdir)
+paths="#define NGX_HTTP_WEAVEIT_GENERATOR  \"$generator\"
+#define NGX_HTTP_WEAVEIT_PG_SYSCONFDIR  \"$sysconfdir\""
 if [ "$paths" != "$(cat "$build/gen/ngx_http_weaveit_paths.h" 2>/dev/null)" ]
 then
     echo "$paths" > "$build/gen/ngx_http_weaveit_paths.h"

@@ -13,7 +13,7 @@ run_pkgs="postgresql-15 postgresql-client-15 curl fonts-noto-core
     fonts-noto-cjk fonts-noto-color-emoji"
 # pkg:command entries are satisfied by the command from anywhere (a Node.js
 # from another source ships its own npm, which conflicts with Debian's).
-test_pkgs="perl procps iproute2 ffmpeg espeak-ng valgrind chromium clang
+test_pkgs="perl procps iproute2 ffmpeg espeak-ng valgrind chromium clang pgbouncer strace
     libfuzzer-14-dev tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-jpn
     tesseract-ocr-kor tesseract-ocr-ara tesseract-ocr-heb tesseract-ocr-hin
     nodejs:node

@@ -40,6 +40,9 @@ typedef void (*ngx_http_weaveit_pg_handler_pt)(
  * A "name" makes the statement a prepared one (unless weaveit_db_prepare is
  * off): each connection prepares it the first time it runs it, and only
  * binds and executes it afterwards.
+ * A "priority" query (job upkeep: a lease must not wait for downloads)
+ * goes before every other waiting query, and may open one of the conf's
+ * "reserve" connections when all the others are taken.
  */
 struct ngx_http_weaveit_pg_query_s {
     const char                     *name;
@@ -53,6 +56,7 @@ struct ngx_http_weaveit_pg_query_s {
     ngx_http_weaveit_pg_handler_pt  handler;
     void                           *data;
     ngx_log_t                      *log;
+    unsigned                        priority:1;
 
     /* ---- filled by the pool ---- */
     PGresult                       *result;
@@ -64,6 +68,7 @@ struct ngx_http_weaveit_pg_query_s {
     ngx_http_weaveit_pg_pool_t     *pool;
     unsigned                        waiting:1;
     unsigned                        timed_out:1;
+    unsigned                        retried:1;
     unsigned                        cleanup_added:1;
     char                            error_text[NGX_HTTP_WEAVEIT_PG_ERRLEN];
 };
@@ -86,6 +91,13 @@ typedef struct {
     ngx_uint_t                      max;
     ngx_msec_t                      timeout;
     ngx_flag_t                      prepare;
+
+    /*
+     * Connections beyond "max" that only priority queries open: one for
+     * each priority query that can run at once, and none of them waits
+     * for a connection a client query holds.
+     */
+    ngx_uint_t                      reserve;
 
     /*
      * SQL a pool runs on its first connection, and on each new one until
@@ -181,6 +193,44 @@ ngx_int_t ngx_http_weaveit_pg_query(ngx_http_weaveit_pg_pool_t *pool,
     ngx_http_weaveit_pg_query_t *q, ngx_pool_t *owner);
 void ngx_http_weaveit_pg_cancel(ngx_http_weaveit_pg_query_t *q);
 PGresult *ngx_http_weaveit_pg_take_result(ngx_http_weaveit_pg_query_t *q);
+
+/*
+ * ngx_http_weaveit_conninfo.c: a conninfo completed at configuration time
+ * as libpq would complete it at every connect (service, environment, host
+ * names resolved), on plain buffers and callbacks
+ */
+
+typedef struct {
+    /* the environment libpq would see in a worker; NULL: unset */
+    const char                   *(*getenv)(void *data, const char *name);
+
+    /* a file's text, malloc()ed and NUL-terminated; NULL: no such file */
+    char                         *(*read_file)(void *data, const char *path);
+
+    /*
+     * a host name's numeric addresses, comma-separated, into "addrs";
+     * NGX_ERROR with a message in "error" (NGX_HTTP_WEAVEIT_PG_ERRLEN)
+     */
+    ngx_int_t                     (*resolve)(void *data, const char *host,
+                                      char *addrs, size_t size, char *error);
+    void                           *data;
+
+    const char                     *home;        /* NULL: none */
+    const char                     *sysconfdir;  /* libpq's own */
+} ngx_http_weaveit_conninfo_env_t;
+
+typedef struct {
+    PQconninfoOption               *options;     /* their keywords */
+    char                          **values;      /* NULL: unset */
+    const char                     *service;     /* NULL: none */
+} ngx_http_weaveit_conninfo_t;
+
+ngx_int_t ngx_http_weaveit_conninfo_complete(ngx_http_weaveit_conninfo_t *ci,
+    const char *conninfo, ngx_http_weaveit_conninfo_env_t *env, char *error);
+const char *ngx_http_weaveit_conninfo_value(ngx_http_weaveit_conninfo_t *ci,
+    const char *keyword);
+void ngx_http_weaveit_conninfo_free(ngx_http_weaveit_conninfo_t *ci);
+
 
 /* ngx_http_weaveit_http.c: answering requests */
 ngx_int_t ngx_http_weaveit_send_json(ngx_http_request_t *r,

@@ -18,6 +18,10 @@
  * again.  Only a job whose worker is lost runs again, when its lease
  * expires, and never more than weaveit_job_attempts times.
  *
+ * Every query here is a priority one for the pool, with a reserve of
+ * connections as large as how many of them can run at once: a lease
+ * renewal never waits behind client traffic, however much of it queues.
+ *
  * This file knows nothing of requests: whoever waits for a job (wait mode
  * of POST /api/generate) gives a handler and its data to
  * ngx_http_weaveit_job_wait().
@@ -311,6 +315,10 @@ ngx_http_weaveit_job_init_conf(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
+    /* the round's query and one per job (store, failure or release) */
+
+    wmcf->db.reserve = wmcf->max_jobs + 1;
+
     return NGX_CONF_OK;
 }
 
@@ -386,6 +394,7 @@ ngx_http_weaveit_job_init_process(ngx_cycle_t *cycle,
     jobs->query.data = jobs;
     jobs->query.log = cycle->log;
     jobs->query.values = jobs->values;
+    jobs->query.priority = 1;
 
     jobs->tick.handler = ngx_http_weaveit_job_tick;
     jobs->tick.data = jobs;
@@ -963,6 +972,7 @@ ngx_http_weaveit_job_release(ngx_http_weaveit_running_t *job)
     job->query.handler = ngx_http_weaveit_job_released;
     job->query.data = job;
     job->query.log = jobs->log;
+    job->query.priority = 1;
 
     (void) ngx_http_weaveit_pg_query(jobs->conf->pool, &job->query, NULL);
 }
@@ -1024,6 +1034,7 @@ ngx_http_weaveit_job_done(ngx_event_t *ev)
     job->query.handler = ngx_http_weaveit_job_stored;
     job->query.data = job;
     job->query.log = job->jobs->log;
+    job->query.priority = 1;
 
     if (job->gen.outcome == NGX_HTTP_WEAVEIT_GEN_DONE) {
         ngx_http_weaveit_job_store(job);

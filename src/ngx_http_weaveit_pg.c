@@ -32,6 +32,16 @@
  * on demand up to "max".  Every query carries one timer covering its wait
  * and its execution: when it fires the caller gets an error, and a
  * connection caught mid-query is closed, since its state is unknown.
+ *
+ * Priority queries (job upkeep: a lease renewal late behind a burst of
+ * downloads hands a running job to another worker) have a FIFO of their
+ * own, served first, and "reserve" connections beyond "max": other
+ * queries never run on more than "max" connections at once, so a priority
+ * query finds an idle connection or room to open one as long as no more
+ * than "reserve" of them run at once.  A priority lane alone would still
+ * wait for a slow client statement on every connection (up to the
+ * statement_timeout); a connection kept for upkeep alone would wait behind
+ * the upkeep's own slow statement (storing a large video).
  * Handlers are never called from inside ngx_http_weaveit_pg_query(): the
  * dispatch runs from a posted event, so callers need not be reentrant.
  *
@@ -42,13 +52,20 @@
  * A query with a name is prepared by each connection the first time that
  * connection runs it (one more round trip), then only bound and executed;
  * a new connection starts with none.  weaveit_db_prepare off sends every
- * query unnamed, for poolers that do not keep prepared statements.
+ * query unnamed, for poolers that do not keep prepared statements.  Should
+ * the server not know a statement the connection prepared (SQLSTATE 26000,
+ * behind a pooler in transaction mode or after DISCARD ALL), or know one
+ * of its name already (42P05, another client's through a pooler), the
+ * connection forgets its prepared statements and the query runs once more,
+ * unnamed.
  */
 
 
 #include "ngx_http_weaveit.h"
+#include "ngx_http_weaveit_paths.h"
 
 #include <netdb.h>
+#include <pwd.h>
 #include <arpa/inet.h>
 
 
@@ -75,6 +92,7 @@ struct ngx_http_weaveit_pg_conn_s {
     const char                    *prepared[NGX_HTTP_WEAVEIT_PG_PREPARED];
     const char                    *preparing;
     unsigned                       flushing:1;
+    unsigned                       client:1;
 };
 
 
@@ -89,46 +107,45 @@ struct ngx_http_weaveit_pg_pool_s {
     ngx_queue_t                    idle;
     ngx_queue_t                    active;
     ngx_queue_t                    waiting;
+    ngx_queue_t                    waiting_priority;
     ngx_uint_t                     nconns;
     ngx_uint_t                     nconnecting;
     ngx_uint_t                     nwaiting;
+    ngx_uint_t                     nwaiting_priority;
+
+    /* connections running a query that is not a priority one */
+    ngx_uint_t                     nclients;
     ngx_event_t                    dispatch;
     unsigned                       set_up:1;
     unsigned                       result_taken:1;
 };
 
 
-/*
- * A conninfo on its way from the directive to the pg conf's keywords and
- * values: as parsed by libpq, and its host as resolved.
- */
-typedef struct {
-    PQconninfoOption              *options;
-    char                          *hosts;
-    char                          *hostaddrs;
-} ngx_http_weaveit_pg_conninfo_t;
-
-
-static char *ngx_http_weaveit_pg_parse_conninfo(ngx_conf_t *cf,
-    ngx_http_weaveit_pg_conf_t *pcf, ngx_http_weaveit_pg_conninfo_t *ci);
-static const char *ngx_http_weaveit_pg_option(PQconninfoOption *options,
-    const char *keyword);
-static char *ngx_http_weaveit_pg_resolve_host(ngx_conf_t *cf,
-    ngx_http_weaveit_pg_conf_t *pcf, ngx_http_weaveit_pg_conninfo_t *ci);
-static char *ngx_http_weaveit_pg_addresses(ngx_conf_t *cf,
-    ngx_http_weaveit_pg_conf_t *pcf, const char *host,
-    ngx_http_weaveit_pg_conninfo_t *ci);
+static char *ngx_http_weaveit_pg_conninfo_text(ngx_conf_t *cf,
+    ngx_http_weaveit_pg_conf_t *pcf);
+static char **ngx_http_weaveit_pg_environment(ngx_conf_t *cf);
+static const char *ngx_http_weaveit_pg_getenv(void *data, const char *name);
+static char *ngx_http_weaveit_pg_read_file(void *data, const char *path);
+static ngx_int_t ngx_http_weaveit_pg_resolve(void *data, const char *host,
+    char *addrs, size_t size, char *error);
+static const char *ngx_http_weaveit_pg_workers_home(ngx_conf_t *cf);
 static char *ngx_http_weaveit_pg_build_conninfo(ngx_conf_t *cf,
-    ngx_http_weaveit_pg_conf_t *pcf, ngx_http_weaveit_pg_conninfo_t *ci);
+    ngx_http_weaveit_pg_conf_t *pcf, ngx_http_weaveit_conninfo_t *ci);
 static char *ngx_http_weaveit_pg_statement_timeout(ngx_pool_t *pool,
     ngx_msec_t timeout);
 static char *ngx_http_weaveit_pg_strdup(ngx_pool_t *pool, const char *s);
 static ngx_int_t ngx_http_weaveit_pg_worker_conninfo(
     ngx_http_weaveit_pg_pool_t *pool, ngx_pool_t *mem);
+static void ngx_http_weaveit_pg_log_target(ngx_http_weaveit_pg_pool_t *pool);
 static void ngx_http_weaveit_pg_notice(void *arg, const char *message);
 static void ngx_http_weaveit_pg_post_dispatch(
     ngx_http_weaveit_pg_pool_t *pool);
 static void ngx_http_weaveit_pg_dispatch_handler(ngx_event_t *ev);
+static ngx_http_weaveit_pg_query_t *ngx_http_weaveit_pg_next_query(
+    ngx_http_weaveit_pg_pool_t *pool);
+static ngx_uint_t ngx_http_weaveit_pg_runnable(
+    ngx_http_weaveit_pg_pool_t *pool);
+static void ngx_http_weaveit_pg_unqueue(ngx_http_weaveit_pg_query_t *q);
 static ngx_int_t ngx_http_weaveit_pg_connect(
     ngx_http_weaveit_pg_pool_t *pool);
 static ngx_int_t ngx_http_weaveit_pg_wrap_socket(
@@ -158,15 +175,21 @@ static void ngx_http_weaveit_pg_read_handler(ngx_event_t *rev);
 static void ngx_http_weaveit_pg_write_handler(ngx_event_t *wev);
 static void ngx_http_weaveit_pg_collect(ngx_http_weaveit_pg_conn_t *pc);
 static void ngx_http_weaveit_pg_complete(ngx_http_weaveit_pg_conn_t *pc);
+static ngx_uint_t ngx_http_weaveit_pg_statement_lost(
+    ngx_http_weaveit_pg_conn_t *pc, PGresult *res);
+static void ngx_http_weaveit_pg_run_unnamed(ngx_http_weaveit_pg_conn_t *pc,
+    ngx_http_weaveit_pg_query_t *q, const char *error);
 static const char *ngx_http_weaveit_pg_result_error(PGresult *res,
     char *error);
 static void ngx_http_weaveit_pg_make_idle(ngx_http_weaveit_pg_conn_t *pc);
+static void ngx_http_weaveit_pg_end_client(ngx_http_weaveit_pg_conn_t *pc);
 static void ngx_http_weaveit_pg_set_log(ngx_http_weaveit_pg_conn_t *pc,
     ngx_log_t *log);
 static void ngx_http_weaveit_pg_close(ngx_http_weaveit_pg_conn_t *pc,
     const char *reason);
 static void ngx_http_weaveit_pg_fail_waiting(ngx_http_weaveit_pg_pool_t *pool,
     const char *error);
+static void ngx_http_weaveit_pg_take_all(ngx_queue_t *to, ngx_queue_t *from);
 static void ngx_http_weaveit_pg_finish(ngx_http_weaveit_pg_query_t *q,
     PGresult *res, const char *error);
 static void ngx_http_weaveit_pg_query_timeout(ngx_event_t *ev);
@@ -283,6 +306,7 @@ invalid:
  *     pcf->values = NULL;
  *     pcf->setup_sql = NULL;
  *     pcf->setup_name = NULL;
+ *     pcf->reserve = 0;
  */
 
 void
@@ -295,88 +319,105 @@ ngx_http_weaveit_pg_conf_unset(ngx_http_weaveit_pg_conf_t *pcf)
 
 
 /*
- * After the directives: the defaults, then the conninfo parsed by libpq,
- * its host name resolved and the keywords and values for every connect
- * built, each step from the one before's output.
+ * After the directives: the defaults, then the conninfo completed as
+ * libpq would complete it in a worker (ngx_http_weaveit_conninfo.c), with
+ * the environment nginx gives its workers, and host names resolved here,
+ * once: libpq would call a blocking getaddrinfo() on every connect.
  */
 
 char *
 ngx_http_weaveit_pg_conf_init(ngx_conf_t *cf, ngx_http_weaveit_pg_conf_t *pcf)
 {
-    char                            *rv;
-    ngx_http_weaveit_pg_conninfo_t   ci;
+    char                             *rv, *conninfo;
+    char                              error[NGX_HTTP_WEAVEIT_PG_ERRLEN];
+    char                            **environment;
+    ngx_http_weaveit_conninfo_t       ci;
+    ngx_http_weaveit_conninfo_env_t   env;
 
     ngx_conf_init_uint_value(pcf->max, 2);
     ngx_conf_init_msec_value(pcf->timeout, 5000);
     ngx_conf_init_value(pcf->prepare, 1);
 
-    ngx_memzero(&ci, sizeof(ngx_http_weaveit_pg_conninfo_t));
-
-    if (ngx_http_weaveit_pg_parse_conninfo(cf, pcf, &ci) != NGX_CONF_OK) {
+    conninfo = ngx_http_weaveit_pg_conninfo_text(cf, pcf);
+    environment = ngx_http_weaveit_pg_environment(cf);
+    if (conninfo == NULL || environment == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    rv = ngx_http_weaveit_pg_resolve_host(cf, pcf, &ci);
+    env.getenv = ngx_http_weaveit_pg_getenv;
+    env.read_file = ngx_http_weaveit_pg_read_file;
+    env.resolve = ngx_http_weaveit_pg_resolve;
+    env.data = environment;
+    env.home = ngx_http_weaveit_pg_workers_home(cf);
+    env.sysconfdir = NGX_HTTP_WEAVEIT_PG_SYSCONFDIR;
 
-    if (rv == NGX_CONF_OK) {
+    if (ngx_http_weaveit_conninfo_complete(&ci, conninfo, &env, error)
+        == NGX_OK)
+    {
         rv = ngx_http_weaveit_pg_build_conninfo(cf, pcf, &ci);
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"%V\" value \"%V\": %s",
+                           &pcf->directive, &pcf->conninfo, error);
+        rv = NGX_CONF_ERROR;
     }
 
-    PQconninfoFree(ci.options);
+    ngx_http_weaveit_conninfo_free(&ci);
+    ngx_free(environment);
 
     return rv;
 }
 
 
 static char *
-ngx_http_weaveit_pg_parse_conninfo(ngx_conf_t *cf,
-    ngx_http_weaveit_pg_conf_t *pcf, ngx_http_weaveit_pg_conninfo_t *ci)
+ngx_http_weaveit_pg_conninfo_text(ngx_conf_t *cf,
+    ngx_http_weaveit_pg_conf_t *pcf)
 {
-    char  *conninfo, *errmsg, error[NGX_HTTP_WEAVEIT_PG_ERRLEN];
+    char  *conninfo;
 
-    conninfo = "";
-
-    if (pcf->conninfo.len) {
-        conninfo = ngx_pnalloc(cf->pool, pcf->conninfo.len + 1);
-        if (conninfo == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        (void) ngx_cpystrn((u_char *) conninfo, pcf->conninfo.data,
-                           pcf->conninfo.len + 1);
+    conninfo = ngx_pnalloc(cf->pool, pcf->conninfo.len + 1);
+    if (conninfo == NULL) {
+        return NULL;
     }
 
-    errmsg = NULL;
-    ci->options = PQconninfoParse(conninfo, &errmsg);
+    (void) ngx_cpystrn((u_char *) conninfo, pcf->conninfo.data,
+                       pcf->conninfo.len + 1);
 
-    if (ci->options == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid \"%V\" value \"%V\": %s",
-                           &pcf->directive, &pcf->conninfo,
-                           errmsg ? ngx_http_weaveit_pg_error(error, NULL,
-                                                              errmsg)
-                                  : "out of memory");
-        if (errmsg) {
-            PQfreemem(errmsg);
-        }
-
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
+    return conninfo;
 }
 
 
-/* an option's value; NULL if the conninfo does not set it */
+/*
+ * What a worker's environment will hold: the "env" directives read so far
+ * (they belong before the http block), NULL-terminated, to ngx_free().
+ */
+
+static char **
+ngx_http_weaveit_pg_environment(ngx_conf_t *cf)
+{
+    ngx_uint_t  n;
+
+    n = 0;
+
+    return ngx_set_environment(cf->cycle, &n);
+}
+
 
 static const char *
-ngx_http_weaveit_pg_option(PQconninfoOption *options, const char *keyword)
+ngx_http_weaveit_pg_getenv(void *data, const char *name)
 {
-    PQconninfoOption  *o;
+    char   **environment = data;
 
-    for (o = options; o->keyword; o++) {
-        if (ngx_strcmp(o->keyword, keyword) == 0) {
-            return (o->val && o->val[0]) ? o->val : NULL;
+    size_t   len;
+
+    len = ngx_strlen(name);
+
+    for ( /* void */ ; *environment; environment++) {
+        if (ngx_strncmp(*environment, name, len) == 0
+            && (*environment)[len] == '=')
+        {
+            return *environment + len + 1;
         }
     }
 
@@ -384,48 +425,47 @@ ngx_http_weaveit_pg_option(PQconninfoOption *options, const char *keyword)
 }
 
 
-/*
- * libpq resolves "host" with a blocking getaddrinfo() on every connect:
- * one host name is resolved here, once, and libpq is handed the
- * addresses.  Socket directories, lists of hosts and a host given with
- * its hostaddr are left to libpq.
- */
+/* a service file, at configuration time */
 
 static char *
-ngx_http_weaveit_pg_resolve_host(ngx_conf_t *cf,
-    ngx_http_weaveit_pg_conf_t *pcf, ngx_http_weaveit_pg_conninfo_t *ci)
+ngx_http_weaveit_pg_read_file(void *data, const char *path)
 {
-    const char  *host;
+    char         *text;
+    FILE         *f;
+    size_t        n;
+    struct stat   st;
 
-    host = ngx_http_weaveit_pg_option(ci->options, "host");
-
-    if (host == NULL
-        || host[0] == '/'
-        || host[0] == '@'
-        || ngx_strchr(host, ',') != NULL
-        || ngx_http_weaveit_pg_option(ci->options, "hostaddr") != NULL)
-    {
-        return NGX_CONF_OK;
+    f = fopen(path, "r");
+    if (f == NULL) {
+        return NULL;
     }
 
-    return ngx_http_weaveit_pg_addresses(cf, pcf, host, ci);
+    text = NULL;
+
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode)) {
+        text = malloc(st.st_size + 1);
+
+        if (text != NULL) {
+            n = fread(text, 1, st.st_size, f);
+            text[n] = '\0';
+        }
+    }
+
+    fclose(f);
+
+    return text;
 }
 
 
-/*
- * libpq tries every address of a host in turn; it does so here too, given
- * "host=h,h" and "hostaddr=a1,a2" of equal lengths.
- */
+/* libpq tries every address of a host in turn: all of them, in order */
 
-static char *
-ngx_http_weaveit_pg_addresses(ngx_conf_t *cf, ngx_http_weaveit_pg_conf_t *pcf,
-    const char *host, ngx_http_weaveit_pg_conninfo_t *ci)
+static ngx_int_t
+ngx_http_weaveit_pg_resolve(void *data, const char *host, char *addrs,
+    size_t size, char *error)
 {
     int               rc;
     char              addr[NGX_SOCKADDR_STRLEN];
-    size_t            hlen;
-    u_char           *h, *a;
-    ngx_uint_t        n;
+    u_char           *p, *last;
     const void       *sin;
     struct addrinfo   hints, *res, *ai;
 
@@ -435,27 +475,14 @@ ngx_http_weaveit_pg_addresses(ngx_conf_t *cf, ngx_http_weaveit_pg_conf_t *pcf,
 
     rc = getaddrinfo(host, NULL, &hints, &res);
     if (rc != 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" host \"%s\" not found: %s",
-                           &pcf->directive, host, gai_strerror(rc));
-        return NGX_CONF_ERROR;
+        *ngx_snprintf((u_char *) error, NGX_HTTP_WEAVEIT_PG_ERRLEN - 1,
+                      "host \"%s\" not found: %s", host, gai_strerror(rc))
+            = '\0';
+        return NGX_ERROR;
     }
 
-    n = 0;
-    for (ai = res; ai; ai = ai->ai_next) {
-        n++;
-    }
-
-    hlen = ngx_strlen(host);
-    ci->hosts = ngx_pnalloc(cf->pool, n * (hlen + 1));
-    ci->hostaddrs = ngx_pnalloc(cf->pool, n * sizeof(addr));
-    if (ci->hosts == NULL || ci->hostaddrs == NULL) {
-        freeaddrinfo(res);
-        return NGX_CONF_ERROR;
-    }
-
-    h = (u_char *) ci->hosts;
-    a = (u_char *) ci->hostaddrs;
+    p = (u_char *) addrs;
+    last = p + size - 1;
 
     for (ai = res; ai; ai = ai->ai_next) {
 
@@ -466,63 +493,89 @@ ngx_http_weaveit_pg_addresses(ngx_conf_t *cf, ngx_http_weaveit_pg_conf_t *pcf,
             sin = &((struct sockaddr_in *) ai->ai_addr)->sin_addr;
         }
 
-        if (inet_ntop(ai->ai_family, sin, addr, sizeof(addr)) == NULL) {
+        /* the addresses that fit: a host has a few */
+
+        if (inet_ntop(ai->ai_family, sin, addr, sizeof(addr)) == NULL
+            || p + 1 + ngx_strlen(addr) > last)
+        {
             continue;
         }
 
-        if (h != (u_char *) ci->hosts) {
-            *h++ = ',';
-            *a++ = ',';
+        if (p != (u_char *) addrs) {
+            *p++ = ',';
         }
 
-        h = ngx_cpymem(h, host, hlen);
-        a = ngx_cpymem(a, addr, ngx_strlen(addr));
+        p = ngx_cpymem(p, addr, ngx_strlen(addr));
     }
 
     freeaddrinfo(res);
 
-    *h = '\0';
-    *a = '\0';
+    *p = '\0';
 
-    return NGX_CONF_OK;
+    return NGX_OK;
+}
+
+
+/* libpq looks for ~/.pg_service.conf in the home of the user it runs as */
+
+static const char *
+ngx_http_weaveit_pg_workers_home(ngx_conf_t *cf)
+{
+    struct passwd    *pw;
+    ngx_core_conf_t  *ccf;
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cf->cycle->conf_ctx,
+                                           ngx_core_module);
+
+    if (geteuid() != 0) {
+        pw = getpwuid(geteuid());
+
+    } else {
+        pw = getpwnam(ccf->username ? ccf->username : NGX_USER);
+    }
+
+    return pw ? ngx_http_weaveit_pg_strdup(cf->pool, pw->pw_dir) : NULL;
 }
 
 
 /*
- * The options the conninfo sets, the host as resolved, and unless the
- * conninfo sets "options", a statement_timeout of the pool timeout: it
- * bounds every statement on the server too.  What only a worker knows is
- * added by the pool (ngx_http_weaveit_pg_worker_conninfo()).
+ * The options as completed but "service" (its options are in), and unless
+ * they set "options", a statement_timeout of the pool timeout: it bounds
+ * every statement on the server too.  What only a worker knows is added
+ * by the pool (ngx_http_weaveit_pg_worker_conninfo()).
  */
 
 static char *
 ngx_http_weaveit_pg_build_conninfo(ngx_conf_t *cf,
-    ngx_http_weaveit_pg_conf_t *pcf, ngx_http_weaveit_pg_conninfo_t *ci)
+    ngx_http_weaveit_pg_conf_t *pcf, ngx_http_weaveit_conninfo_t *ci)
 {
-    ngx_uint_t         n;
-    PQconninfoOption  *o;
+    ngx_uint_t   i, n;
+    const char  *keyword;
 
-    /* room for every option libpq knows, hostaddr, options and NULL */
+    /* room for every option libpq knows, options and NULL */
 
     for (n = 0; ci->options[n].keyword; n++) { /* void */ }
 
-    pcf->keywords = ngx_pcalloc(cf->pool, (n + 3) * sizeof(char *));
-    pcf->values = ngx_pcalloc(cf->pool, (n + 3) * sizeof(char *));
+    pcf->keywords = ngx_pcalloc(cf->pool, (n + 2) * sizeof(char *));
+    pcf->values = ngx_pcalloc(cf->pool, (n + 2) * sizeof(char *));
     if (pcf->keywords == NULL || pcf->values == NULL) {
         return NGX_CONF_ERROR;
     }
 
     n = 0;
 
-    for (o = ci->options; o->keyword; o++) {
-        if (o->val == NULL || o->val[0] == '\0') {
+    for (i = 0; ci->options[i].keyword; i++) {
+        keyword = ci->options[i].keyword;
+
+        if (ngx_http_weaveit_conninfo_value(ci, keyword) == NULL
+            || ngx_strcmp(keyword, "service") == 0)
+        {
             continue;
         }
 
-        pcf->keywords[n] = ngx_http_weaveit_pg_strdup(cf->pool, o->keyword);
-        pcf->values[n] = (ci->hosts && ngx_strcmp(o->keyword, "host") == 0)
-                         ? ci->hosts
-                         : ngx_http_weaveit_pg_strdup(cf->pool, o->val);
+        pcf->keywords[n] = ngx_http_weaveit_pg_strdup(cf->pool, keyword);
+        pcf->values[n] = ngx_http_weaveit_pg_strdup(cf->pool,
+                                                    ci->values[i]);
         if (pcf->keywords[n] == NULL || pcf->values[n] == NULL) {
             return NGX_CONF_ERROR;
         }
@@ -530,12 +583,7 @@ ngx_http_weaveit_pg_build_conninfo(ngx_conf_t *cf,
         n++;
     }
 
-    if (ci->hostaddrs) {
-        pcf->keywords[n] = "hostaddr";
-        pcf->values[n++] = ci->hostaddrs;
-    }
-
-    if (ngx_http_weaveit_pg_option(ci->options, "options") == NULL) {
+    if (ngx_http_weaveit_conninfo_value(ci, "options") == NULL) {
         pcf->keywords[n] = "options";
         pcf->values[n] = ngx_http_weaveit_pg_statement_timeout(cf->pool,
                                                                pcf->timeout);
@@ -604,6 +652,7 @@ ngx_http_weaveit_pg_pool_create(ngx_cycle_t *cycle,
     ngx_queue_init(&pool->idle);
     ngx_queue_init(&pool->active);
     ngx_queue_init(&pool->waiting);
+    ngx_queue_init(&pool->waiting_priority);
 
     pool->dispatch.handler = ngx_http_weaveit_pg_dispatch_handler;
     pool->dispatch.data = pool;
@@ -616,6 +665,8 @@ ngx_http_weaveit_pg_pool_create(ngx_cycle_t *cycle,
     if (ngx_http_weaveit_pg_worker_conninfo(pool, cycle->pool) != NGX_OK) {
         return NULL;
     }
+
+    ngx_http_weaveit_pg_log_target(pool);
 
     /*
      * Connect at once, so the setup has run (the schema is in place) and a
@@ -664,6 +715,39 @@ ngx_http_weaveit_pg_worker_conninfo(ngx_http_weaveit_pg_pool_t *pool,
     pool->values[n + 1] = NULL;
 
     return NGX_OK;
+}
+
+
+/*
+ * Where connects go, as libpq is told: every host name with its hostaddr
+ * means no name is looked up on the event loop.
+ */
+
+static void
+ngx_http_weaveit_pg_log_target(ngx_http_weaveit_pg_pool_t *pool)
+{
+    u_char      target[NGX_HTTP_WEAVEIT_PG_ERRLEN], *p, *last;
+    ngx_uint_t  i;
+
+    p = target;
+    last = target + sizeof(target);
+
+    for (i = 0; pool->keywords[i]; i++) {
+        if (ngx_strcmp(pool->keywords[i], "host") == 0
+            || ngx_strcmp(pool->keywords[i], "hostaddr") == 0
+            || ngx_strcmp(pool->keywords[i], "port") == 0)
+        {
+            p = ngx_slprintf(p, last, " %s=%s", pool->keywords[i],
+                             pool->values[i]);
+        }
+    }
+
+    if (p == target) {
+        p = ngx_slprintf(p, last, " libpq's default socket");
+    }
+
+    ngx_log_error(NGX_LOG_INFO, pool->log, 0,
+                  "weaveit: PostgreSQL at%*s", p - target, target);
 }
 
 
@@ -717,13 +801,21 @@ ngx_http_weaveit_pg_query(ngx_http_weaveit_pg_pool_t *pool,
     q->error = NULL;
     q->conn = NULL;
     q->timed_out = 0;
+    q->retried = 0;
 
     q->timer.handler = ngx_http_weaveit_pg_query_timeout;
     q->timer.data = q;
     q->timer.log = q->log;
     ngx_add_timer(&q->timer, pool->conf->timeout);
 
-    ngx_queue_insert_tail(&pool->waiting, &q->queue);
+    if (q->priority) {
+        ngx_queue_insert_tail(&pool->waiting_priority, &q->queue);
+        pool->nwaiting_priority++;
+
+    } else {
+        ngx_queue_insert_tail(&pool->waiting, &q->queue);
+    }
+
     q->waiting = 1;
     pool->nwaiting++;
 
@@ -748,9 +840,7 @@ ngx_http_weaveit_pg_cancel(ngx_http_weaveit_pg_query_t *q)
     }
 
     if (q->waiting) {
-        ngx_queue_remove(&q->queue);
-        q->waiting = 0;
-        q->pool->nwaiting--;
+        ngx_http_weaveit_pg_unqueue(q);
     }
 
     pc = q->conn;
@@ -812,14 +902,13 @@ ngx_http_weaveit_pg_dispatch_handler(ngx_event_t *ev)
 
     pool = ev->data;
 
-    while (!ngx_queue_empty(&pool->waiting)
-           && !ngx_queue_empty(&pool->idle))
-    {
-        qq = ngx_queue_head(&pool->waiting);
-        ngx_queue_remove(qq);
-        q = ngx_queue_data(qq, ngx_http_weaveit_pg_query_t, queue);
-        q->waiting = 0;
-        pool->nwaiting--;
+    while (!ngx_queue_empty(&pool->idle)) {
+        q = ngx_http_weaveit_pg_next_query(pool);
+        if (q == NULL) {
+            break;
+        }
+
+        ngx_http_weaveit_pg_unqueue(q);
 
         qq = ngx_queue_head(&pool->idle);
         pc = ngx_queue_data(qq, ngx_http_weaveit_pg_conn_t, queue);
@@ -827,12 +916,62 @@ ngx_http_weaveit_pg_dispatch_handler(ngx_event_t *ev)
         ngx_http_weaveit_pg_send(pc, q);
     }
 
-    while (pool->nwaiting > pool->nconnecting
-           && pool->nconns < pool->conf->max)
+    while (ngx_http_weaveit_pg_runnable(pool) > pool->nconnecting
+           && pool->nconns < pool->conf->max + pool->conf->reserve)
     {
         if (ngx_http_weaveit_pg_connect(pool) != NGX_OK) {
             break;
         }
+    }
+}
+
+
+/* priority queries first; the others while fewer than "max" run */
+
+static ngx_http_weaveit_pg_query_t *
+ngx_http_weaveit_pg_next_query(ngx_http_weaveit_pg_pool_t *pool)
+{
+    ngx_queue_t  *qq;
+
+    if (!ngx_queue_empty(&pool->waiting_priority)) {
+        qq = ngx_queue_head(&pool->waiting_priority);
+
+    } else if (!ngx_queue_empty(&pool->waiting)
+               && pool->nclients < pool->conf->max)
+    {
+        qq = ngx_queue_head(&pool->waiting);
+
+    } else {
+        return NULL;
+    }
+
+    return ngx_queue_data(qq, ngx_http_weaveit_pg_query_t, queue);
+}
+
+
+/* the waiting queries a new connection could start now */
+
+static ngx_uint_t
+ngx_http_weaveit_pg_runnable(ngx_http_weaveit_pg_pool_t *pool)
+{
+    ngx_uint_t  clients;
+
+    clients = ngx_min(pool->nwaiting - pool->nwaiting_priority,
+                      pool->conf->max - pool->nclients);
+
+    return pool->nwaiting_priority + clients;
+}
+
+
+static void
+ngx_http_weaveit_pg_unqueue(ngx_http_weaveit_pg_query_t *q)
+{
+    ngx_queue_remove(&q->queue);
+    q->waiting = 0;
+    q->pool->nwaiting--;
+
+    if (q->priority) {
+        q->pool->nwaiting_priority--;
     }
 }
 
@@ -1189,6 +1328,11 @@ ngx_http_weaveit_pg_send(ngx_http_weaveit_pg_conn_t *pc,
     pc->c->idle = 0;
     q->conn = pc;
 
+    if (!q->priority) {
+        pc->client = 1;
+        pc->pool->nclients++;
+    }
+
     i = (q->name && pc->pool->conf->prepare)
         ? ngx_http_weaveit_pg_prepared_slot(pc, q->name)
         : NGX_HTTP_WEAVEIT_PG_PREPARED;
@@ -1429,6 +1573,12 @@ ngx_http_weaveit_pg_complete(ngx_http_weaveit_pg_conn_t *pc)
 
     q = pc->query;
 
+    if (error && ngx_http_weaveit_pg_statement_lost(pc, res)) {
+        ngx_http_weaveit_pg_run_unnamed(pc, q, error);
+        PQclear(res);
+        return;
+    }
+
     if (error) {
         ngx_log_error(NGX_LOG_ERR, q ? q->log : pool->log, 0,
                       "weaveit: query failed: %s", error);
@@ -1457,6 +1607,58 @@ ngx_http_weaveit_pg_complete(ngx_http_weaveit_pg_conn_t *pc)
     PQclear(res);
 
     ngx_http_weaveit_pg_post_dispatch(pool);
+}
+
+
+/*
+ * The server lost a statement this connection prepared (26000: a pooler in
+ * transaction mode ran the Execute on another server than the Prepare, or
+ * DISCARD ALL dropped it), or has one of that name already (42P05: another
+ * client's, on a server the pooler shares).
+ */
+
+static ngx_uint_t
+ngx_http_weaveit_pg_statement_lost(ngx_http_weaveit_pg_conn_t *pc,
+    PGresult *res)
+{
+    const char                   *state;
+    ngx_http_weaveit_pg_query_t  *q;
+
+    q = pc->query;
+
+    if (q == NULL || q->name == NULL || q->retried
+        || !pc->pool->conf->prepare || res == NULL)
+    {
+        return 0;
+    }
+
+    state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+    return state != NULL
+           && (ngx_strcmp(state, "26000") == 0
+               || ngx_strcmp(state, "42P05") == 0);
+}
+
+
+/*
+ * The connection forgets what it prepared (it prepares again next time)
+ * and runs the query once unnamed: parse, bind and execute in one message
+ * sequence, which a pooler keeps on one server.
+ */
+
+static void
+ngx_http_weaveit_pg_run_unnamed(ngx_http_weaveit_pg_conn_t *pc,
+    ngx_http_weaveit_pg_query_t *q, const char *error)
+{
+    ngx_log_error(NGX_LOG_INFO, q->log, 0,
+                  "weaveit: statement \"%s\" is not the server's (%s): "
+                  "sent unnamed", q->name, error);
+
+    ngx_memzero(pc->prepared, sizeof(pc->prepared));
+    pc->preparing = NULL;
+    q->retried = 1;
+
+    ngx_http_weaveit_pg_send_query(pc, q, 0);
 }
 
 
@@ -1528,6 +1730,8 @@ ngx_http_weaveit_pg_make_idle(ngx_http_weaveit_pg_conn_t *pc)
 
     pool = pc->pool;
 
+    ngx_http_weaveit_pg_end_client(pc);
+
     if ((ngx_exiting || ngx_terminate) && pool->nwaiting == 0) {
         ngx_http_weaveit_pg_close(pc, NULL);
         return;
@@ -1542,6 +1746,18 @@ ngx_http_weaveit_pg_make_idle(ngx_http_weaveit_pg_conn_t *pc)
 
     ngx_http_weaveit_pg_set_log(pc, pool->log);
     pc->c->idle = 1;
+}
+
+
+/* a client query's connection is free for the next, within "max" */
+
+static void
+ngx_http_weaveit_pg_end_client(ngx_http_weaveit_pg_conn_t *pc)
+{
+    if (pc->client) {
+        pc->client = 0;
+        pc->pool->nclients--;
+    }
 }
 
 
@@ -1584,6 +1800,7 @@ ngx_http_weaveit_pg_close(ngx_http_weaveit_pg_conn_t *pc, const char *reason)
 
     ngx_queue_remove(&pc->queue);
     pool->nconns--;
+    ngx_http_weaveit_pg_end_client(pc);
 
     ngx_http_weaveit_pg_unwrap_socket(pc);
     PQclear(pc->result);
@@ -1626,22 +1843,28 @@ ngx_http_weaveit_pg_fail_waiting(ngx_http_weaveit_pg_pool_t *pool,
     /* handlers may queue new queries: they are not failed with these */
 
     ngx_queue_init(&failed);
-
-    while (!ngx_queue_empty(&pool->waiting)) {
-        qq = ngx_queue_head(&pool->waiting);
-        ngx_queue_remove(qq);
-        ngx_queue_insert_tail(&failed, qq);
-    }
+    ngx_http_weaveit_pg_take_all(&failed, &pool->waiting_priority);
+    ngx_http_weaveit_pg_take_all(&failed, &pool->waiting);
 
     while (!ngx_queue_empty(&failed)) {
         qq = ngx_queue_head(&failed);
-        ngx_queue_remove(qq);
-
         q = ngx_queue_data(qq, ngx_http_weaveit_pg_query_t, queue);
-        q->waiting = 0;
-        pool->nwaiting--;
+
+        /* off the "failed" list, and out of the pool's counts */
+
+        ngx_http_weaveit_pg_unqueue(q);
 
         ngx_http_weaveit_pg_finish(q, NULL, error);
+    }
+}
+
+
+static void
+ngx_http_weaveit_pg_take_all(ngx_queue_t *to, ngx_queue_t *from)
+{
+    if (!ngx_queue_empty(from)) {
+        ngx_queue_add(to, from);
+        ngx_queue_init(from);
     }
 }
 
@@ -1687,9 +1910,7 @@ ngx_http_weaveit_pg_query_timeout(ngx_event_t *ev)
     }
 
     if (q->waiting) {
-        ngx_queue_remove(&q->queue);
-        q->waiting = 0;
-        pool->nwaiting--;
+        ngx_http_weaveit_pg_unqueue(q);
     }
 
     ngx_log_error(NGX_LOG_ERR, q->log, 0,

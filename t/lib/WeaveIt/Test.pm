@@ -22,7 +22,7 @@ use IPC::Open3 ();
 
 our @EXPORT_OK = qw(root http_request parallel_requests wait_until
                     free_port random_bytes open_client read_client read_more
-                    rss_kb);
+                    rss_kb request_text parse_response);
 
 my $ROOT = abs_path(dirname(__FILE__) . '/../../..');
 my @CLEANUPS;
@@ -73,7 +73,7 @@ sub http_request {
                                   PeerPort => $a{port}, Timeout => 10)
         or die "connect to port $a{port}: $!";
     $s->autoflush(1);
-    print $s _request_text(%a);
+    print $s request_text(%a);
     my $raw = '';
     my $sel = IO::Select->new($s);
     my $deadline = time + ($a{timeout} // 30);
@@ -153,7 +153,9 @@ sub rss_kb {
     return 0;
 }
 
-sub _request_text {
+# The bytes of a request that closes its connection: $a{method} (GET),
+# $a{path}, $a{headers} (a hash), $a{body}.
+sub request_text {
     my (%a) = @_;
     my $method = $a{method} // 'GET';
     my $body = $a{body} // '';
@@ -203,7 +205,7 @@ sub parallel_requests {
             or die "connect: $!";
         $s->blocking(0);
         $conns{fileno $s} = { sock => $s, raw => '', t0 => time,
-                              out => _request_text(%a) };
+                              out => request_text(%a) };
         $sel->add($s);
     }
     my $wsel = IO::Select->new($sel->handles);
@@ -246,7 +248,8 @@ $SIG{INT} = $SIG{TERM} = sub { exit 1 };
 
 package WeaveIt::Pg;
 
-# A private PostgreSQL cluster through scripts/pg.sh.
+# A private PostgreSQL cluster through scripts/pg.sh: on a unix socket,
+# and on TCP too with listen => '127.0.0.1'.
 
 use strict;
 use warnings;
@@ -255,7 +258,8 @@ sub start {
     my ($class, %a) = @_;
     my $dir = WeaveIt::Test::new_dir();
     my $self = bless { dir => $dir, data => "$dir/pg", sock => "$dir/pgsock",
-                       port => WeaveIt::Test::free_port() }, $class;
+                       port => WeaveIt::Test::free_port(),
+                       listen => $a{listen} // '' }, $class;
     $self->_start;
     push @CLEANUPS, sub { $self->thaw; $self->stop('immediate') };
     return $self;
@@ -264,7 +268,7 @@ sub start {
 sub _start {
     my ($self) = @_;
     system(WeaveIt::Test::root() . '/scripts/pg.sh', 'start', $self->{data},
-           $self->{sock}, $self->{port}) == 0
+           $self->{sock}, $self->{port}, $self->{listen}) == 0
         or die "PostgreSQL did not start";
 }
 
