@@ -9,9 +9,13 @@
  * does not depend on the script's length beyond the line table: a long
  * paragraph is laid out in chunks, a frame is composed from a small cache
  * of pre-painted line strips (only the visible lines are ever painted),
- * and glyphs live in a fixed-size cache.
+ * and glyphs live in a fixed-size cache.  Positions on the page are ints,
+ * in px (26.6 within a line): a line holds at most a chunk, its pen never
+ * goes far past the text width, and a page taller than an int reaches is
+ * refused.
  */
 
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -274,9 +278,21 @@ weaveit_render_create(const weaveit_params_t *p, const char *text, size_t len,
 
     if (!hb_buffer_allocation_successful(r->shaper.buffer)
         || weaveit_layout(r, r->fonts, text, len, &r->layout, &r->missing)
-           != 0
-        || weaveit_strips_create(r) != 0)
+           != 0)
     {
+        weaveit_error(err, errlen, "out of memory");
+        goto failed;
+    }
+
+    if (r->layout.n > (size_t) (INT_MAX - WEAVEIT_PAD_TOP - WEAVEIT_PAD_BOTTOM)
+                      / r->line_height)
+    {
+        weaveit_error(err, errlen, "script of %zu lines is too long for "
+                      "%d px text", r->layout.n, p->font_size);
+        goto failed;
+    }
+
+    if (weaveit_strips_create(r) != 0) {
         weaveit_error(err, errlen, "out of memory");
         goto failed;
     }
@@ -889,18 +905,23 @@ weaveit_layout_chunk(weaveit_render_t *r, weaveit_fonts_t *fs,
     limit = r->text_width * 64;
     x = first ? 0 : hang;
     pen = x * 64;
-    start = 0;
     brk = 0;
     lines = 0;
 
-    /* no break inside the first line's indentation */
-    for (indent = 0; first && indent < sh->n
-                     && weaveit_is_space(sh->cps[indent]); indent++)
+    /*
+     * no break inside the first line's indentation; a continuation does
+     * not start with the spaces it broke at
+     */
+    for (indent = 0; indent < sh->n && weaveit_is_space(sh->cps[indent]);
+         indent++)
     {
         /* void */
     }
 
-    for (i = 0; i < sh->n; i++) {
+    start = first ? 0 : indent;
+    indent = first ? indent : 0;
+
+    for (i = start; i < sh->n; i++) {
         w = weaveit_char_advance(sh, fs, text, i, pen);
 
         if (pen + w <= limit || i == start || !sh->starts[i]) {
@@ -943,7 +964,8 @@ weaveit_layout_chunk(weaveit_render_t *r, weaveit_fonts_t *fs,
         return sh->offsets[start];
     }
 
-    if ((start < sh->n || lines == 0)
+    /* a paragraph has at least a line, a continuation has some text */
+    if ((start < sh->n || (lines == 0 && first))
         && weaveit_layout_emit(out, sh->offsets[start], sh->offsets[sh->n],
                                x, rtl) != 0)
     {
