@@ -71,6 +71,12 @@ static ngx_conf_num_bounds_t  ngx_http_weaveit_speech_rate_bounds = {
     WEAVEIT_SPEECH_RATE_MAX
 };
 
+/* a longer script would be refused by the generator, failing its job */
+
+static ngx_conf_num_bounds_t  ngx_http_weaveit_max_script_bounds = {
+    ngx_http_weaveit_check_bounds, 1, WEAVEIT_SCRIPT_MAX
+};
+
 static ngx_conf_post_t  ngx_http_weaveit_x264_preset_post = {
     ngx_http_weaveit_x264_preset
 };
@@ -200,7 +206,7 @@ static ngx_command_t  ngx_http_weaveit_commands[] = {
       ngx_conf_set_size_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_weaveit_loc_conf_t, max_script),
-      NULL },
+      &ngx_http_weaveit_max_script_bounds },
 
     { ngx_string("weaveit_signup_points"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -753,7 +759,10 @@ invalid:
 }
 
 
-/* like ngx_conf_check_num_bounds(), but the message names the directive */
+/*
+ * like ngx_conf_check_num_bounds(), but the message names the directive;
+ * a size (size_t) is read as the ngx_int_t of the same width
+ */
 
 static char *
 ngx_http_weaveit_check_bounds(ngx_conf_t *cf, void *post, void *data)

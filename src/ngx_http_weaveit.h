@@ -306,6 +306,40 @@ ngx_int_t ngx_http_weaveit_signature_time(ngx_str_t *value, time_t now,
     time_t window, time_t *ts);
 
 
+/* ngx_http_weaveit_input.c: the JSON bodies of the POSTs, on plain buffers */
+
+/* in characters, as the original service counted them */
+#define NGX_HTTP_WEAVEIT_TITLE_MAX        200
+#define NGX_HTTP_WEAVEIT_NOTE_MAX         200
+#define NGX_HTTP_WEAVEIT_AWARD_MAX        1000000
+
+/* jansson's message after "Invalid JSON: " is the longest */
+#define NGX_HTTP_WEAVEIT_INPUT_ERRLEN                                         \
+    (sizeof("Invalid JSON: ") + JSON_ERROR_TEXT_LENGTH)
+
+/* the strings point into json */
+typedef struct {
+    json_t                         *json;
+    ngx_str_t                       script;
+    ngx_str_t                       wallet;
+    ngx_str_t                       title;        /* empty: none */
+    char                            error[NGX_HTTP_WEAVEIT_INPUT_ERRLEN];
+} ngx_http_weaveit_generate_input_t;
+
+typedef struct {
+    json_t                         *json;
+    ngx_str_t                       wallet;
+    ngx_int_t                       points;
+    ngx_str_t                       note;         /* empty: none */
+    char                            error[NGX_HTTP_WEAVEIT_INPUT_ERRLEN];
+} ngx_http_weaveit_award_input_t;
+
+const char *ngx_http_weaveit_generate_input(ngx_str_t *body,
+    size_t max_script, ngx_http_weaveit_generate_input_t *in);
+const char *ngx_http_weaveit_award_input(ngx_str_t *body,
+    ngx_http_weaveit_award_input_t *in);
+
+
 /* ngx_http_weaveit_job.c: the job queue; knows nothing of requests */
 
 /*

@@ -1,8 +1,9 @@
 
 /*
  * The JSON endpoints: health, generate, job status, a wallet's videos, its
- * points, and the demo page.  How a request is answered is in
- * ngx_http_weaveit_http.c; the job queue is in ngx_http_weaveit_job.c.
+ * points and their award, and the demo page.  How a request is answered
+ * is in ngx_http_weaveit_http.c; what a POSTed body must hold, in
+ * ngx_http_weaveit_input.c; the job queue is in ngx_http_weaveit_job.c.
  */
 
 
@@ -12,13 +13,9 @@
 #include <uuid/uuid.h>
 
 
-/* characters, as the original service counted them */
-#define NGX_HTTP_WEAVEIT_TITLE_MAX      200
 #define NGX_HTTP_WEAVEIT_DEFAULT_LIMIT  20
 #define NGX_HTTP_WEAVEIT_MAX_LIMIT      100
 #define NGX_HTTP_WEAVEIT_MAX_OFFSET     1000000
-#define NGX_HTTP_WEAVEIT_AWARD_MAX      1000000
-#define NGX_HTTP_WEAVEIT_NOTE_MAX       200
 
 
 typedef struct {
@@ -33,7 +30,6 @@ typedef struct {
     u_char                         max_pending[NGX_INT_T_LEN + 1];
     u_char                         max_wallet[NGX_INT_T_LEN + 1];
     u_char                         expires[NGX_TIME_T_LEN + 1];
-    u_char                         error[64];
 
     /*
      * weaveit_auth signature: the lowercase hex SHA-256 of the request's
@@ -74,14 +70,6 @@ static ngx_int_t ngx_http_weaveit_generate_verify(ngx_http_request_t *r,
     ngx_http_weaveit_generate_ctx_t *ctx, ngx_str_t *body);
 static ngx_int_t ngx_http_weaveit_read_body(ngx_http_request_t *r,
     ngx_str_t *body);
-static ngx_int_t ngx_http_weaveit_generate_fields(ngx_http_request_t *r,
-    json_t *json, ngx_http_weaveit_generate_ctx_t *ctx, const char **error);
-static const char *ngx_http_weaveit_check_script(ngx_http_request_t *r,
-    json_t *script, ngx_http_weaveit_generate_ctx_t *ctx, ngx_str_t *s);
-static const char *ngx_http_weaveit_check_wallet(json_t *wallet,
-    ngx_str_t *s);
-static const char *ngx_http_weaveit_check_text(json_t *text, size_t max,
-    const char *not_string, const char *too_long, ngx_str_t *s);
 static ngx_int_t ngx_http_weaveit_generate_create(ngx_http_request_t *r,
     ngx_http_weaveit_generate_ctx_t *ctx);
 static void ngx_http_weaveit_generate_created(
@@ -102,15 +90,9 @@ static json_t *ngx_http_weaveit_wallet_video(ngx_http_request_t *r,
 static void ngx_http_weaveit_points_done(ngx_http_weaveit_pg_query_t *q);
 static ngx_int_t ngx_http_weaveit_post_json(ngx_http_request_t *r,
     ngx_http_client_body_handler_pt handler);
-static ngx_int_t ngx_http_weaveit_load_json(ngx_http_request_t *r,
-    ngx_str_t *body, json_t **json);
 static void ngx_http_weaveit_award_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_weaveit_award_parse(ngx_http_request_t *r,
     const char **values);
-static const char *ngx_http_weaveit_award_fields(ngx_http_request_t *r,
-    json_t *json, const char **values);
-static const char *ngx_http_weaveit_check_award(json_t *points,
-    ngx_int_t *n);
 static void ngx_http_weaveit_award_done(ngx_http_weaveit_pg_query_t *q);
 
 
@@ -455,25 +437,6 @@ ngx_http_weaveit_is_json(ngx_http_request_t *r)
 }
 
 
-/* NGX_DECLINED: *json holds the body's JSON; otherwise the 400 was sent */
-
-static ngx_int_t
-ngx_http_weaveit_load_json(ngx_http_request_t *r, ngx_str_t *body,
-    json_t **json)
-{
-    json_error_t  jerr;
-
-    *json = json_loadb((char *) body->data, body->len, JSON_REJECT_DUPLICATES,
-                       &jerr);
-    if (*json == NULL) {
-        return ngx_http_weaveit_send_json(r, NGX_HTTP_BAD_REQUEST,
-                   json_pack("{s:s+}", "error", "Invalid JSON: ", jerr.text));
-    }
-
-    return NGX_DECLINED;
-}
-
-
 /*
  * The body is read: the body read's own reference holds the request
  * until a handler finalizes it, so nothing here parks it.  The body is
@@ -517,31 +480,40 @@ ngx_http_weaveit_generate_body(ngx_http_request_t *r)
 
 
 /*
- * NGX_DECLINED: ctx->values[1..3] hold the fields and the request goes on;
- * anything else is to be finalized with (the 400 was sent)
+ * NGX_DECLINED: ctx->values[1..3] hold the wallet, the script and the
+ * title (or NULL) and the request goes on; anything else is to be
+ * finalized with (a 400 was sent)
  */
 
 static ngx_int_t
 ngx_http_weaveit_generate_parse(ngx_http_request_t *r,
     ngx_http_weaveit_generate_ctx_t *ctx, ngx_str_t *body)
 {
-    json_t      *json;
-    ngx_int_t    rc;
-    const char  *error;
+    const char                         *error;
+    ngx_http_weaveit_loc_conf_t        *wlcf;
+    ngx_http_weaveit_generate_input_t   in;
 
-    rc = ngx_http_weaveit_load_json(r, body, &json);
-    if (rc != NGX_DECLINED) {
-        return rc;
-    }
+    wlcf = ngx_http_get_module_loc_conf(r, ngx_http_weaveit_module);
 
-    rc = ngx_http_weaveit_generate_fields(r, json, ctx, &error);
-    json_decref(json);
-
-    if (rc == NGX_DECLINED) {
+    error = ngx_http_weaveit_generate_input(body, wlcf->max_script, &in);
+    if (error != NULL) {
         return ngx_http_weaveit_send_error(r, NGX_HTTP_BAD_REQUEST, error);
     }
 
-    return (rc == NGX_OK) ? NGX_DECLINED : NGX_HTTP_INTERNAL_SERVER_ERROR;
+    ctx->values[1] = ngx_http_weaveit_pstrdup(r->pool, &in.wallet);
+    ctx->values[2] = ngx_http_weaveit_pstrdup(r->pool, &in.script);
+    ctx->values[3] = in.title.len
+                     ? ngx_http_weaveit_pstrdup(r->pool, &in.title) : NULL;
+
+    json_decref(in.json);
+
+    if (ctx->values[1] == NULL || ctx->values[2] == NULL
+        || (in.title.len && ctx->values[3] == NULL))
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_DECLINED;
 }
 
 
@@ -616,156 +588,6 @@ ngx_http_weaveit_read_body(ngx_http_request_t *r, ngx_str_t *body)
     *p = '\0';
 
     return NGX_DECLINED;
-}
-
-
-/*
- * Checks the fields in the original service's order and copies them into
- * ctx->values[1..3] (wallet, script, title).  Returns NGX_OK, NGX_DECLINED
- * with the client's error, naming the field, in *error, or NGX_ERROR.
- */
-
-static ngx_int_t
-ngx_http_weaveit_generate_fields(ngx_http_request_t *r, json_t *json,
-    ngx_http_weaveit_generate_ctx_t *ctx, const char **error)
-{
-    ngx_str_t  script, wallet, title;
-
-    if (!json_is_object(json)) {
-        *error = "Request body must be a JSON object";
-        return NGX_DECLINED;
-    }
-
-    *error = ngx_http_weaveit_check_script(r,
-                 json_object_get(json, "script"), ctx, &script);
-
-    if (*error == NULL) {
-        *error = ngx_http_weaveit_check_wallet(
-                     json_object_get(json, "walletAddress"), &wallet);
-    }
-
-    if (*error == NULL) {
-        *error = ngx_http_weaveit_check_text(json_object_get(json, "title"),
-                     NGX_HTTP_WEAVEIT_TITLE_MAX, "title must be a string",
-                     "title must be at most 200 characters", &title);
-    }
-
-    if (*error) {
-        return NGX_DECLINED;
-    }
-
-    ctx->values[1] = ngx_http_weaveit_pstrdup(r->pool, &wallet);
-    ctx->values[2] = ngx_http_weaveit_pstrdup(r->pool, &script);
-    ctx->values[3] = title.len ? ngx_http_weaveit_pstrdup(r->pool, &title)
-                               : NULL;
-
-    if (ctx->values[1] == NULL || ctx->values[2] == NULL
-        || (title.len && ctx->values[3] == NULL))
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
-/* a message for the client, or NULL: *s is the script */
-
-static const char *
-ngx_http_weaveit_check_script(ngx_http_request_t *r, json_t *script,
-    ngx_http_weaveit_generate_ctx_t *ctx, ngx_str_t *s)
-{
-    size_t                        i;
-    ngx_http_weaveit_loc_conf_t  *wlcf;
-
-    if (script == NULL || json_is_null(script)) {
-        return "script is required";
-    }
-
-    if (!json_is_string(script)) {
-        return "script must be a string";
-    }
-
-    s->data = (u_char *) json_string_value(script);
-    s->len = json_string_length(script);
-
-    for (i = 0; i < s->len; i++) {
-        if (s->data[i] != ' ' && s->data[i] != '\t' && s->data[i] != '\r'
-            && s->data[i] != '\n')
-        {
-            break;
-        }
-    }
-
-    if (i == s->len) {
-        return "script must not be empty";
-    }
-
-    wlcf = ngx_http_get_module_loc_conf(r, ngx_http_weaveit_module);
-
-    if (s->len > wlcf->max_script) {
-        (void) ngx_snprintf(ctx->error, sizeof(ctx->error) - 1,
-                            "script is longer than %uz bytes%Z",
-                            wlcf->max_script);
-        return (const char *) ctx->error;
-    }
-
-    return NULL;
-}
-
-
-static const char *
-ngx_http_weaveit_check_wallet(json_t *wallet, ngx_str_t *s)
-{
-    if (wallet == NULL || json_is_null(wallet)) {
-        return "walletAddress is required";
-    }
-
-    if (!json_is_string(wallet)) {
-        return "walletAddress must be a Solana base58 public key";
-    }
-
-    s->len = json_string_length(wallet);
-    s->data = (u_char *) json_string_value(wallet);
-
-    if (!ngx_http_weaveit_is_wallet(s)) {
-        return "walletAddress must be a Solana base58 public key";
-    }
-
-    return NULL;
-}
-
-
-/* an optional string of at most max characters; *s is empty without it */
-
-static const char *
-ngx_http_weaveit_check_text(json_t *text, size_t max, const char *not_string,
-    const char *too_long, ngx_str_t *s)
-{
-    size_t  i, chars;
-
-    s->len = 0;
-
-    if (text == NULL || json_is_null(text)) {
-        return NULL;
-    }
-
-    if (!json_is_string(text)) {
-        return not_string;
-    }
-
-    s->data = (u_char *) json_string_value(text);
-    s->len = json_string_length(text);
-
-    /* jansson checked the UTF-8: count characters, not bytes */
-
-    chars = 0;
-
-    for (i = 0; i < s->len; i++) {
-        chars += (s->data[i] & 0xc0) != 0x80;
-    }
-
-    return (chars > max) ? too_long : NULL;
 }
 
 
@@ -1337,102 +1159,41 @@ ngx_http_weaveit_award_body(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_weaveit_award_parse(ngx_http_request_t *r, const char **values)
 {
-    json_t      *json;
-    ngx_int_t    rc;
-    ngx_str_t    body;
-    const char  *error;
+    ngx_int_t                        rc;
+    u_char                          *points;
+    ngx_str_t                        body;
+    const char                      *error;
+    ngx_http_weaveit_award_input_t   in;
 
     rc = ngx_http_weaveit_read_body(r, &body);
     if (rc != NGX_DECLINED) {
         return rc;
     }
 
-    rc = ngx_http_weaveit_load_json(r, &body, &json);
-    if (rc != NGX_DECLINED) {
-        return rc;
-    }
-
-    error = ngx_http_weaveit_award_fields(r, json, values);
-    json_decref(json);
-
+    error = ngx_http_weaveit_award_input(&body, &in);
     if (error != NULL) {
         return ngx_http_weaveit_send_error(r, NGX_HTTP_BAD_REQUEST, error);
     }
 
-    return (values[0] != NULL) ? NGX_DECLINED
-                               : NGX_HTTP_INTERNAL_SERVER_ERROR;
-}
-
-
-/*
- * A message for the client, naming the field, or NULL: then values[] are
- * filled, or values[0] is NULL if memory ran out.
- */
-
-static const char *
-ngx_http_weaveit_award_fields(ngx_http_request_t *r, json_t *json,
-    const char **values)
-{
-    u_char      *points_text;
-    ngx_int_t    points;
-    ngx_str_t    wallet, note;
-    const char  *error;
-
-    if (!json_is_object(json)) {
-        return "Request body must be a JSON object";
+    points = ngx_pnalloc(r->pool, NGX_INT_T_LEN + 1);
+    if (points != NULL) {
+        (void) ngx_sprintf(points, "%i%Z", in.points);
     }
 
-    error = ngx_http_weaveit_check_wallet(
-                json_object_get(json, "walletAddress"), &wallet);
+    values[0] = ngx_http_weaveit_pstrdup(r->pool, &in.wallet);
+    values[1] = (char *) points;
+    values[2] = in.note.len ? ngx_http_weaveit_pstrdup(r->pool, &in.note)
+                            : NULL;
 
-    if (error == NULL) {
-        error = ngx_http_weaveit_check_award(json_object_get(json, "points"),
-                                             &points);
+    json_decref(in.json);
+
+    if (values[0] == NULL || values[1] == NULL
+        || (in.note.len && values[2] == NULL))
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (error == NULL) {
-        error = ngx_http_weaveit_check_text(json_object_get(json, "note"),
-                    NGX_HTTP_WEAVEIT_NOTE_MAX, "note must be a string",
-                    "note must be at most 200 characters", &note);
-    }
-
-    if (error != NULL) {
-        return error;
-    }
-
-    points_text = ngx_pnalloc(r->pool, NGX_INT_T_LEN + 1);
-    values[2] = note.len ? ngx_http_weaveit_pstrdup(r->pool, &note) : NULL;
-
-    if (points_text == NULL || (note.len && values[2] == NULL)) {
-        return NULL;
-    }
-
-    (void) ngx_sprintf(points_text, "%i%Z", points);
-    values[1] = (char *) points_text;
-    values[0] = ngx_http_weaveit_pstrdup(r->pool, &wallet);
-
-    return NULL;
-}
-
-
-static const char *
-ngx_http_weaveit_check_award(json_t *points, ngx_int_t *n)
-{
-    json_int_t  value;
-
-    if (points == NULL || json_is_null(points)) {
-        return "points is required";
-    }
-
-    value = json_is_integer(points) ? json_integer_value(points) : 0;
-
-    if (value < 1 || value > NGX_HTTP_WEAVEIT_AWARD_MAX) {
-        return "points must be an integer from 1 to 1000000";
-    }
-
-    *n = (ngx_int_t) value;
-
-    return NULL;
+    return NGX_DECLINED;
 }
 
 

@@ -44,19 +44,7 @@ static int weaveit_generate_audio(weaveit_run_t *run, size_t until,
 static int
 weaveit_has_title(const weaveit_params_t *p)
 {
-    const char  *c;
-
-    if (p->title == NULL) {
-        return 0;
-    }
-
-    for (c = p->title; *c != '\0'; c++) {
-        if (*c != ' ' && *c != '\t' && *c != '\r' && *c != '\n') {
-            return 1;
-        }
-    }
-
-    return 0;
+    return p->title != NULL && !weaveit_text_blank(p->title, strlen(p->title));
 }
 
 

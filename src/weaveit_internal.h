@@ -31,6 +31,8 @@ size_t weaveit_utf8_decode(const unsigned char *p, size_t n, uint32_t *cp);
 /* the same for n > 0, but an invalid byte is one U+FFFD */
 size_t weaveit_utf8_next(const unsigned char *p, size_t n, uint32_t *cp);
 
+/* 1 if the text is whitespace alone, or empty */
+int weaveit_text_blank(const char *text, size_t len);
 /* valid UTF-8 without NUL bytes and not blank; what names it in err */
 int weaveit_text_check(const char *text, size_t len, const char *what,
     char *err, size_t errlen);

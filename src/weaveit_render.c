@@ -198,7 +198,7 @@ static int weaveit_layout_hang(weaveit_render_t *r, weaveit_fonts_t *fs,
 static size_t weaveit_layout_chunk(weaveit_render_t *r, weaveit_fonts_t *fs,
     const char *text, int first, int hang, int rtl, int last,
     weaveit_lines_t *out);
-static int weaveit_is_space(uint32_t cp);
+static int weaveit_is_space(const weaveit_shaper_t *sh, size_t i);
 static int weaveit_layout_emit(weaveit_lines_t *out, size_t start,
     size_t end, int x, int rtl);
 static const weaveit_span_t *weaveit_span_of(weaveit_render_t *r,
@@ -876,7 +876,7 @@ weaveit_layout_hang(weaveit_render_t *r, weaveit_fonts_t *fs,
     sh = &r->shaper;
     pen = 0;
 
-    for (i = 0; i < sh->n && weaveit_is_space(sh->cps[i]); i++) {
+    for (i = 0; i < sh->n && weaveit_is_space(sh, i); i++) {
         pen += weaveit_char_advance(sh, fs, text, i, pen);
     }
 
@@ -912,7 +912,7 @@ weaveit_layout_chunk(weaveit_render_t *r, weaveit_fonts_t *fs,
      * no break inside the first line's indentation; a continuation does
      * not start with the spaces it broke at
      */
-    for (indent = 0; indent < sh->n && weaveit_is_space(sh->cps[indent]);
+    for (indent = 0; indent < sh->n && weaveit_is_space(sh, indent);
          indent++)
     {
         /* void */
@@ -934,14 +934,14 @@ weaveit_layout_chunk(weaveit_render_t *r, weaveit_fonts_t *fs,
             continue;
         }
 
-        end = weaveit_is_space(sh->cps[i]) ? i : (brk > start ? brk : i);
+        end = weaveit_is_space(sh, i) ? i : (brk > start ? brk : i);
         i = end;
 
-        while (end > start && weaveit_is_space(sh->cps[end - 1])) {
+        while (end > start && weaveit_is_space(sh, end - 1)) {
             end--;
         }
 
-        while (i < sh->n && weaveit_is_space(sh->cps[i])) {
+        while (i < sh->n && weaveit_is_space(sh, i)) {
             i++;
         }
 
@@ -976,10 +976,12 @@ weaveit_layout_chunk(weaveit_render_t *r, weaveit_fonts_t *fs,
 }
 
 
+/* a space or a tab as written (a control character is shaped as one) */
+
 static int
-weaveit_is_space(uint32_t cp)
+weaveit_is_space(const weaveit_shaper_t *sh, size_t i)
 {
-    return cp == ' ';
+    return sh->text[sh->offsets[i]] == ' ' || sh->text[sh->offsets[i]] == '\t';
 }
 
 

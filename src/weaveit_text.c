@@ -76,6 +76,34 @@ weaveit_utf8_next(const unsigned char *p, size_t n, uint32_t *cp)
 }
 
 
+/* the characters a script or title may be made of and still be empty */
+
+static int
+weaveit_is_blank(uint32_t cp)
+{
+    return cp == ' ' || cp == '\t' || cp == '\n' || cp == '\r' || cp == '\v'
+           || cp == '\f' || cp == 0xa0;
+}
+
+
+int
+weaveit_text_blank(const char *text, size_t len)
+{
+    size_t    i;
+    uint32_t  cp;
+
+    for (i = 0; i < len; /* void */ ) {
+        i += weaveit_utf8_next((const unsigned char *) text + i, len - i, &cp);
+
+        if (!weaveit_is_blank(cp)) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
 int
 weaveit_text_check(const char *text, size_t len, const char *what,
     char *err, size_t errlen)
@@ -104,9 +132,7 @@ weaveit_text_check(const char *text, size_t len, const char *what,
             return -1;
         }
 
-        if (cp != ' ' && cp != '\t' && cp != '\n' && cp != '\r'
-            && cp != '\v' && cp != '\f' && cp != 0xa0)
-        {
+        if (!weaveit_is_blank(cp)) {
             visible = 1;
         }
     }

@@ -22,6 +22,8 @@ my @cases = (
     [ 'weaveit_video_size 1281x720;',    qr/invalid value "1281x720" in "weaveit_video_size"/ ],
     [ 'weaveit_video_fps 0;',            qr/"weaveit_video_fps" directive must be between 1 and 60/ ],
     [ 'weaveit_x264_preset warp;',       qr/"weaveit_x264_preset" directive is not an x264 preset/ ],
+    [ 'weaveit_max_script 0;',           qr/"weaveit_max_script" directive must be between 1 and 16777216/ ],
+    [ 'weaveit_max_script 17m;',         qr/"weaveit_max_script" directive must be between 1 and 16777216/ ],
     [ 'weaveit_max_jobs 0;',             qr/"weaveit_max_jobs" directive must be between 1 and 1024/ ],
     [ 'weaveit_job_attempts 0;',         qr/"weaveit_job_attempts" directive must be at least 1/ ],
     [ 'weaveit_speech_rate 5000;',       qr/"weaveit_speech_rate" directive must be between 80 and 450/ ],

@@ -53,6 +53,10 @@ my @cases = (
     [ 'script whitespace', $json,
       body(script => " \n\t \r\n", walletAddress => WALLET), 400,
       qr/^script must not be empty$/ ],
+    # what the generator's weaveit_text_check() counts as blank too
+    [ 'script of form feed, vertical tab, no-break space', $json,
+      body(script => "\f\x{0b}\x{a0}", walletAddress => WALLET), 400,
+      qr/^script must not be empty$/ ],
     [ 'script too long', $json,
       body(script => 'a' x 20001, walletAddress => WALLET), 400,
       qr/^script is longer than 20000 bytes$/ ],

@@ -94,7 +94,7 @@ for my $file (sort keys %needs) {
 }
 
 for my $file (qw(ngx_http_weaveit_job ngx_http_weaveit_pg
-                 ngx_http_weaveit_rules))
+                 ngx_http_weaveit_rules ngx_http_weaveit_input))
 {
     my @up = grep { /^ngx_http_weaveit_(api|video)$/ }
              keys %{ $calls{$file} // {} };

@@ -1,7 +1,7 @@
 /*
- * What the libFuzzer harnesses of t/fuzz share: nginx's headers, the
- * module's header, and inputs copied into buffers of their exact size, so
- * that AddressSanitizer sees a read one byte past the end.
+ * What the libFuzzer harnesses of the module's code share: nginx's
+ * headers, the module's header, and inputs copied into buffers of their
+ * exact size, so that AddressSanitizer sees a read one byte past the end.
  */
 
 #ifndef _WEAVEIT_FUZZ_H_INCLUDED_
@@ -16,11 +16,7 @@
 #include <stdlib.h>
 
 #include "ngx_http_weaveit.h"
-
-
-/* a property that must hold for every input: a crash libFuzzer reports */
-#define fuzz_assert(cond)                                                     \
-    do { if (!(cond)) { __builtin_trap(); } } while (0)
+#include "fuzz_assert.h"
 
 
 static ngx_str_t

@@ -75,6 +75,13 @@ is($r->{progress}[-2], 'missing 0', '  no character without a glyph');
 $r = serve(job('', "a \xf4\x8f\xbf\xbd b\n"), @small);
 is($r->{progress}[-2], 'missing 1', 'a character no font has: missing 1');
 
+# whitespace the script may not be made of is no title card either
+my $blank = serve(job("\f\xc2\xa0 ", 'Hello.'), @small);
+is($blank->{exit}, 0, 'a title of form feed and no-break space exits 0')
+    or diag $blank->{stderr};
+$d = duration($blank->{stdout})->{duration} // 9;
+ok($d < 2, "  with no title card ($d s)");
+
 # [name, stdin, message]: the job's own fault, exit 1
 my @bad = (
     ['invalid UTF-8 script', job('', "caf\xe9 au lait\n"), qr/^script is not valid UTF-8/],

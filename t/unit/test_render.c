@@ -359,6 +359,55 @@ test_sync(void)
 }
 
 
+/*
+ * The ints of the page: an indentation of 100,000 tabs at 200 px would
+ * carry the pen past 2^31 in 26.6, and 6,000,000 lines of 360 px are
+ * taller than an int reaches (scripts of weaveit_max_script's 16m can be).
+ */
+static void
+test_bounds(void)
+{
+    int                negative;
+    char               err[256], *text;
+    size_t             i, n;
+    weaveit_params_t   p;
+    weaveit_render_t  *r;
+
+    n = 6000000;
+    text = malloc(n + 1);
+    if (text == NULL) {
+        ok(0, "out of memory");
+        return;
+    }
+
+    weaveit_params_init(&p);
+    p.font_size = 200;
+
+    memset(text, '\t', 100000);
+    text[100000] = 'x';
+
+    r = weaveit_render_create(&p, text, 100001, err, sizeof(err));
+    negative = (r == NULL);
+
+    for (i = 0; r != NULL && i < weaveit_render_nlines(r); i++) {
+        negative |= weaveit_render_line(r, i)->x < 0;
+    }
+
+    ok(!negative, "100,000 tabs of indentation: no line left of the margin");
+    weaveit_render_destroy(r);
+
+    memset(text, '\n', n);
+    text[n] = 'x';
+
+    r = weaveit_render_create(&p, text, n + 1, err, sizeof(err));
+    ok(r == NULL && strstr(err, "lines is too long for 200 px text") != NULL,
+       "6,000,000 lines of 200 px text: %s", r ? "accepted" : err);
+    weaveit_render_destroy(r);
+
+    free(text);
+}
+
+
 int
 main(void)
 {
@@ -366,7 +415,7 @@ main(void)
     weaveit_params_t   p;
     weaveit_render_t  *r;
 
-    tap_plan(23);
+    tap_plan(25);
 
     weaveit_params_init(&p);
     p.font_path = "/nonexistent/font.ttf";
@@ -377,6 +426,7 @@ main(void)
     test_layout();
     test_pixels();
     test_sync();
+    test_bounds();
 
     return tap_done();
 }
