@@ -3,8 +3,10 @@
 # Included by the top Makefile; every name here starts with WEAVEIT_CORE_
 # or lives under build/ so it cannot clash with the module's rules.
 
+# the text stack (weaveit_font.c, weaveit_render.c), also for mk/fuzz.mk
+WEAVEIT_TEXT_PKGS := freetype2 harfbuzz fribidi fontconfig libunibreak
 WEAVEIT_CORE_PKGS := libavcodec libavformat libavutil libswresample \
-                     freetype2 espeak-ng libcurl jansson
+                     $(WEAVEIT_TEXT_PKGS) espeak-ng libcurl jansson
 
 WEAVEIT_CORE_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -O2 -g -pthread \
                        $(shell pkg-config --cflags $(WEAVEIT_CORE_PKGS))

@@ -59,18 +59,18 @@ build/fuzz/fuzz_body: t/fuzz/fuzz_body.c $(WEAVEIT_FUZZ_HDRS) \
 	    $(call WEAVEIT_FUZZ_CORE,text params) -ljansson -luuid -o $@
 
 build/fuzz/fuzz_render: t/fuzz/fuzz_render.c t/fuzz/fuzz_assert.h \
-                        $(call WEAVEIT_FUZZ_CORE,text render params)
+                        $(call WEAVEIT_FUZZ_CORE,text font render params)
 	@mkdir -p $(@D)
 	$(WEAVEIT_FUZZ_CC) -fsanitize=fuzzer,$(WEAVEIT_FUZZ_SANITIZE) \
 	    -std=gnu11 -Wall -Wextra -Werror -Isrc -It/fuzz $< \
-	    $(call WEAVEIT_FUZZ_CORE,text render params) \
-	    $(shell pkg-config --libs freetype2) -lm -o $@
+	    $(call WEAVEIT_FUZZ_CORE,text font render params) \
+	    $(shell pkg-config --libs $(WEAVEIT_TEXT_PKGS)) -lm -pthread -o $@
 
 build/fuzz/core/%.o: src/%.c $(WEAVEIT_CORE_HDRS) mk/fuzz.mk
 	@mkdir -p $(@D)
 	$(WEAVEIT_FUZZ_CC) -fsanitize=fuzzer-no-link,$(WEAVEIT_FUZZ_SANITIZE) \
 	    -std=gnu11 -Wall -Wextra -Werror \
-	    $(shell pkg-config --cflags freetype2) -c $< -o $@
+	    $(shell pkg-config --cflags $(WEAVEIT_TEXT_PKGS)) -c $< -o $@
 
 fuzz: fuzz-build
 	@for f in $(WEAVEIT_FUZZERS); do \

@@ -7,12 +7,16 @@ build_pkgs="gcc make pkg-config nginx-core nginx-dev libpcre2-dev zlib1g-dev
     libssl-dev libpq-dev uuid-dev libjansson-dev libespeak-ng-dev
     espeak-ng-data libavcodec-dev libavformat-dev libavutil-dev
     libswresample-dev libswscale-dev libfreetype-dev fonts-dejavu-core
+    libharfbuzz-dev libfribidi-dev libunibreak-dev libfontconfig-dev
     libseccomp-dev libcurl4-openssl-dev"
-run_pkgs="postgresql-15 postgresql-client-15 curl"
+run_pkgs="postgresql-15 postgresql-client-15 curl fonts-noto-core
+    fonts-noto-cjk fonts-noto-color-emoji"
 # pkg:command entries are satisfied by the command from anywhere (a Node.js
 # from another source ships its own npm, which conflicts with Debian's).
-test_pkgs="perl procps iproute2 ffmpeg espeak-ng valgrind chromium clang pgbouncer strace
-    libfuzzer-14-dev prometheus nodejs:node
+test_pkgs="perl procps iproute2 ffmpeg espeak-ng valgrind chromium clang
+    pgbouncer strace libfuzzer-14-dev prometheus tesseract-ocr
+    tesseract-ocr-chi-sim tesseract-ocr-jpn tesseract-ocr-kor
+    tesseract-ocr-ara tesseract-ocr-heb tesseract-ocr-hin nodejs:node
     npm:npm"
 bench_pkgs="wrk time"
 deb_pkgs="debhelper dpkg-dev lintian"

@@ -430,6 +430,7 @@ typedef struct {
     u_char                         *video;        /* malloc()ed */
     size_t                          size;
     double                          duration;
+    size_t                          missing;      /* glyphs no font has */
     ngx_http_weaveit_gen_outcome_e  outcome;
     unsigned                        killed:1;
     char                            message[256]; /* for the log */

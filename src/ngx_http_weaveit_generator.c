@@ -486,7 +486,7 @@ ngx_http_weaveit_gen_last_line(char *text)
 
 /*
  * lines "N" (percent done), "note TEXT" (for the log) and, last,
- * "duration SECONDS"
+ * "missing N" and "duration SECONDS"
  */
 
 static void
@@ -517,7 +517,9 @@ ngx_http_weaveit_gen_progress(ngx_http_weaveit_gen_t *g,
 
         io->line_len = 0;
 
-        if (sscanf((char *) io->line, "duration %lf", &g->duration) == 1) {
+        if (sscanf((char *) io->line, "duration %lf", &g->duration) == 1
+            || sscanf((char *) io->line, "missing %zu", &g->missing) == 1)
+        {
             continue;
         }
 

@@ -317,7 +317,10 @@ ngx_http_weaveit_job_init_conf(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    if (access((char *) wmcf->font.data, R_OK) != 0) {
+    /* a fontconfig pattern is checked by the generator as it starts */
+    if (ngx_strlchr(wmcf->font.data, wmcf->font.data + wmcf->font.len, '/')
+        && access((char *) wmcf->font.data, R_OK) != 0)
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
                            "\"weaveit_font\" \"%V\" is not readable",
                            &wmcf->font);
@@ -1259,6 +1262,7 @@ ngx_http_weaveit_job_store(ngx_http_weaveit_running_t *job)
 static void
 ngx_http_weaveit_job_stored(ngx_http_weaveit_pg_query_t *q)
 {
+    ngx_uint_t                   level;
     ngx_http_weaveit_jobs_t     *jobs;
     ngx_http_weaveit_running_t  *job;
 
@@ -1277,8 +1281,11 @@ ngx_http_weaveit_job_stored(ngx_http_weaveit_pg_query_t *q)
                       "result dropped", job->id);
 
     } else {
-        ngx_log_error(NGX_LOG_INFO, jobs->log, 0, "weaveit: job %s %s",
-                      job->id, PQgetvalue(q->result, 0, 1));
+        level = job->gen.missing ? NGX_LOG_WARN : NGX_LOG_INFO;
+
+        ngx_log_error(level, jobs->log, 0, "weaveit: job %s %s, %uz "
+                      "characters with no glyph in any installed font",
+                      job->id, PQgetvalue(q->result, 0, 1), job->gen.missing);
         ngx_http_weaveit_metrics_job_ended(PQgetvalue(q->result, 0, 1),
                                            job->elapsed, job->gen.duration);
 

@@ -43,6 +43,7 @@ typedef struct {
     size_t          size;
     double          duration;           /* seconds */
     unsigned        frames;
+    size_t          missing_glyphs;     /* characters no font has */
 } weaveit_video_t;
 
 

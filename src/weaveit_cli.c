@@ -32,7 +32,9 @@
  *   stdout  the MP4, written once generation has succeeded
  *   fd 3    if open: the progress, a line "N\n" (0 to 100) as it changes,
  *           news for the log as lines "note TEXT\n" (a speech server's
- *           retries), and on success, before the MP4, "duration SECONDS\n"
+ *           retries), and on success, before the MP4, "missing N\n"
+ *           (characters no installed font has a glyph for) and
+ *           "duration SECONDS\n"
  *   stderr  on failure, one line: why
  *   exit    0: the MP4 is on stdout; 1: this job failed, its input or its
  *           generation; 2: no job can run, stdin is not read: bad options,
@@ -739,8 +741,9 @@ weaveit_cli_write(weaveit_cli_job_t *job, FILE *out, const char *output,
         return 1;
     }
 
-    printf("%s: %.3f s, %u frames, %zu bytes, %.3f s taken\n", output,
-           job->video.duration, job->video.frames, job->video.size,
+    printf("%s: %.3f s, %u frames, %zu characters without a glyph, %zu "
+           "bytes, %.3f s taken\n", output, job->video.duration,
+           job->video.frames, job->video.missing_glyphs, job->video.size,
            weaveit_cli_now() - start);
 
     return 0;
@@ -797,7 +800,8 @@ weaveit_cli_serve(weaveit_cli_conf_t *conf)
     }
 
     if (job.rc == 0 && job.show == weaveit_cli_show_line) {
-        dprintf(job.fd, "duration %.3f\n", job.video.duration);
+        dprintf(job.fd, "missing %zu\nduration %.3f\n",
+                job.video.missing_glyphs, job.video.duration);
     }
 
     if (job.rc == 0

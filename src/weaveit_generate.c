@@ -120,6 +120,7 @@ weaveit_generate(const weaveit_params_t *p, const char *script, size_t len,
     }
 
     out->frames = run.frames;
+    out->missing_glyphs = weaveit_render_missing(run.render);
     out->duration = (double) run.total / run.speech.sample_rate;
 
     if (progress) {
@@ -151,7 +152,8 @@ weaveit_generate_preload(const weaveit_params_t *p, char *err,
             ? weaveit_tts_openai_preload(p, err, errlen)
             : weaveit_tts_preload(weaveit_params_voice(p),
                                   p->speech_rate, err, errlen)) != 0
-        || weaveit_encoder_preload(err, errlen) != 0)
+        || weaveit_encoder_preload(err, errlen) != 0
+        || weaveit_fonts_preload(err, errlen) != 0)
     {
         return -1;
     }

@@ -84,15 +84,67 @@ int weaveit_tts_openai_preload(const weaveit_params_t *p, char *err,
     size_t errlen);
 
 
+/* fonts and fallback: weaveit_font.c */
+
+typedef struct weaveit_fonts_s  weaveit_fonts_t;
+struct hb_font_t;
+
+typedef struct {
+    int                 left;           /* px from the pen */
+    int                 top;            /* px above the baseline */
+    int                 width;
+    int                 rows;
+    int                 color;          /* 0: coverage; 1: A, Y, U, V */
+    uint8_t            *bitmap;         /* NULL: nothing to draw */
+} weaveit_glyph_t;
+
+
+/* fontconfig loaded, ahead of the sandbox */
+int weaveit_fonts_preload(char *err, size_t errlen);
+/* font: a file path (it has a '/') or a fontconfig pattern */
+weaveit_fonts_t *weaveit_fonts_open(const char *font, int size, char *err,
+    size_t errlen);
+void weaveit_fonts_close(weaveit_fonts_t *fs);
+
+int weaveit_fonts_ascender(const weaveit_fonts_t *fs);
+int weaveit_fonts_descender(const weaveit_fonts_t *fs);
+int weaveit_fonts_space(const weaveit_fonts_t *fs);           /* 26.6 */
+int weaveit_fonts_monospace(const weaveit_fonts_t *fs);
+/* the face for cp: 0 the configured font, > 0 a stand-in, -1 none has it */
+int weaveit_fonts_face(weaveit_fonts_t *fs, uint32_t cp);
+int weaveit_fonts_has(const weaveit_fonts_t *fs, int face, uint32_t cp);
+struct hb_font_t *weaveit_fonts_hb(const weaveit_fonts_t *fs, int face);
+/* a face's 26.6 shaping units in the set's pixel size */
+int weaveit_fonts_scale(const weaveit_fonts_t *fs, int face, int v);
+const weaveit_glyph_t *weaveit_fonts_glyph(weaveit_fonts_t *fs, int face,
+    uint32_t gid);
+
+
 /* layout and painting: weaveit_render.c */
 
 typedef struct weaveit_render_s  weaveit_render_t;
 
+#define WEAVEIT_COLOR_NONE  0xff000000u     /* 0xRRGGBB otherwise */
+
 typedef struct {
     size_t            start;        /* bytes of the script, end exclusive */
     size_t            end;
-    int               x;            /* pen at start, px from the margin */
+    int               x;            /* px from the margin the line starts at */
+    int               rtl;          /* right-to-left: from the right margin */
+    uint32_t          background;   /* WEAVEIT_COLOR_NONE: the page's */
 } weaveit_line_t;
+
+
+/*
+ * Colours of a byte range of the script: its text in foreground, and the
+ * lines starting inside it on background (either WEAVEIT_COLOR_NONE).
+ */
+typedef struct {
+    size_t            start;
+    size_t            end;
+    uint32_t          foreground;
+    uint32_t          background;
+} weaveit_span_t;
 
 
 /* text is not copied: it must outlive the renderer */
@@ -106,6 +158,12 @@ size_t weaveit_render_line_of(weaveit_render_t *r, size_t offset);
 int weaveit_render_line_top(weaveit_render_t *r, size_t line);
 int weaveit_render_line_height(weaveit_render_t *r);
 int weaveit_render_advance(weaveit_render_t *r);
+/* characters of the script and title no installed font has a glyph for */
+size_t weaveit_render_missing(weaveit_render_t *r);
+
+/* spans in increasing order, not overlapping; copied */
+int weaveit_render_set_colors(weaveit_render_t *r, const weaveit_span_t *s,
+    size_t n, char *err, size_t errlen);
 
 /* word timings (speech time, seconds from the first sample) and its end */
 int weaveit_render_set_timing(weaveit_render_t *r,
@@ -118,6 +176,9 @@ void weaveit_render_frame(weaveit_render_t *r, double t, uint8_t *data[3],
     const int linesize[3]);
 int weaveit_render_title(weaveit_render_t *r, const char *title,
     uint8_t *data[3], const int linesize[3], char *err, size_t errlen);
+
+/* BT.709 limited range, as the encoder tags the video */
+void weaveit_rgb_to_yuv(uint32_t rgb, uint8_t *y, uint8_t *u, uint8_t *v);
 
 
 /* encoding into memory: weaveit_encode.c */

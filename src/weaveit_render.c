@@ -1,27 +1,33 @@
 /*
- * Layout and painting: FreeType glyphs, word-wrapped lines, a scroll paced
- * by the speech's word timings, frames painted straight into YUV 4:2:0.
+ * Layout and painting: text shaped with HarfBuzz in runs of one font,
+ * script and direction, ordered with FriBidi, broken into lines where
+ * libunibreak allows it; a scroll paced by the speech's word timings;
+ * frames painted straight into YUV 4:2:0, in colour.
  *
- * Memory does not depend on the script's length beyond the line table: a
- * frame is composed from a small cache of pre-painted line strips (only the
- * visible lines are ever painted), and glyphs live in a fixed-size cache.
- * Positions on the page are ints, in px (26.6 within a line): a line's
- * pen never goes far past the text width, and a page taller than an int
- * reaches is refused.
+ * Lines are laid out once over the logical text and shaped again when
+ * painted, one visual line at a time (the way libass does it).  Memory
+ * does not depend on the script's length beyond the line table: a long
+ * paragraph is laid out in chunks, a frame is composed from a small cache
+ * of pre-painted line strips (only the visible lines are ever painted),
+ * and glyphs live in a fixed-size cache.  Positions on the page are ints,
+ * in px (26.6 within a line): a line holds at most a chunk, its pen never
+ * goes far past the text width, and a page taller than an int reaches is
+ * refused.
  */
 
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <ft2build.h>
-#include FT_FREETYPE_H
+#include <fribidi.h>
+#include <hb.h>
+#include <linebreak.h>
 
 #include "weaveit_internal.h"
 
 
-#define WEAVEIT_GLYPH_SLOTS    1024     /* direct-mapped: ASCII never clash */
 #define WEAVEIT_TAB_COLUMNS    4
 #define WEAVEIT_LINE_SPACING   1.8
 #define WEAVEIT_PAD_X          80
@@ -30,32 +36,83 @@
 #define WEAVEIT_BAND_MARGIN    16       /* band overhang beyond the text */
 #define WEAVEIT_SCROLL_TIME    0.4      /* seconds a line change glides */
 #define WEAVEIT_FOCUS          3        /* spoken line at height / 3 */
+#define WEAVEIT_CHUNK_CHARS    2048     /* of a paragraph laid out at once */
 
+
+/* one glyph of a shaped run, 26.6 px */
 
 typedef struct {
-    uint32_t            cp;             /* UINT32_MAX: empty slot */
-    int                 left;
-    int                 top;
+    uint32_t            gid;
+    uint32_t            cluster;        /* its first character */
+    int                 x_advance;
+    int                 x_offset;
+    int                 y_offset;
+} weaveit_shaped_t;
+
+
+/* characters of one face, script, direction and colour, and their glyphs */
+
+typedef struct {
+    size_t              start;
+    size_t              n;
+    size_t              glyph;
+    size_t              nglyphs;
+    int                 face;
+    int                 level;
+    hb_script_t         script;
+    uint32_t            foreground;
+} weaveit_run_t;
+
+
+/* the scratch space of shaping a piece of text, grown as needed */
+
+typedef struct {
+    const char         *text;
+    size_t              alloc;
+    size_t              n;
+    uint32_t           *cps;            /* tabs and controls as spaces */
+    size_t             *offsets;        /* in the text */
+    int                *advances;       /* 26.6, on a cluster's first */
+    int                *faces;
+    uint8_t            *starts;         /* a cluster starts here */
+    char               *breaks;         /* LINEBREAK_* after a character */
+    FriBidiCharType    *types;
+    FriBidiBracketType *brackets;
+    FriBidiLevel       *levels;
+
+    weaveit_shaped_t   *glyphs;
+    size_t              nglyphs;
+    size_t              glyphs_alloc;
+
+    weaveit_run_t      *runs;
+    size_t             *order;          /* runs in visual order */
+    size_t              nruns;
+    size_t              runs_alloc;
+
+    hb_buffer_t        *buffer;
+} weaveit_shaper_t;
+
+
+/* where painting goes: a strip (full-height chroma) or a frame (4:2:0) */
+
+typedef struct {
+    uint8_t            *y;
+    uint8_t            *u;
+    uint8_t            *v;
+    int                 y_stride;
+    int                 c_stride;
+    int                 c_shift;        /* chroma row = row >> c_shift */
     int                 width;
-    int                 rows;
-    int                 advance;        /* 26.6 */
-    uint8_t            *bitmap;         /* width * rows coverage */
-} weaveit_glyph_t;
-
-
-typedef struct {
-    FT_Face             face;
-    int                 ascender;       /* px */
-    int                 descender;      /* px, negative */
-    int                 space;          /* 26.6 */
-    weaveit_glyph_t     glyphs[WEAVEIT_GLYPH_SLOTS];
-} weaveit_font_t;
+    int                 height;
+} weaveit_canvas_t;
 
 
 typedef struct {
     long                line;           /* -1: empty */
     int                 highlight;
-    uint8_t            *y;              /* width * line_height luma */
+    uint8_t            *y;              /* width * line_height luma, then */
+    uint8_t            *u;              /* (width / 2) * line_height U, */
+    uint8_t            *v;              /* and V */
 } weaveit_strip_t;
 
 
@@ -73,6 +130,13 @@ typedef struct {
 } weaveit_lines_t;
 
 
+typedef struct {
+    uint8_t             y;
+    uint8_t             u;
+    uint8_t             v;
+} weaveit_yuv_t;
+
+
 struct weaveit_render_s {
     const char         *text;
     size_t              len;
@@ -85,11 +149,15 @@ struct weaveit_render_s {
     int                 font_size;
     const char         *font_path;
 
-    FT_Library          library;
-    weaveit_font_t      font;
-    weaveit_font_t      title_font;
+    weaveit_fonts_t    *fonts;
+    weaveit_fonts_t    *title_fonts;
+    weaveit_shaper_t    shaper;
+    size_t              missing;
 
     weaveit_lines_t     layout;
+
+    weaveit_span_t     *spans;
+    size_t              nspans;
 
     weaveit_segment_t  *segments;
     size_t              nsegments;
@@ -97,55 +165,82 @@ struct weaveit_render_s {
     weaveit_strip_t    *strips;
     size_t              nstrips;
 
-    uint8_t             bg_y;
-    uint8_t             text_y;
-    uint8_t             band_y;
-    uint8_t             band_u;
-    uint8_t             band_v;
+    weaveit_yuv_t       bg;
+    weaveit_yuv_t       text_color;
+    weaveit_yuv_t       band;
 };
 
 
+static void weaveit_linebreak_init(void);
 static int weaveit_strips_create(weaveit_render_t *r);
-static int weaveit_font_open(weaveit_render_t *r, weaveit_font_t *f,
-    int size, char *err, size_t errlen);
-static void weaveit_font_close(weaveit_font_t *f);
-static const weaveit_glyph_t *weaveit_font_glyph(weaveit_font_t *f,
-    uint32_t cp);
-static int weaveit_pen_advance(weaveit_font_t *f, int pen, uint32_t cp);
-static int weaveit_layout(weaveit_render_t *r, weaveit_font_t *f,
-    const char *text, size_t len, weaveit_lines_t *out);
-static int weaveit_layout_line(weaveit_render_t *r, weaveit_font_t *f,
-    const char *text, size_t ls, size_t le, weaveit_lines_t *out);
+static int weaveit_shaper_reserve(weaveit_shaper_t *sh, size_t n);
+static void weaveit_shaper_free(weaveit_shaper_t *sh);
+static int weaveit_shape(weaveit_render_t *r, weaveit_fonts_t *fs,
+    const char *text, size_t start, size_t end, int *rtl);
+static size_t weaveit_decode(weaveit_shaper_t *sh, const char *text,
+    size_t start, size_t end, size_t max);
+static int weaveit_bidi(weaveit_shaper_t *sh, int rtl);
+static void weaveit_faces(weaveit_shaper_t *sh, weaveit_fonts_t *fs);
+static int weaveit_itemize(weaveit_render_t *r, weaveit_shaper_t *sh);
+static int weaveit_shape_run(weaveit_shaper_t *sh, weaveit_fonts_t *fs,
+    weaveit_run_t *run);
+static void weaveit_visual_order(weaveit_shaper_t *sh);
+static int weaveit_tab_advance(weaveit_fonts_t *fs, int pen);
+static int weaveit_char_advance(weaveit_shaper_t *sh, weaveit_fonts_t *fs,
+    const char *text, size_t i, int pen);
+static int weaveit_layout(weaveit_render_t *r, weaveit_fonts_t *fs,
+    const char *text, size_t len, weaveit_lines_t *out, size_t *missing);
+static int weaveit_layout_paragraph(weaveit_render_t *r, weaveit_fonts_t *fs,
+    const char *text, size_t ls, size_t le, weaveit_lines_t *out,
+    size_t *missing);
+static int weaveit_layout_hang(weaveit_render_t *r, weaveit_fonts_t *fs,
+    const char *text);
+static size_t weaveit_layout_chunk(weaveit_render_t *r, weaveit_fonts_t *fs,
+    const char *text, int first, int hang, int rtl, int last,
+    weaveit_lines_t *out);
+static int weaveit_is_space(const weaveit_shaper_t *sh, size_t i);
 static int weaveit_layout_emit(weaveit_lines_t *out, size_t start,
-    size_t end, int x);
+    size_t end, int x, int rtl);
+static const weaveit_span_t *weaveit_span_of(weaveit_render_t *r,
+    size_t offset);
+static uint32_t weaveit_span_color(weaveit_render_t *r, size_t offset);
 static int weaveit_scroll_target(weaveit_render_t *r, size_t line);
-static uint8_t *weaveit_strip_get(weaveit_render_t *r, size_t line,
+static weaveit_strip_t *weaveit_strip_get(weaveit_render_t *r, size_t line,
     int highlight);
-static void weaveit_draw_text(weaveit_font_t *f, const char *text,
-    const weaveit_line_t *line, int x0, int baseline, uint8_t *plane,
-    int stride, int w, int h, uint8_t color);
-static void weaveit_grey_chroma(weaveit_render_t *r, uint8_t *data[3],
-    const int linesize[3]);
-static void weaveit_band_chroma(weaveit_render_t *r, int y0, uint8_t *data[3],
-    const int linesize[3]);
-static int weaveit_line_width(weaveit_font_t *f, const char *text,
-    const weaveit_line_t *line);
-static void weaveit_rgb_to_yuv(int rgb, uint8_t *y, uint8_t *u, uint8_t *v);
+static void weaveit_fill(const weaveit_canvas_t *c, int x0, int x1,
+    weaveit_yuv_t color);
+static void weaveit_draw_line(weaveit_render_t *r, weaveit_fonts_t *fs,
+    const char *text, const weaveit_line_t *line, const weaveit_canvas_t *c,
+    int left, int baseline, int centre);
+static void weaveit_draw_glyph(const weaveit_canvas_t *c,
+    const weaveit_glyph_t *g, int gx, int gy, weaveit_yuv_t color);
+static void weaveit_blend(const weaveit_canvas_t *c, int px, int py, int a,
+    uint8_t y, uint8_t u, uint8_t v);
 
 
-/* colours (BT.709, limited range, as the encoder tags them) */
+/* colours */
 #define WEAVEIT_BG_RGB       0xffffff
 #define WEAVEIT_TEXT_RGB     0x222222
 #define WEAVEIT_BAND_RGB     0xfff3c4
+
+
+static pthread_once_t  weaveit_linebreak_once = PTHREAD_ONCE_INIT;
+
+
+static void
+weaveit_linebreak_init(void)
+{
+    init_linebreak();
+}
 
 
 weaveit_render_t *
 weaveit_render_create(const weaveit_params_t *p, const char *text, size_t len,
     char *err, size_t errlen)
 {
-    uint8_t            u, v;
-    FT_Error           ft;
     weaveit_render_t  *r;
+
+    pthread_once(&weaveit_linebreak_once, weaveit_linebreak_init);
 
     r = calloc(1, sizeof(weaveit_render_t));
     if (r == NULL) {
@@ -163,9 +258,10 @@ weaveit_render_create(const weaveit_params_t *p, const char *text, size_t len,
     r->text_width = p->width - 2 * WEAVEIT_PAD_X;
     r->line_height = (int) lround(p->font_size * WEAVEIT_LINE_SPACING);
 
-    weaveit_rgb_to_yuv(WEAVEIT_BG_RGB, &r->bg_y, &u, &v);
-    weaveit_rgb_to_yuv(WEAVEIT_TEXT_RGB, &r->text_y, &u, &v);
-    weaveit_rgb_to_yuv(WEAVEIT_BAND_RGB, &r->band_y, &r->band_u, &r->band_v);
+    weaveit_rgb_to_yuv(WEAVEIT_BG_RGB, &r->bg.y, &r->bg.u, &r->bg.v);
+    weaveit_rgb_to_yuv(WEAVEIT_TEXT_RGB, &r->text_color.y, &r->text_color.u,
+                       &r->text_color.v);
+    weaveit_rgb_to_yuv(WEAVEIT_BAND_RGB, &r->band.y, &r->band.u, &r->band.v);
 
     if (r->text_width < p->font_size * 4 || r->line_height >= r->height) {
         weaveit_error(err, errlen, "frame %dx%d too small for %d px text",
@@ -173,18 +269,17 @@ weaveit_render_create(const weaveit_params_t *p, const char *text, size_t len,
         goto failed;
     }
 
-    ft = FT_Init_FreeType(&r->library);
-    if (ft != 0) {
-        weaveit_error(err, errlen, "FreeType: FT_Init_FreeType() failed: %d",
-                      ft);
+    r->fonts = weaveit_fonts_open(p->font_path, p->font_size, err, errlen);
+    if (r->fonts == NULL) {
         goto failed;
     }
 
-    if (weaveit_font_open(r, &r->font, p->font_size, err, errlen) != 0) {
-        goto failed;
-    }
+    r->shaper.buffer = hb_buffer_create();
 
-    if (weaveit_layout(r, &r->font, text, len, &r->layout) != 0) {
+    if (!hb_buffer_allocation_successful(r->shaper.buffer)
+        || weaveit_layout(r, r->fonts, text, len, &r->layout, &r->missing)
+           != 0)
+    {
         weaveit_error(err, errlen, "out of memory");
         goto failed;
     }
@@ -216,7 +311,10 @@ failed:
 static int
 weaveit_strips_create(weaveit_render_t *r)
 {
-    size_t  i;
+    size_t  i, luma, chroma;
+
+    luma = (size_t) r->width * r->line_height;
+    chroma = (size_t) (r->width + 1) / 2 * r->line_height;
 
     r->nstrips = 2 * ((size_t) (r->height / r->line_height) + 3);
     r->strips = calloc(r->nstrips, sizeof(weaveit_strip_t));
@@ -226,11 +324,14 @@ weaveit_strips_create(weaveit_render_t *r)
 
     for (i = 0; i < r->nstrips; i++) {
         r->strips[i].line = -1;
-        r->strips[i].y = malloc((size_t) r->width * r->line_height);
+        r->strips[i].y = malloc(luma + 2 * chroma);
 
         if (r->strips[i].y == NULL) {
             return -1;
         }
+
+        r->strips[i].u = r->strips[i].y + luma;
+        r->strips[i].v = r->strips[i].u + chroma;
     }
 
     return 0;
@@ -254,155 +355,432 @@ weaveit_render_destroy(weaveit_render_t *r)
         free(r->strips);
     }
 
-    weaveit_font_close(&r->font);
-    weaveit_font_close(&r->title_font);
-
-    if (r->library) {
-        FT_Done_FreeType(r->library);
-    }
+    weaveit_fonts_close(r->fonts);
+    weaveit_fonts_close(r->title_fonts);
+    weaveit_shaper_free(&r->shaper);
 
     free(r->layout.lines);
+    free(r->spans);
     free(r->segments);
     free(r);
 }
 
 
 static int
-weaveit_font_open(weaveit_render_t *r, weaveit_font_t *f, int size,
-    char *err, size_t errlen)
+weaveit_shaper_reserve(weaveit_shaper_t *sh, size_t n)
 {
-    size_t             i;
-    FT_Error           ft;
-    const char        *msg;
+    size_t  alloc;
 
-    for (i = 0; i < WEAVEIT_GLYPH_SLOTS; i++) {
-        f->glyphs[i].cp = UINT32_MAX;
+#define weaveit_grow(field)                                                   \
+    do {                                                                      \
+        void  *p_ = realloc(sh->field, alloc * sizeof(*sh->field));           \
+        if (p_ == NULL) {                                                     \
+            return -1;                                                        \
+        }                                                                     \
+        sh->field = p_;                                                       \
+    } while (0)
+
+    if (n <= sh->alloc) {
+        return 0;
     }
 
-    ft = FT_New_Face(r->library, r->font_path, 0, &f->face);
+    alloc = (n < 256) ? 256 : n;
 
-    if (ft == 0) {
-        ft = FT_Set_Pixel_Sizes(f->face, 0, (FT_UInt) size);
-    }
+    weaveit_grow(cps);
+    weaveit_grow(offsets);
+    weaveit_grow(advances);
+    weaveit_grow(faces);
+    weaveit_grow(starts);
+    weaveit_grow(breaks);
+    weaveit_grow(types);
+    weaveit_grow(brackets);
+    weaveit_grow(levels);
+    weaveit_grow(runs);
+    weaveit_grow(order);
 
-    if (ft != 0) {
-        msg = FT_Error_String(ft);
-        weaveit_error(err, errlen, "FreeType: cannot use font \"%s\": %s",
-                      r->font_path, msg ? msg : "cannot open or read it");
-        return -1;
-    }
+#undef weaveit_grow
 
-    f->ascender = (int) ((f->face->size->metrics.ascender + 63) >> 6);
-    f->descender = (int) (f->face->size->metrics.descender >> 6);
-    f->space = weaveit_font_glyph(f, ' ')->advance;
-
-    if (f->space <= 0) {
-        f->space = size * 64 / 2;
-    }
+    sh->alloc = alloc;
+    sh->runs_alloc = alloc;
 
     return 0;
 }
 
 
 static void
-weaveit_font_close(weaveit_font_t *f)
+weaveit_shaper_free(weaveit_shaper_t *sh)
 {
-    size_t  i;
-
-    if (f->face == NULL) {
-        return;
-    }
-
-    for (i = 0; i < WEAVEIT_GLYPH_SLOTS; i++) {
-        free(f->glyphs[i].bitmap);
-        f->glyphs[i].bitmap = NULL;
-    }
-
-    FT_Done_Face(f->face);
-    f->face = NULL;
+    free(sh->cps);
+    free(sh->offsets);
+    free(sh->advances);
+    free(sh->faces);
+    free(sh->starts);
+    free(sh->breaks);
+    free(sh->types);
+    free(sh->brackets);
+    free(sh->levels);
+    free(sh->glyphs);
+    free(sh->runs);
+    free(sh->order);
+    hb_buffer_destroy(sh->buffer);
 }
 
 
 /*
- * A glyph that FreeType cannot load is drawn as nothing rather than failing
- * the video: the advance keeps the layout sane.
+ * Shapes text[start, end) (no newline in it) into the renderer's shaper,
+ * at most WEAVEIT_CHUNK_CHARS characters: returns how many, or -1 when
+ * out of memory.  *rtl in: -1 to take the direction of the first strong
+ * character, else the paragraph's; out: the direction used.  The face of
+ * a character no font has is -1, and shapes with the configured font.
  */
 
-static const weaveit_glyph_t *
-weaveit_font_glyph(weaveit_font_t *f, uint32_t cp)
+static int
+weaveit_shape(weaveit_render_t *r, weaveit_fonts_t *fs, const char *text,
+    size_t start, size_t end, int *rtl)
 {
-    int               y;
-    FT_Bitmap        *bm;
-    FT_GlyphSlot      slot;
-    weaveit_glyph_t  *g;
+    size_t             i, n;
+    weaveit_shaper_t  *sh;
 
-    g = &f->glyphs[cp % WEAVEIT_GLYPH_SLOTS];
+    sh = &r->shaper;
 
-    if (g->cp == cp) {
-        return g;
+    if (weaveit_shaper_reserve(sh, WEAVEIT_CHUNK_CHARS + 1) != 0) {
+        return -1;
     }
 
-    free(g->bitmap);
-    memset(g, 0, sizeof(weaveit_glyph_t));
-    g->cp = cp;
+    sh->text = text;
+    n = weaveit_decode(sh, text, start, end, WEAVEIT_CHUNK_CHARS);
+    *rtl = weaveit_bidi(sh, *rtl);
 
-    if (FT_Load_Char(f->face, cp, FT_LOAD_RENDER) != 0) {
-        g->advance = f->space;
-        return g;
+    set_linebreaks_utf32((const utf32_t *) sh->cps, n, NULL, sh->breaks);
+    weaveit_faces(sh, fs);
+
+    if (weaveit_itemize(r, sh) != 0) {
+        return -1;
     }
 
-    slot = f->face->glyph;
-    bm = &slot->bitmap;
-    g->advance = (int) slot->advance.x;
+    memset(sh->advances, 0, n * sizeof(int));
+    memset(sh->starts, 0, n);
+    sh->nglyphs = 0;
 
-    if (bm->pixel_mode != FT_PIXEL_MODE_GRAY || bm->width == 0
-        || bm->rows == 0)
+    for (i = 0; i < sh->nruns; i++) {
+        if (weaveit_shape_run(sh, fs, &sh->runs[i]) != 0) {
+            return -1;
+        }
+    }
+
+    return (int) n;
+}
+
+
+static size_t
+weaveit_decode(weaveit_shaper_t *sh, const char *text, size_t start,
+    size_t end, size_t max)
+{
+    size_t                i, n, len;
+    uint32_t              cp;
+    const unsigned char  *p;
+
+    p = (const unsigned char *) text;
+
+    for (i = start, n = 0; i < end && n < max; n++, i += len) {
+        len = weaveit_utf8_next(p + i, end - i, &cp);
+
+        /* shaped as a space; a tab's width is the painter's */
+        sh->cps[n] = (cp < 0x20 || cp == 0x7f) ? ' ' : cp;
+        sh->offsets[n] = i;
+    }
+
+    sh->n = n;
+    sh->offsets[n] = i;
+
+    return n;
+}
+
+
+/* embedding levels (UAX #9); returns the paragraph's direction */
+
+static int
+weaveit_bidi(weaveit_shaper_t *sh, int rtl)
+{
+    size_t          i;
+    FriBidiParType  dir;
+
+    dir = (rtl < 0) ? FRIBIDI_PAR_ON : (rtl ? FRIBIDI_PAR_RTL
+                                            : FRIBIDI_PAR_LTR);
+
+    fribidi_get_bidi_types(sh->cps, (FriBidiStrIndex) sh->n, sh->types);
+    fribidi_get_bracket_types(sh->cps, (FriBidiStrIndex) sh->n, sh->types,
+                              sh->brackets);
+
+    if (fribidi_get_par_embedding_levels_ex(sh->types, sh->brackets,
+                                            (FriBidiStrIndex) sh->n, &dir,
+                                            sh->levels)
+        == 0)
     {
-        return g;
+        for (i = 0; i < sh->n; i++) {
+            sh->levels[i] = FRIBIDI_DIR_TO_LEVEL(dir);
+        }
     }
 
-    g->bitmap = malloc((size_t) bm->width * bm->rows);
-    if (g->bitmap == NULL) {
-        return g;
+    return FRIBIDI_IS_RTL(dir) ? 1 : 0;
+}
+
+
+/*
+ * Each character's face; a mark or joiner stays with its base's face when
+ * that face has it (so the accent is positioned on its letter).
+ */
+
+static void
+weaveit_faces(weaveit_shaper_t *sh, weaveit_fonts_t *fs)
+{
+    int                        face;
+    size_t                     i;
+    uint32_t                   cp;
+    hb_unicode_funcs_t        *uf;
+    hb_unicode_general_category_t  gc;
+
+    uf = hb_unicode_funcs_get_default();
+
+    for (i = 0; i < sh->n; i++) {
+        cp = sh->cps[i];
+        gc = hb_unicode_general_category(uf, cp);
+
+        if (i > 0 && sh->faces[i - 1] >= 0
+            && (gc == HB_UNICODE_GENERAL_CATEGORY_NON_SPACING_MARK
+                || gc == HB_UNICODE_GENERAL_CATEGORY_SPACING_MARK
+                || gc == HB_UNICODE_GENERAL_CATEGORY_ENCLOSING_MARK
+                || gc == HB_UNICODE_GENERAL_CATEGORY_FORMAT
+                || (cp >= 0xfe00 && cp <= 0xfe0f))
+            && (weaveit_fonts_has(fs, sh->faces[i - 1], cp)
+                || gc == HB_UNICODE_GENERAL_CATEGORY_FORMAT
+                || cp >= 0xfe00))
+        {
+            sh->faces[i] = sh->faces[i - 1];
+            continue;
+        }
+
+        face = weaveit_fonts_face(fs, cp);
+
+        /* a format character no font has is invisible anyway */
+        sh->faces[i] = (face < 0 && gc == HB_UNICODE_GENERAL_CATEGORY_FORMAT)
+                       ? 0 : face;
+    }
+}
+
+
+/*
+ * Runs of one face, script, embedding level and colour; a character of
+ * no script of its own (spaces, digits, marks) joins the run around it.
+ */
+
+static int
+weaveit_itemize(weaveit_render_t *r, weaveit_shaper_t *sh)
+{
+    int                  face;
+    size_t               i;
+    uint32_t             fg;
+    hb_script_t          script, s;
+    weaveit_run_t       *run;
+    hb_unicode_funcs_t  *uf;
+
+    uf = hb_unicode_funcs_get_default();
+    script = HB_SCRIPT_INVALID;
+
+    for (i = 0; i < sh->n && script == HB_SCRIPT_INVALID; i++) {
+        s = hb_unicode_script(uf, sh->cps[i]);
+
+        if (s != HB_SCRIPT_COMMON && s != HB_SCRIPT_INHERITED
+            && s != HB_SCRIPT_UNKNOWN)
+        {
+            script = s;
+        }
     }
 
-    for (y = 0; y < (int) bm->rows; y++) {
-        memcpy(g->bitmap + (size_t) y * bm->width,
-               bm->buffer + (ptrdiff_t) y * bm->pitch, bm->width);
+    sh->nruns = 0;
+    run = NULL;
+
+    for (i = 0; i < sh->n; i++) {
+        s = hb_unicode_script(uf, sh->cps[i]);
+
+        if (s != HB_SCRIPT_COMMON && s != HB_SCRIPT_INHERITED
+            && s != HB_SCRIPT_UNKNOWN)
+        {
+            script = s;
+        }
+
+        /* the colours are the script's: a title has the theme's */
+        fg = (sh->text == r->text) ? weaveit_span_color(r, sh->offsets[i])
+                                   : WEAVEIT_COLOR_NONE;
+
+        face = (sh->faces[i] < 0) ? 0 : sh->faces[i];
+
+        if (run != NULL && run->face == face
+            && run->level == sh->levels[i] && run->script == script
+            && run->foreground == fg)
+        {
+            run->n++;
+            continue;
+        }
+
+        run = &sh->runs[sh->nruns++];
+        run->start = i;
+        run->n = 1;
+        run->face = face;
+        run->level = sh->levels[i];
+        run->script = script;
+        run->foreground = fg;
     }
 
-    g->width = (int) bm->width;
-    g->rows = (int) bm->rows;
-    g->left = slot->bitmap_left;
-    g->top = slot->bitmap_top;
+    return 0;
+}
 
-    return g;
+
+/*
+ * In a monospace font an East Asian wide character a stand-in font draws
+ * takes two cells, centred in them, so that code columns stay aligned.
+ */
+
+static int
+weaveit_wide(uint32_t cp)
+{
+    return (cp >= 0x1100 && cp <= 0x115f) || (cp >= 0x2e80 && cp <= 0xa4cf)
+           || (cp >= 0xac00 && cp <= 0xd7a3) || (cp >= 0xf900 && cp <= 0xfaff)
+           || (cp >= 0xfe30 && cp <= 0xfe4f) || (cp >= 0xff00 && cp <= 0xff60)
+           || (cp >= 0xffe0 && cp <= 0xffe6)
+           || (cp >= 0x1f300 && cp <= 0x1f64f)
+           || (cp >= 0x1f900 && cp <= 0x1f9ff)
+           || (cp >= 0x20000 && cp <= 0x3fffd);
+}
+
+
+static int
+weaveit_shape_run(weaveit_shaper_t *sh, weaveit_fonts_t *fs,
+    weaveit_run_t *run)
+{
+    int                   cell;
+    size_t                i;
+    unsigned              n;
+    weaveit_shaped_t     *g;
+    hb_glyph_info_t      *info;
+    hb_glyph_position_t  *pos;
+
+    hb_buffer_clear_contents(sh->buffer);
+    hb_buffer_add_codepoints(sh->buffer, sh->cps, (int) sh->n,
+                             (unsigned) run->start, (int) run->n);
+    hb_buffer_set_direction(sh->buffer, (run->level & 1) ? HB_DIRECTION_RTL
+                                                         : HB_DIRECTION_LTR);
+    hb_buffer_set_script(sh->buffer, run->script);
+    hb_buffer_guess_segment_properties(sh->buffer);
+    hb_shape(weaveit_fonts_hb(fs, run->face), sh->buffer, NULL, 0);
+
+    info = hb_buffer_get_glyph_infos(sh->buffer, &n);
+    pos = hb_buffer_get_glyph_positions(sh->buffer, NULL);
+
+    if (sh->nglyphs + n > sh->glyphs_alloc) {
+        g = realloc(sh->glyphs, (sh->nglyphs + n + 256)
+                                * sizeof(weaveit_shaped_t));
+        if (g == NULL) {
+            return -1;
+        }
+
+        sh->glyphs = g;
+        sh->glyphs_alloc = sh->nglyphs + n + 256;
+    }
+
+    run->glyph = sh->nglyphs;
+    run->nglyphs = n;
+    cell = 2 * weaveit_fonts_space(fs);
+
+    for (i = 0; i < n; i++) {
+        g = &sh->glyphs[sh->nglyphs++];
+        g->gid = info[i].codepoint;
+        g->cluster = info[i].cluster;
+        g->x_advance = weaveit_fonts_scale(fs, run->face, pos[i].x_advance);
+        g->x_offset = weaveit_fonts_scale(fs, run->face, pos[i].x_offset);
+        g->y_offset = weaveit_fonts_scale(fs, run->face, pos[i].y_offset);
+
+        if (run->face > 0 && weaveit_fonts_monospace(fs)
+            && weaveit_wide(sh->cps[g->cluster]) && g->x_advance > 0)
+        {
+            g->x_offset += (cell - g->x_advance) / 2;
+            g->x_advance = cell;
+        }
+
+        sh->advances[g->cluster] += g->x_advance;
+        sh->starts[g->cluster] = 1;
+    }
+
+    return 0;
+}
+
+
+/* rule L2 of UAX #9 on whole runs: HarfBuzz orders the glyphs within */
+
+static void
+weaveit_visual_order(weaveit_shaper_t *sh)
+{
+    int     level, max, min_odd;
+    size_t  i, j, k, t;
+
+    max = 0;
+    min_odd = 255;
+
+    for (i = 0; i < sh->nruns; i++) {
+        sh->order[i] = i;
+        max = (sh->runs[i].level > max) ? sh->runs[i].level : max;
+
+        if ((sh->runs[i].level & 1) && sh->runs[i].level < min_odd) {
+            min_odd = sh->runs[i].level;
+        }
+    }
+
+    for (level = max; level >= min_odd; level--) {
+        for (i = 0; i < sh->nruns; i = j + 1) {
+            for (j = i; j < sh->nruns
+                        && sh->runs[sh->order[j]].level >= level; j++)
+            {
+                /* void */
+            }
+
+            for (k = i; j > 0 && k < j - 1 - (k - i); k++) {
+                t = sh->order[k];
+                sh->order[k] = sh->order[j - 1 - (k - i)];
+                sh->order[j - 1 - (k - i)] = t;
+            }
+        }
+    }
 }
 
 
 /* tab stops are absolute, every WEAVEIT_TAB_COLUMNS spaces from the margin */
 
 static int
-weaveit_pen_advance(weaveit_font_t *f, int pen, uint32_t cp)
+weaveit_tab_advance(weaveit_fonts_t *fs, int pen)
 {
     int  tab;
 
-    if (cp == '\t') {
-        tab = WEAVEIT_TAB_COLUMNS * f->space;
-        return (pen / tab + 1) * tab;
-    }
+    tab = WEAVEIT_TAB_COLUMNS * weaveit_fonts_space(fs);
 
-    if (cp < 0x20 || cp == 0x7f) {
-        return pen + f->space;
-    }
-
-    return pen + weaveit_font_glyph(f, cp)->advance;
+    return (pen / tab + 1) * tab - pen;
 }
 
 
 static int
-weaveit_layout(weaveit_render_t *r, weaveit_font_t *f, const char *text,
-    size_t len, weaveit_lines_t *out)
+weaveit_char_advance(weaveit_shaper_t *sh, weaveit_fonts_t *fs,
+    const char *text, size_t i, int pen)
+{
+    if (text[sh->offsets[i]] == '\t') {
+        return weaveit_tab_advance(fs, pen);
+    }
+
+    return sh->advances[i];
+}
+
+
+static int
+weaveit_layout(weaveit_render_t *r, weaveit_fonts_t *fs, const char *text,
+    size_t len, weaveit_lines_t *out, size_t *missing)
 {
     size_t  ls, le;
 
@@ -417,9 +795,10 @@ weaveit_layout(weaveit_render_t *r, weaveit_font_t *f, const char *text,
             break;      /* the text ends with a newline: no extra line */
         }
 
-        if (weaveit_layout_line(r, f, text, ls,
-                                (le > ls && text[le - 1] == '\r') ? le - 1 : le,
-                                out)
+        if (weaveit_layout_paragraph(r, fs, text, ls,
+                                     (le > ls && text[le - 1] == '\r')
+                                     ? le - 1 : le,
+                                     out, missing)
             != 0)
         {
             return -1;
@@ -431,80 +810,184 @@ weaveit_layout(weaveit_render_t *r, weaveit_font_t *f, const char *text,
 
 
 /*
- * One source line: word wrap at spaces to the text width, hard breaks only
- * inside a word longer than the line; continuation lines hang at the
- * source line's indentation so wrapped code stays indented.
+ * One source line, a chunk of characters at a time: a chunk's last line
+ * is laid out again at the start of the next one, unless it is the only
+ * line of its chunk.  Continuation lines hang at the source line's
+ * indentation so wrapped code stays indented.
  */
 
 static int
-weaveit_layout_line(weaveit_render_t *r, weaveit_font_t *f, const char *text,
-    size_t ls, size_t le, weaveit_lines_t *out)
+weaveit_layout_paragraph(weaveit_render_t *r, weaveit_fonts_t *fs,
+    const char *text, size_t ls, size_t le, weaveit_lines_t *out,
+    size_t *missing)
 {
-    int                   pen, npen, hang, x, limit, space;
-    size_t                i, j, n, start, brk;
-    uint32_t              cp;
-    const unsigned char  *p;
+    int     n, rtl, hang, first;
+    size_t  i, next;
 
-    p = (const unsigned char *) text;
-    limit = r->text_width * 64;
-    pen = 0;
-
-    /* an indentation past the width is not kept: pen stops there */
-    for (i = ls; i < le && (p[i] == ' ' || p[i] == '\t'); i++) {
-        if (pen < limit) {
-            pen = weaveit_pen_advance(f, pen, p[i]);
-        }
+    if (ls == le) {
+        return weaveit_layout_emit(out, ls, le, 0, 0);
     }
 
-    hang = (pen < limit / 2) ? pen : 0;
-    start = ls;
-    x = 0;
-    pen = 0;
-    brk = 0;
+    rtl = -1;
+    first = 1;
+    hang = 0;
 
-    for (j = ls; j < le; /* void */ ) {
-        n = weaveit_utf8_next(p + j, le - j, &cp);
-        npen = weaveit_pen_advance(f, pen, cp);
-        space = (cp == ' ' || cp == '\t');
-
-        /* a line's first character always fits: no line is empty */
-        if (npen <= limit || (!space && pen <= x)) {
-            if (space && j >= i) {
-                brk = j;
-            }
-
-            pen = npen;
-            j += n;
-            continue;
-        }
-
-        /*
-         * the line is full: spaces overflowing it end it there, a word
-         * goes back to the last space and is walked again from it
-         */
-        if (!space && brk > start) {
-            j = brk;
-        }
-
-        if (weaveit_layout_emit(out, start, j, x / 64) != 0) {
+    while (ls < le) {
+        n = weaveit_shape(r, fs, text, ls, le, &rtl);
+        if (n < 0) {
             return -1;
         }
 
-        while (j < le && (p[j] == ' ' || p[j] == '\t')) {
-            j++;
+        if (first) {
+            hang = weaveit_layout_hang(r, fs, text);
         }
 
-        start = j;
-        pen = x = hang;
-        brk = 0;
+        next = weaveit_layout_chunk(r, fs, text, first, hang, rtl,
+                                    r->shaper.offsets[n] >= le, out);
+        if (next == (size_t) -1) {
+            return -1;
+        }
+
+        /* a chunk's last line, laid out again, is counted then */
+        for (i = 0; missing && i < (size_t) n; i++) {
+            if (r->shaper.faces[i] < 0 && r->shaper.offsets[i] < next) {
+                (*missing)++;
+            }
+        }
+
+        first = 0;
+        ls = next;
     }
 
-    return weaveit_layout_emit(out, start, le, x / 64);
+    return 0;
+}
+
+
+/* the source line's indentation, unless it takes half the width */
+
+static int
+weaveit_layout_hang(weaveit_render_t *r, weaveit_fonts_t *fs,
+    const char *text)
+{
+    int                pen;
+    size_t             i;
+    weaveit_shaper_t  *sh;
+
+    sh = &r->shaper;
+    pen = 0;
+
+    for (i = 0; i < sh->n && weaveit_is_space(sh, i); i++) {
+        pen += weaveit_char_advance(sh, fs, text, i, pen);
+    }
+
+    return (pen < r->text_width * 64 / 2) ? pen / 64 : 0;
+}
+
+
+/*
+ * Greedy: a line ends at the last break libunibreak allows before the
+ * character that does not fit (spaces overflowing the line end it there),
+ * or, in a word wider than the line, before that character's cluster.
+ * Returns where the next chunk starts: the start of this one's last line
+ * when more follows, so it is laid out with what comes after it.
+ */
+
+static size_t
+weaveit_layout_chunk(weaveit_render_t *r, weaveit_fonts_t *fs,
+    const char *text, int first, int hang, int rtl, int last,
+    weaveit_lines_t *out)
+{
+    int                pen, limit, w, x;
+    size_t             i, start, brk, end, indent, lines;
+    weaveit_shaper_t  *sh;
+
+    sh = &r->shaper;
+    limit = r->text_width * 64;
+    x = first ? 0 : hang;
+    pen = x * 64;
+    brk = 0;
+    lines = 0;
+
+    /*
+     * no break inside the first line's indentation; a continuation does
+     * not start with the spaces it broke at
+     */
+    for (indent = 0; indent < sh->n && weaveit_is_space(sh, indent);
+         indent++)
+    {
+        /* void */
+    }
+
+    start = first ? 0 : indent;
+    indent = first ? indent : 0;
+
+    for (i = start; i < sh->n; i++) {
+        w = weaveit_char_advance(sh, fs, text, i, pen);
+
+        if (pen + w <= limit || i == start || !sh->starts[i]) {
+            pen += w;
+
+            if (sh->breaks[i] == LINEBREAK_ALLOWBREAK && i + 1 > indent) {
+                brk = i + 1;
+            }
+
+            continue;
+        }
+
+        end = weaveit_is_space(sh, i) ? i : (brk > start ? brk : i);
+        i = end;
+
+        while (end > start && weaveit_is_space(sh, end - 1)) {
+            end--;
+        }
+
+        while (i < sh->n && weaveit_is_space(sh, i)) {
+            i++;
+        }
+
+        if (weaveit_layout_emit(out, sh->offsets[start], sh->offsets[end], x,
+                                rtl)
+            != 0)
+        {
+            return (size_t) -1;
+        }
+
+        lines++;
+        start = i;
+        x = hang;
+        pen = x * 64;
+        brk = 0;
+        i--;
+    }
+
+    if (!last && lines > 0) {
+        return sh->offsets[start];
+    }
+
+    /* a paragraph has at least a line, a continuation has some text */
+    if ((start < sh->n || (lines == 0 && first))
+        && weaveit_layout_emit(out, sh->offsets[start], sh->offsets[sh->n],
+                               x, rtl) != 0)
+    {
+        return (size_t) -1;
+    }
+
+    return sh->offsets[sh->n];
+}
+
+
+/* a space or a tab as written (a control character is shaped as one) */
+
+static int
+weaveit_is_space(const weaveit_shaper_t *sh, size_t i)
+{
+    return sh->text[sh->offsets[i]] == ' ' || sh->text[sh->offsets[i]] == '\t';
 }
 
 
 static int
-weaveit_layout_emit(weaveit_lines_t *out, size_t start, size_t end, int x)
+weaveit_layout_emit(weaveit_lines_t *out, size_t start, size_t end, int x,
+    int rtl)
 {
     size_t           alloc;
     weaveit_line_t  *lines;
@@ -524,6 +1007,8 @@ weaveit_layout_emit(weaveit_lines_t *out, size_t start, size_t end, int x)
     out->lines[out->n].start = start;
     out->lines[out->n].end = end;
     out->lines[out->n].x = x;
+    out->lines[out->n].rtl = rtl;
+    out->lines[out->n].background = WEAVEIT_COLOR_NONE;
     out->n++;
 
     return 0;
@@ -585,7 +1070,7 @@ weaveit_render_line_height(weaveit_render_t *r)
 int
 weaveit_render_advance(weaveit_render_t *r)
 {
-    return r->font.space / 64;
+    return weaveit_fonts_space(r->fonts) / 64;
 }
 
 
@@ -741,22 +1226,32 @@ void
 weaveit_render_frame(weaveit_render_t *r, double t, uint8_t *data[3],
     const int linesize[3])
 {
-    int             y, dy, scroll, doc_end, row;
-    long            line, cached;
-    size_t          spoken;
-    uint8_t        *strip, *dst;
+    int               y, dy, scroll, doc_end, row, cw;
+    long              line, cached;
+    size_t            spoken;
+    uint8_t          *dst_u, *dst_v;
+    weaveit_strip_t  *strip;
 
     scroll = weaveit_render_scroll(r, t, &spoken);
     doc_end = (int) r->layout.n * r->line_height;
+    cw = (r->width + 1) / 2;
     cached = -1;
     strip = NULL;
 
+    /* a chroma row is the strip's row of the even picture row it covers */
     for (y = 0; y < r->height; y++) {
-        dst = data[0] + (ptrdiff_t) y * linesize[0];
         dy = y + scroll - WEAVEIT_PAD_TOP;
+        dst_u = data[1] + (ptrdiff_t) (y / 2) * linesize[1];
+        dst_v = data[2] + (ptrdiff_t) (y / 2) * linesize[2];
 
         if (dy < 0 || dy >= doc_end) {
-            memset(dst, r->bg_y, r->width);
+            memset(data[0] + (ptrdiff_t) y * linesize[0], r->bg.y, r->width);
+
+            if ((y & 1) == 0) {
+                memset(dst_u, r->bg.u, cw);
+                memset(dst_v, r->bg.v, cw);
+            }
+
             continue;
         }
 
@@ -768,170 +1263,241 @@ weaveit_render_frame(weaveit_render_t *r, double t, uint8_t *data[3],
             cached = line;
         }
 
-        memcpy(dst, strip + (size_t) row * r->width, r->width);
-    }
+        memcpy(data[0] + (ptrdiff_t) y * linesize[0],
+               strip->y + (size_t) row * r->width, r->width);
 
-    weaveit_grey_chroma(r, data, linesize);
-    weaveit_band_chroma(r, weaveit_render_line_top(r, spoken) - scroll, data,
-                        linesize);
-}
-
-
-/* background and text are grey: no colour of their own */
-
-static void
-weaveit_grey_chroma(weaveit_render_t *r, uint8_t *data[3],
-    const int linesize[3])
-{
-    int  y;
-
-    for (y = 0; y < (r->height + 1) / 2; y++) {
-        memset(data[1] + (ptrdiff_t) y * linesize[1], 128, (r->width + 1) / 2);
-        memset(data[2] + (ptrdiff_t) y * linesize[2], 128, (r->width + 1) / 2);
+        if ((y & 1) == 0) {
+            memcpy(dst_u, strip->u + (size_t) row * cw, cw);
+            memcpy(dst_v, strip->v + (size_t) row * cw, cw);
+        }
     }
 }
 
 
 /*
- * The band's colour in the chroma planes, faded where text covers it
- * (the text is grey: no chroma of its own).
+ * A line's strip: the page, the line's background (the band when it is
+ * the spoken line) from margin to margin plus WEAVEIT_BAND_MARGIN, text.
  */
 
-static void
-weaveit_band_chroma(weaveit_render_t *r, int y0, uint8_t *data[3],
-    const int linesize[3])
-{
-    int       x0, x1, y1, cx, cy, x, y, k, a, w, range, full;
-    uint8_t  *py;
-
-    x0 = WEAVEIT_PAD_X - WEAVEIT_BAND_MARGIN;
-    x1 = r->width - WEAVEIT_PAD_X + WEAVEIT_BAND_MARGIN;
-    y1 = y0 + r->line_height;
-    range = r->band_y - r->text_y;
-    full = 4 * range;
-
-    for (cy = (y0 < 0 ? 0 : y0 / 2); cy < (r->height + 1) / 2; cy++) {
-        if (2 * cy >= y1) {
-            break;
-        }
-
-        for (cx = x0 / 2; cx < (x1 + 1) / 2; cx++) {
-
-            /* w: band share of the 2x2 block, in units of 1 / full */
-            w = 0;
-
-            for (k = 0; k < 4; k++) {
-                x = 2 * cx + (k & 1);
-                y = 2 * cy + (k >> 1);
-
-                if (x < x0 || x >= x1 || y < y0 || y >= y1
-                    || y >= r->height || x >= r->width)
-                {
-                    continue;
-                }
-
-                py = data[0] + (ptrdiff_t) y * linesize[0] + x;
-                a = r->band_y - *py;
-                w += range - (a < 0 ? 0 : (a > range ? range : a));
-            }
-
-            data[1][(ptrdiff_t) cy * linesize[1] + cx] =
-                (uint8_t) (128 + ((r->band_u - 128) * w + full / 2) / full);
-            data[2][(ptrdiff_t) cy * linesize[2] + cx] =
-                (uint8_t) (128 + ((r->band_v - 128) * w + full / 2) / full);
-        }
-    }
-}
-
-
-static uint8_t *
+static weaveit_strip_t *
 weaveit_strip_get(weaveit_render_t *r, size_t line, int highlight)
 {
-    int               y, x0, x1, baseline;
-    weaveit_strip_t  *s;
+    int                    baseline;
+    weaveit_yuv_t          bg;
+    weaveit_strip_t       *s;
+    weaveit_canvas_t       c;
+    const weaveit_line_t  *l;
 
     /* consecutive visible lines never share a slot */
     s = &r->strips[(line * 2 + (highlight ? 1 : 0)) % r->nstrips];
 
     if (s->line == (long) line && s->highlight == highlight) {
-        return s->y;
+        return s;
     }
 
     s->line = (long) line;
     s->highlight = highlight;
+    l = &r->layout.lines[line];
 
-    memset(s->y, r->bg_y, (size_t) r->width * r->line_height);
+    c.y = s->y;
+    c.u = s->u;
+    c.v = s->v;
+    c.y_stride = r->width;
+    c.c_stride = (r->width + 1) / 2;
+    c.c_shift = 0;
+    c.width = r->width;
+    c.height = r->line_height;
 
-    if (highlight) {
-        x0 = WEAVEIT_PAD_X - WEAVEIT_BAND_MARGIN;
-        x1 = r->width - WEAVEIT_PAD_X + WEAVEIT_BAND_MARGIN;
+    weaveit_fill(&c, 0, r->width, r->bg);
 
-        for (y = 0; y < r->line_height; y++) {
-            memset(s->y + (size_t) y * r->width + x0, r->band_y, x1 - x0);
+    if (highlight || l->background != WEAVEIT_COLOR_NONE) {
+        bg = r->band;
+
+        if (!highlight) {
+            weaveit_rgb_to_yuv(l->background, &bg.y, &bg.u, &bg.v);
         }
+
+        weaveit_fill(&c, WEAVEIT_PAD_X - WEAVEIT_BAND_MARGIN,
+                     r->width - WEAVEIT_PAD_X + WEAVEIT_BAND_MARGIN, bg);
     }
 
-    baseline = (r->line_height - (r->font.ascender - r->font.descender)) / 2
-               + r->font.ascender;
+    baseline = (r->line_height - (weaveit_fonts_ascender(r->fonts)
+                                  - weaveit_fonts_descender(r->fonts))) / 2
+               + weaveit_fonts_ascender(r->fonts);
 
-    weaveit_draw_text(&r->font, r->text, &r->layout.lines[line],
-                      WEAVEIT_PAD_X, baseline, s->y, r->width, r->width,
-                      r->line_height, r->text_y);
+    weaveit_draw_line(r, r->fonts, r->text, l, &c, WEAVEIT_PAD_X, baseline,
+                      0);
 
-    return s->y;
+    return s;
 }
 
 
 static void
-weaveit_draw_text(weaveit_font_t *f, const char *text,
-    const weaveit_line_t *line, int x0, int baseline, uint8_t *plane,
-    int stride, int w, int h, uint8_t color)
+weaveit_fill(const weaveit_canvas_t *c, int x0, int x1, weaveit_yuv_t color)
 {
-    int                    pen, gx, gy, x, y, px, py, a;
-    size_t                 i, n;
-    uint8_t               *dst;
-    uint32_t               cp;
-    const unsigned char   *p;
-    const weaveit_glyph_t *g;
+    int  y, rows;
 
-    p = (const unsigned char *) text;
-    pen = line->x * 64;
+    for (y = 0; y < c->height; y++) {
+        memset(c->y + (ptrdiff_t) y * c->y_stride + x0, color.y, x1 - x0);
+    }
 
-    for (i = line->start; i < line->end; i += n) {
-        n = weaveit_utf8_next(p + i, line->end - i, &cp);
+    rows = (c->height + (1 << c->c_shift) - 1) >> c->c_shift;
 
-        if (cp <= 0x20 || cp == 0x7f) {
-            pen = weaveit_pen_advance(f, pen, cp);
-            continue;
+    for (y = 0; y < rows; y++) {
+        memset(c->u + (ptrdiff_t) y * c->c_stride + x0 / 2, color.u,
+               (x1 + 1) / 2 - x0 / 2);
+        memset(c->v + (ptrdiff_t) y * c->c_stride + x0 / 2, color.v,
+               (x1 + 1) / 2 - x0 / 2);
+    }
+}
+
+
+/*
+ * One visual line, shaped again: runs in visual order from the left
+ * margin plus the line's x, from the right margin minus it when the
+ * paragraph is right-to-left, or centred (the title).
+ */
+
+static void
+weaveit_draw_line(weaveit_render_t *r, weaveit_fonts_t *fs, const char *text,
+    const weaveit_line_t *line, const weaveit_canvas_t *c, int left,
+    int baseline, int centre)
+{
+    int                      rtl, pen, pen0, origin, k;
+    size_t                   i, j;
+    weaveit_yuv_t            color;
+    weaveit_run_t           *run;
+    weaveit_shaper_t        *sh;
+    const weaveit_shaped_t  *g;
+
+    sh = &r->shaper;
+    rtl = line->rtl;
+
+    if (weaveit_shape(r, fs, text, line->start, line->end, &rtl) <= 0) {
+        return;
+    }
+
+    weaveit_visual_order(sh);
+
+    /* tab stops count from the margin on a line that starts there */
+    pen0 = (rtl || centre) ? 0 : line->x * 64;
+    pen = pen0;
+
+    for (i = 0; i < sh->nruns; i++) {
+        run = &sh->runs[sh->order[i]];
+
+        for (j = 0; j < run->nglyphs; j++) {
+            g = &sh->glyphs[run->glyph + j];
+            pen += (text[sh->offsets[g->cluster]] == '\t')
+                   ? weaveit_tab_advance(fs, pen) : g->x_advance;
+        }
+    }
+
+    if (centre) {
+        origin = (c->width * 64 - (pen - pen0)) / 2;
+
+    } else if (rtl) {
+        origin = (left + r->text_width - line->x) * 64 - (pen - pen0);
+
+    } else {
+        origin = left * 64;
+    }
+
+    pen = pen0;
+
+    for (i = 0; i < sh->nruns; i++) {
+        run = &sh->runs[sh->order[i]];
+        color = r->text_color;
+
+        if (run->foreground != WEAVEIT_COLOR_NONE) {
+            weaveit_rgb_to_yuv(run->foreground, &color.y, &color.u, &color.v);
         }
 
-        g = weaveit_font_glyph(f, cp);
-        gx = x0 + (pen >> 6) + g->left;
-        gy = baseline - g->top;
-        pen += g->advance;
+        for (j = 0; j < run->nglyphs; j++) {
+            g = &sh->glyphs[run->glyph + j];
 
-        for (y = 0; y < g->rows; y++) {
-            py = gy + y;
-
-            if (py < 0 || py >= h) {
+            if (text[sh->offsets[g->cluster]] == '\t') {
+                pen += weaveit_tab_advance(fs, pen);
                 continue;
             }
 
-            dst = plane + (ptrdiff_t) py * stride;
+            k = (origin + pen + g->x_offset) >> 6;
 
-            for (x = 0; x < g->width; x++) {
-                px = gx + x;
-                a = g->bitmap[y * g->width + x];
+            weaveit_draw_glyph(c, weaveit_fonts_glyph(fs, run->face, g->gid),
+                               k, baseline - (g->y_offset >> 6), color);
+            pen += g->x_advance;
+        }
+    }
+}
 
-                if (a == 0 || px < 0 || px >= w) {
-                    continue;
-                }
 
-                dst[px] = (uint8_t) ((dst[px] * (255 - a) + color * a + 127)
-                                     / 255);
+static void
+weaveit_draw_glyph(const weaveit_canvas_t *c, const weaveit_glyph_t *g,
+    int gx, int gy, weaveit_yuv_t color)
+{
+    int             x, y, px, py;
+    const uint8_t  *b;
+
+    if (g->bitmap == NULL) {
+        return;
+    }
+
+    gx += g->left;
+    gy -= g->top;
+
+    for (y = 0; y < g->rows; y++) {
+        py = gy + y;
+
+        if (py < 0 || py >= c->height) {
+            continue;
+        }
+
+        for (x = 0; x < g->width; x++) {
+            px = gx + x;
+
+            if (px < 0 || px >= c->width) {
+                continue;
+            }
+
+            if (g->color) {
+                b = g->bitmap + ((size_t) y * g->width + x) * 4;
+                weaveit_blend(c, px, py, b[0], b[1], b[2], b[3]);
+
+            } else {
+                weaveit_blend(c, px, py, g->bitmap[y * g->width + x],
+                              color.y, color.u, color.v);
             }
         }
     }
+}
+
+
+/*
+ * Coverage a of colour (y, u, v) over the pixel; its chroma sample is
+ * shared by two pixels of a strip row, four of a frame, each adding its
+ * share.
+ */
+
+static inline void
+weaveit_blend(const weaveit_canvas_t *c, int px, int py, int a, uint8_t y,
+    uint8_t u, uint8_t v)
+{
+    uint8_t  *d;
+
+    if (a == 0) {
+        return;
+    }
+
+    d = c->y + (ptrdiff_t) py * c->y_stride + px;
+    *d = (uint8_t) ((*d * (255 - a) + y * a + 127) / 255);
+
+    a >>= 1 + c->c_shift;
+
+    d = c->u + (ptrdiff_t) (py >> c->c_shift) * c->c_stride + (px >> 1);
+    *d = (uint8_t) ((*d * (255 - a) + u * a + 127) / 255);
+
+    d = c->v + (ptrdiff_t) (py >> c->c_shift) * c->c_stride + (px >> 1);
+    *d = (uint8_t) ((*d * (255 - a) + v * a + 127) / 255);
 }
 
 
@@ -944,46 +1510,54 @@ int
 weaveit_render_title(weaveit_render_t *r, const char *title, uint8_t *data[3],
     const int linesize[3], char *err, size_t errlen)
 {
-    int               y, lh, top, baseline, x;
-    size_t            k, len;
-    weaveit_lines_t   lines;
-    weaveit_font_t   *f;
+    int                lh, top, baseline, first;
+    size_t             k;
+    weaveit_lines_t    lines;
+    weaveit_fonts_t   *fs;
+    weaveit_canvas_t   c;
 
-    f = &r->title_font;
+    first = (r->title_fonts == NULL);
 
-    if (f->face == NULL
-        && weaveit_font_open(r, f, r->font_size * 3 / 2, err, errlen) != 0)
-    {
-        return -1;
+    if (first) {
+        r->title_fonts = weaveit_fonts_open(r->font_path,
+                                            r->font_size * 3 / 2, err,
+                                            errlen);
+        if (r->title_fonts == NULL) {
+            return -1;
+        }
     }
 
+    fs = r->title_fonts;
     memset(&lines, 0, sizeof(weaveit_lines_t));
-    len = strlen(title);
 
-    if (weaveit_layout(r, f, title, len, &lines) != 0) {
+    if (weaveit_layout(r, fs, title, strlen(title), &lines,
+                       first ? &r->missing : NULL) != 0)
+    {
         free(lines.lines);
         weaveit_error(err, errlen, "out of memory");
         return -1;
     }
 
-    for (y = 0; y < r->height; y++) {
-        memset(data[0] + (ptrdiff_t) y * linesize[0], r->bg_y, r->width);
-    }
+    c.y = data[0];
+    c.u = data[1];
+    c.v = data[2];
+    c.y_stride = linesize[0];
+    c.c_stride = linesize[1];
+    c.c_shift = 1;
+    c.width = r->width;
+    c.height = r->height;
 
-    weaveit_grey_chroma(r, data, linesize);
+    weaveit_fill(&c, 0, r->width, r->bg);
 
     lh = (int) lround(r->font_size * 3 / 2 * 1.4);
     top = (r->height - (int) lines.n * lh) / 2;
-    baseline = (lh - (f->ascender - f->descender)) / 2 + f->ascender;
+    baseline = (lh - (weaveit_fonts_ascender(fs)
+                      - weaveit_fonts_descender(fs))) / 2
+               + weaveit_fonts_ascender(fs);
 
     for (k = 0; k < lines.n; k++) {
-        /* centre: measure the line without its indentation */
-        x = (r->width - weaveit_line_width(f, title, &lines.lines[k])) / 2;
-        lines.lines[k].x = 0;
-
-        weaveit_draw_text(f, title, &lines.lines[k], x, top + baseline,
-                          data[0], linesize[0], r->width, r->height,
-                          r->text_y);
+        weaveit_draw_line(r, fs, title, &lines.lines[k], &c, 0,
+                          top + baseline, 1);
         top += lh;
     }
 
@@ -993,30 +1567,89 @@ weaveit_render_title(weaveit_render_t *r, const char *title, uint8_t *data[3],
 }
 
 
-/* in px, the line's hanging indent (its x) left out */
-
-static int
-weaveit_line_width(weaveit_font_t *f, const char *text,
-    const weaveit_line_t *line)
+size_t
+weaveit_render_missing(weaveit_render_t *r)
 {
-    int       pen;
-    size_t    i, n;
-    uint32_t  cp;
-
-    pen = 0;
-
-    for (i = line->start; i < line->end; i += n) {
-        n = weaveit_utf8_next((const unsigned char *) text + i,
-                              line->end - i, &cp);
-        pen = weaveit_pen_advance(f, pen, cp);
-    }
-
-    return pen / 64;
+    return r->missing;
 }
 
 
-static void
-weaveit_rgb_to_yuv(int rgb, uint8_t *y, uint8_t *u, uint8_t *v)
+int
+weaveit_render_set_colors(weaveit_render_t *r, const weaveit_span_t *s,
+    size_t n, char *err, size_t errlen)
+{
+    size_t           i;
+    weaveit_line_t  *l;
+
+    free(r->spans);
+    r->spans = NULL;
+    r->nspans = 0;
+
+    if (n > 0) {
+        r->spans = malloc(n * sizeof(weaveit_span_t));
+        if (r->spans == NULL) {
+            weaveit_error(err, errlen, "out of memory");
+            return -1;
+        }
+
+        memcpy(r->spans, s, n * sizeof(weaveit_span_t));
+        r->nspans = n;
+    }
+
+    for (i = 0; i < r->layout.n; i++) {
+        l = &r->layout.lines[i];
+        l->background = weaveit_span_of(r, l->start)
+                        ? weaveit_span_of(r, l->start)->background
+                        : WEAVEIT_COLOR_NONE;
+    }
+
+    for (i = 0; i < r->nstrips; i++) {
+        r->strips[i].line = -1;
+    }
+
+    return 0;
+}
+
+
+static const weaveit_span_t *
+weaveit_span_of(weaveit_render_t *r, size_t offset)
+{
+    size_t  lo, hi, mid;
+
+    lo = 0;
+    hi = r->nspans;
+
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+
+        if (r->spans[mid].end <= offset) {
+            lo = mid + 1;
+
+        } else if (r->spans[mid].start > offset) {
+            hi = mid;
+
+        } else {
+            return &r->spans[mid];
+        }
+    }
+
+    return NULL;
+}
+
+
+static uint32_t
+weaveit_span_color(weaveit_render_t *r, size_t offset)
+{
+    const weaveit_span_t  *s;
+
+    s = weaveit_span_of(r, offset);
+
+    return s ? s->foreground : WEAVEIT_COLOR_NONE;
+}
+
+
+void
+weaveit_rgb_to_yuv(uint32_t rgb, uint8_t *y, uint8_t *u, uint8_t *v)
 {
     double  r, g, b, l;
 

@@ -1,7 +1,8 @@
 # POST /api/generate end to end: 202, the job moves through pending and
 # generating to completed with progress 100, the stored video is a real
 # H.264/AAC MP4 with duration_sec filled, and wait mode answers exactly
-# like the original service.
+# like the original service.  The font is a fontconfig pattern, and a
+# script in several languages logs no character without a glyph.
 use strict;
 use warnings;
 use lib 't/lib';
@@ -15,7 +16,8 @@ use WeaveIt::Jobs qw(api_locations thread_pool post_job job_status wait_job
 my $pg = WeaveIt::Pg->start;
 my $ngx = WeaveIt::Nginx->start(pg => $pg, main => thread_pool(),
     http => 'weaveit_thread_pool weaveit; weaveit_job_interval 200ms;'
-          . 'weaveit_max_jobs 1; weaveit_video_size 640x360;',
+          . 'weaveit_max_jobs 1; weaveit_video_size 640x360;'
+          . 'weaveit_font "DejaVu Sans Mono";',
     server => api_locations());
 
 # A long job A holds the only slot, so job B is seen pending.
@@ -68,8 +70,14 @@ is $pg->psql("SELECT script_body IS NULL FROM video_jobs "
 is $pg->psql("SELECT attempts || ' ' || title FROM video_jobs "
              . "WHERE job_id = '$id'"), '1 Long one', 'one attempt, titled';
 
-# Wait mode, by argument.
-my $w = post_job($ngx, script => 'Wait for me.', query => '?wait=1');
+ok WeaveIt::Test::wait_until(10, sub { $ngx->error_log
+        =~ /weaveit: job $id completed, 0 characters with no glyph/ }),
+    'the job log counts the characters without a glyph';
+
+# Wait mode, by argument; the script in several languages (issue 14).
+my $w = post_job($ngx, query => '?wait=1',
+    script => "Wait for me \x{1f389}, \x{4e2d}\x{6587}, \x{645}\x{631}"
+            . "\x{62d}\x{628}\x{627}, \x{5e9}\x{5dc}\x{5d5}\x{5dd}.");
 is $w->{status}, 200, 'wait mode answers 200';
 is_deeply [ sort keys %{ $w->{json} } ], [qw(jobId message status videoId)],
     'with exactly the original fields';
@@ -79,6 +87,9 @@ is $w->{json}{message}, 'Educational tutorial video generated successfully',
 is $pg->psql("SELECT job_id FROM videos "
              . "WHERE video_id = '$w->{json}{videoId}'"), $w->{json}{jobId},
     'videoId is the stored video of jobId';
+like $ngx->error_log,
+    qr/weaveit: job $w->{json}{jobId} completed, 0 characters with no glyph/,
+    '  emoji, Chinese, Arabic and Hebrew: no character without a glyph';
 
 # A wait-mode client that leaves does not cancel its job.
 {

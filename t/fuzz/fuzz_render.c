@@ -185,6 +185,18 @@ fuzz_title(weaveit_render_t *r, const char *title, int width, int height)
 }
 
 
+/*
+ * The fallback fonts' answers are kept for the process on purpose
+ * (weaveit_font.c), and fontconfig's own caches with them.
+ */
+
+const char *
+__lsan_default_suppressions(void)
+{
+    return "leak:libfontconfig.so\n";
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

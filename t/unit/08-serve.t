@@ -42,6 +42,8 @@ is($p->{codecs} // '', 'h264 aac ', 'stdout is an MP4 of h264 and aac');
 my @pct = @{$r->{progress}};
 my $said = pop @pct;
 like($said, qr/^duration (\d+\.\d{3})$/, "the last line on fd 3: $said");
+my $missing = pop @pct;
+is($missing, 'missing 0', 'before it, the characters without a glyph');
 my ($seconds) = $said =~ /([\d.]+)/;
 ok(abs($seconds - ($p->{duration} // 0)) < 0.05,
    "  the video's duration ($seconds s vs ffprobe's "
@@ -56,6 +58,22 @@ is($untitled->{exit}, 0, 'a job without a title exits 0');
 my $d = duration($untitled->{stdout})->{duration} // 0;
 ok(abs(($p->{duration} // 0) - $d - 2) < 0.05,
    "the title card adds 2 s ($p->{duration} s vs $d s)");
+
+# fallback fonts are found and opened inside the sandbox; the font may be
+# a fontconfig pattern; a character no font has is counted
+my $mixed = "Emoji \x{1f389} test, \x{4e2d}\x{6587}\x{5b57}\x{7b26}, and "
+    . "e\x{301} combining.\n\x{645}\x{631}\x{62d}\x{628}\x{627} "
+    . "\x{5e9}\x{5dc}\x{5d5}\x{5dd} \x{928}\x{92e}\x{938}\x{94d}\x{924}"
+    . "\x{947} \x{d55c}\x{ad6d}\x{c5b4} \x{65e5}\x{672c}\x{8a9e}\n";
+utf8::encode($mixed);
+$r = serve(job("\xe4\xb8\xad\xe6\x96\x87 \xf0\x9f\x8e\x89", $mixed),
+           @small, '--font', 'DejaVu Sans Mono');
+is($r->{exit}, 0, 'a script in seven scripts with emoji, sandboxed, '
+   . 'font "DejaVu Sans Mono": exit 0') or diag $r->{stderr};
+is($r->{progress}[-2], 'missing 0', '  no character without a glyph');
+
+$r = serve(job('', "a \xf4\x8f\xbf\xbd b\n"), @small);
+is($r->{progress}[-2], 'missing 1', 'a character no font has: missing 1');
 
 # whitespace the script may not be made of is no title card either
 my $blank = serve(job("\f\xc2\xa0 ", 'Hello.'), @small);

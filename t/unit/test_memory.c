@@ -13,11 +13,15 @@
 #include "weaveit_internal.h"
 
 
+/* fallback fonts in use: Chinese, Arabic, colour emoji */
 static const char  para[] =
     "Now we walk through the loop below and explain every line of it.\n"
     "    for (i = 0; i < count; i++) {\n"
-    "        sum += items[i] * weights[i];\n"
-    "    }\n\n";
+    "        sum += items[i] * weights[i];   /* \xe5\x8a\xa0\xe6\x9d\x83"
+    "\xe6\xb1\x82\xe5\x92\x8c \xf0\x9f\x8e\x89 */\n"
+    "    }\n"
+    "\xd9\x85\xd8\xb1\xd8\xad\xd8\xa8\xd8\xa7 \xd8\xa8\xd8\xa7\xd9\x84"
+    "\xd8\xb9\xd8\xa7\xd9\x84\xd9\x85\n\n";
 
 
 static long

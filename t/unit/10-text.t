@@ -1,0 +1,4 @@
+#!/usr/bin/perl
+# every language: shaping, fallback, colour emoji, bidi, breaking, colour
+# spans, the spoken line of Chinese and Arabic speech (t/unit/test_text.c)
+exec './build/unit/test_text' or die "run make core first: $!";
