@@ -577,7 +577,9 @@ sub master_pid {
 sub worker_pids {
     my ($self) = @_;
     my $m = $self->master_pid or return ();
-    return split ' ', `pgrep -P $m`;
+    # by title: at a reload the master also runs `weaveit-render
+    # --list-voices` for a moment
+    return split ' ', `pgrep -P $m -f '^nginx: worker process'`;
 }
 
 sub error_log {
