@@ -115,6 +115,9 @@ int weaveit_fonts_preload(char *err, size_t errlen);
 weaveit_fonts_t *weaveit_fonts_open(const char *font, int size, char *err,
     size_t errlen);
 void weaveit_fonts_close(weaveit_fonts_t *fs);
+/* the file, malloc()ed, and the face index a font path or pattern names */
+int weaveit_fonts_resolve(const char *font, char **file, int *index,
+    char *err, size_t errlen);
 
 int weaveit_fonts_ascender(const weaveit_fonts_t *fs);
 int weaveit_fonts_descender(const weaveit_fonts_t *fs);
