@@ -1,13 +1,13 @@
 /*
  * The voice "auto": the espeak-ng voice of the script's writing system.
  *
- * HarfBuzz names each character's script; the script of the table with
- * the most characters wins (punctuation, digits and marks are Common or
- * Inherited and count for none, Latin counts for the default voice).  Japanese writes its words in Han as well as
- * kana, so Han with any kana is Japanese; Chinese has no kana.  A
- * script without a voice here, Latin among them, or a voice not
- * installed, gives the default voice.  This runs in the sandboxed
- * generator: the nginx worker never parses client text with HarfBuzz.
+ * HarfBuzz names each character's script; of the scripts in the table,
+ * the one with the most characters wins (punctuation, digits and marks
+ * are Common or Inherited and count for none).  Japanese writes its words
+ * in Han as well as kana, so Han with any kana is Japanese; Chinese has
+ * no kana.  Latin, a script not in the table, or a voice not installed
+ * give the default voice.  This runs in the sandboxed generator: the
+ * nginx worker never parses client text with HarfBuzz.
  */
 
 #include <string.h>
