@@ -431,6 +431,7 @@ typedef struct {
     size_t                          size;
     double                          duration;
     size_t                          missing;      /* glyphs no font has */
+    char                            voice[NGX_HTTP_WEAVEIT_VOICE_MAX + 1];
     ngx_http_weaveit_gen_outcome_e  outcome;
     unsigned                        killed:1;
     char                            message[256]; /* for the log */
@@ -450,6 +451,7 @@ char *ngx_http_weaveit_speech_set_voices(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_weaveit_speech_init_conf(ngx_conf_t *cf,
     ngx_http_weaveit_main_conf_t *wmcf);
+ngx_uint_t ngx_http_weaveit_voice_name_valid(ngx_str_t *name);
 ngx_uint_t ngx_http_weaveit_voice_allowed(ngx_http_weaveit_main_conf_t *wmcf,
     ngx_str_t *name);
 const char *ngx_http_weaveit_speech_name(ngx_http_weaveit_main_conf_t *wmcf);

@@ -60,6 +60,8 @@ static void ngx_http_weaveit_gen_keep_tail(ngx_http_weaveit_gen_t *g,
 static char *ngx_http_weaveit_gen_last_line(char *text);
 static void ngx_http_weaveit_gen_progress(ngx_http_weaveit_gen_t *g,
     ngx_http_weaveit_gen_io_t *io, u_char *p, size_t n);
+static void ngx_http_weaveit_gen_voice(ngx_http_weaveit_gen_t *g,
+    u_char *name, size_t len);
 static void ngx_http_weaveit_gen_note(ngx_http_weaveit_gen_t *g,
     u_char *text, size_t len);
 static void ngx_http_weaveit_gen_outcome(ngx_http_weaveit_gen_t *g,
@@ -486,7 +488,7 @@ ngx_http_weaveit_gen_last_line(char *text)
 
 /*
  * lines "N" (percent done), "note TEXT" (for the log) and, last,
- * "missing N" and "duration SECONDS"
+ * "voice NAME", "missing N" and "duration SECONDS"
  */
 
 static void
@@ -515,6 +517,12 @@ ngx_http_weaveit_gen_progress(ngx_http_weaveit_gen_t *g,
             continue;
         }
 
+        if (ngx_strncmp(io->line, "voice ", 6) == 0) {
+            ngx_http_weaveit_gen_voice(g, io->line + 6, io->line_len - 6);
+            io->line_len = 0;
+            continue;
+        }
+
         io->line_len = 0;
 
         if (sscanf((char *) io->line, "duration %lf", &g->duration) == 1
@@ -528,6 +536,18 @@ ngx_http_weaveit_gen_progress(ngx_http_weaveit_gen_t *g,
         {
             atomic_store(&g->progress, percent);
         }
+    }
+}
+
+
+/* a name too long is no voice's: it is dropped, not cut */
+
+static void
+ngx_http_weaveit_gen_voice(ngx_http_weaveit_gen_t *g, u_char *name,
+    size_t len)
+{
+    if (len < sizeof(g->voice)) {
+        ngx_cpystrn((u_char *) g->voice, name, len + 1);
     }
 }
 

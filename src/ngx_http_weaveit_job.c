@@ -66,9 +66,9 @@ typedef struct {
     ngx_msec_t                     started;
     ngx_msec_t                     elapsed;
     char                           duration[NGX_INT_T_LEN + 1];
-    const char                    *values[6];
-    int                            lengths[6];
-    int                            formats[6];
+    const char                    *values[7];
+    int                            lengths[7];
+    int                            formats[7];
     ngx_http_weaveit_pg_query_t    query;
     ngx_thread_task_t              task;
 } ngx_http_weaveit_running_t;
@@ -156,6 +156,8 @@ static void ngx_http_weaveit_job_log_outcome(
     ngx_http_weaveit_running_t *job);
 static void ngx_http_weaveit_job_log_notes(ngx_http_weaveit_running_t *job);
 static void ngx_http_weaveit_job_store(ngx_http_weaveit_running_t *job);
+static const char *ngx_http_weaveit_job_spoken_voice(
+    ngx_http_weaveit_running_t *job);
 static void ngx_http_weaveit_job_stored(ngx_http_weaveit_pg_query_t *q);
 static void ngx_http_weaveit_job_free(ngx_http_weaveit_running_t *job);
 static void ngx_http_weaveit_job_answer_waiters(
@@ -279,11 +281,14 @@ static const char  ngx_http_weaveit_job_failed_sql[] =
     "  WHERE points_charged <> 0"
     ") SELECT job_id, 'failed', NULL FROM j";
 
+/* $7: the voice that spoke, when the job's was "auto" and so resolved */
+
 static const char  ngx_http_weaveit_job_store_sql[] =
     "WITH j AS ("
     "  UPDATE video_jobs SET status = 'completed', progress = 100,"
     "    error_message = NULL, lease_until = NULL, updated_at = now(),"
-    "    script_body = CASE WHEN $6::bool THEN script_body END"
+    "    script_body = CASE WHEN $6::bool THEN script_body END,"
+    "    voice = coalesce($7, voice)"
     "  WHERE job_id = $1 AND claimed_by = $2"
     "    AND status = 'generating'"
     "  RETURNING job_id, wallet_address"
@@ -1254,8 +1259,31 @@ ngx_http_weaveit_job_store(ngx_http_weaveit_running_t *job)
     job->formats[3] = 1;
     job->values[4] = job->duration;
     job->values[5] = job->jobs->conf->keep_script ? "t" : "f";
-    job->query.nparams = 6;
+    job->values[6] = ngx_http_weaveit_job_spoken_voice(job);
+    job->query.nparams = 7;
     job->query.sql = ngx_http_weaveit_job_store_sql;
+}
+
+
+/*
+ * The generator is sandboxed because its input is hostile: what it says
+ * is checked as a name before it is stored.  A job that named its voice
+ * keeps the name it was given.
+ */
+
+static const char *
+ngx_http_weaveit_job_spoken_voice(ngx_http_weaveit_running_t *job)
+{
+    ngx_str_t  name;
+
+    if (ngx_strcmp(job->voice, WEAVEIT_VOICE_AUTO) != 0) {
+        return NULL;
+    }
+
+    name.data = (u_char *) job->gen.voice;
+    name.len = ngx_strlen(job->gen.voice);
+
+    return ngx_http_weaveit_voice_name_valid(&name) ? job->gen.voice : NULL;
 }
 
 

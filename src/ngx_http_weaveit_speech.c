@@ -40,7 +40,6 @@ static ngx_int_t ngx_http_weaveit_speech_parse_list(ngx_str_t *out,
     ngx_array_t *voices);
 static ngx_http_weaveit_voice_t *ngx_http_weaveit_speech_find(
     ngx_array_t *voices, ngx_str_t *name);
-static ngx_uint_t ngx_http_weaveit_speech_valid_name(ngx_str_t *name);
 
 
 /* weaveit_speech espeak | openai URL */
@@ -190,7 +189,7 @@ ngx_http_weaveit_speech_init_conf(ngx_conf_t *cf,
         wmcf->voice.len = ngx_strlen(wmcf->voice.data);
     }
 
-    if (!ngx_http_weaveit_speech_valid_name(&wmcf->voice)) {
+    if (!ngx_http_weaveit_voice_name_valid(&wmcf->voice)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"weaveit_voice\" \"%V\" is not a voice name",
                            &wmcf->voice);
@@ -290,7 +289,7 @@ ngx_http_weaveit_speech_init_voices(ngx_conf_t *cf,
     for (i = 0; i < wmcf->voice_names->nelts; i++) {
         v = ngx_http_weaveit_speech_find(known, &name[i]);
 
-        if (!ngx_http_weaveit_speech_valid_name(&name[i])
+        if (!ngx_http_weaveit_voice_name_valid(&name[i])
             || (v == NULL && wmcf->speech == WEAVEIT_SPEECH_ESPEAK))
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -367,12 +366,16 @@ ngx_http_weaveit_speech_server_voices(ngx_conf_t *cf)
 }
 
 
+/* and "auto", which the generator resolves by the script's writing system */
+
 static ngx_array_t *
 ngx_http_weaveit_speech_espeak_voices(ngx_conf_t *cf,
     ngx_http_weaveit_main_conf_t *wmcf)
 {
-    ngx_str_t     out;
+    ngx_str_t     out, none;
     ngx_array_t  *voices;
+
+    static ngx_str_t  auto_voice = ngx_string(WEAVEIT_VOICE_AUTO);
 
     voices = ngx_array_create(cf->pool, 160,
                               sizeof(ngx_http_weaveit_voice_t));
@@ -386,6 +389,14 @@ ngx_http_weaveit_speech_espeak_voices(ngx_conf_t *cf,
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V --list-voices\" listed no voices",
                            &wmcf->generator);
+        return NULL;
+    }
+
+    ngx_str_null(&none);
+
+    if (ngx_http_weaveit_speech_add_voice(voices, &auto_voice, &none)
+        != NGX_OK)
+    {
         return NULL;
     }
 
@@ -491,7 +502,7 @@ ngx_http_weaveit_speech_parse_list(ngx_str_t *out, ngx_array_t *voices)
         language.data = tab + 1;
         language.len = eol - tab - 1;
 
-        if (ngx_http_weaveit_speech_valid_name(&name)
+        if (ngx_http_weaveit_voice_name_valid(&name)
             && ngx_http_weaveit_speech_add_voice(voices, &name, &language)
                != NGX_OK)
         {
@@ -528,8 +539,8 @@ ngx_http_weaveit_speech_find(ngx_array_t *voices, ngx_str_t *name)
  * ASCII without blanks, quotes or backslashes, as voice names are.
  */
 
-static ngx_uint_t
-ngx_http_weaveit_speech_valid_name(ngx_str_t *name)
+ngx_uint_t
+ngx_http_weaveit_voice_name_valid(ngx_str_t *name)
 {
     size_t  i;
 

@@ -44,6 +44,7 @@ typedef struct {
     double          duration;           /* seconds */
     unsigned        frames;
     size_t          missing_glyphs;     /* characters no font has */
+    const char     *voice;              /* that spoke: "auto" resolved */
 } weaveit_video_t;
 
 
@@ -124,7 +125,14 @@ int weaveit_speech_key_read(const char *path, char *key, size_t size,
 
 /* the voice when none is named: espeak-ng's "en", or the server's "nova" */
 const char *weaveit_default_voice(int speech);
-/* p->voice, or the default of p->speech */
+/*
+ * The voice WEAVEIT_VOICE_AUTO: with espeak-ng, the voice of the script's
+ * writing system, resolved when the script is spoken; with a speech
+ * server, whose models speak every language, the server's default voice.
+ */
+#define WEAVEIT_VOICE_AUTO      "auto"
+int weaveit_params_voice_auto(const weaveit_params_t *p);
+/* p->voice, or the default of p->speech (for "auto" too) */
 const char *weaveit_params_voice(const weaveit_params_t *p);
 
 /*

@@ -15,7 +15,10 @@
  *            [--speech-format F] [--speech-timeout S]
  *            [--speech-concurrency N]
  *
- * With --speech openai the voice is the server's (default nova) and the
+ * --voice auto speaks with the installed espeak-ng voice of the script's
+ * writing system (Han: cmn, Arabic: ar, ...; Latin and the others: en).
+ * With --speech openai the voice is the server's (default nova, which
+ * --voice auto is too) and the
  * bearer token comes from --speech-key-file or, for --serve, from the
  * environment variable WEAVEIT_SPEECH_KEY, which is cleared once read:
  * a token on the command line would show in every process list.
@@ -32,7 +35,8 @@
  *   stdout  the MP4, written once generation has succeeded
  *   fd 3    if open: the progress, a line "N\n" (0 to 100) as it changes,
  *           news for the log as lines "note TEXT\n" (a speech server's
- *           retries), and on success, before the MP4, "missing N\n"
+ *           retries), and on success, before the MP4, "voice NAME\n" (the
+ *           voice that spoke, "auto" resolved), "missing N\n"
  *           (characters no installed font has a glyph for) and
  *           "duration SECONDS\n"
  *   stderr  on failure, one line: why
@@ -741,10 +745,10 @@ weaveit_cli_write(weaveit_cli_job_t *job, FILE *out, const char *output,
         return 1;
     }
 
-    printf("%s: %.3f s, %u frames, %zu characters without a glyph, %zu "
-           "bytes, %.3f s taken\n", output, job->video.duration,
-           job->video.frames, job->video.missing_glyphs, job->video.size,
-           weaveit_cli_now() - start);
+    printf("%s: %.3f s, %u frames, voice %s, %zu characters without a "
+           "glyph, %zu bytes, %.3f s taken\n", output, job->video.duration,
+           job->video.frames, job->video.voice, job->video.missing_glyphs,
+           job->video.size, weaveit_cli_now() - start);
 
     return 0;
 }
@@ -800,8 +804,9 @@ weaveit_cli_serve(weaveit_cli_conf_t *conf)
     }
 
     if (job.rc == 0 && job.show == weaveit_cli_show_line) {
-        dprintf(job.fd, "missing %zu\nduration %.3f\n",
-                job.video.missing_glyphs, job.video.duration);
+        dprintf(job.fd, "voice %s\nmissing %zu\nduration %.3f\n",
+                job.video.voice, job.video.missing_glyphs,
+                job.video.duration);
     }
 
     if (job.rc == 0

@@ -91,8 +91,6 @@ struct weaveit_fonts_s {
 };
 
 
-static int weaveit_fonts_resolve(const char *font, char **file, int *index,
-    char *err, size_t errlen);
 static int weaveit_face_open(weaveit_fonts_t *fs, const char *file,
     int index);
 static void weaveit_face_close(weaveit_face_t *f);
@@ -206,7 +204,7 @@ failed:
 
 /* a path as it is; anything else is a pattern: "DejaVu Sans Mono:bold" */
 
-static int
+int
 weaveit_fonts_resolve(const char *font, char **file, int *index, char *err,
     size_t errlen)
 {

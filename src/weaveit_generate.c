@@ -121,6 +121,7 @@ weaveit_generate(const weaveit_params_t *p, const char *script, size_t len,
 
     out->frames = run.frames;
     out->missing_glyphs = weaveit_render_missing(run.render);
+    out->voice = run.speech.voice;
     out->duration = (double) run.total / run.speech.sample_rate;
 
     if (progress) {

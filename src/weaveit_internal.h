@@ -53,10 +53,14 @@ typedef struct {
     int               sample_rate;
     weaveit_word_t   *words;        /* in increasing offset and sample order */
     size_t            nwords;
+    const char       *voice;        /* that spoke, static or the params' */
 } weaveit_speech_t;
 
 
-/* the backend p->speech says, with p->voice or the backend's default */
+/*
+ * the backend p->speech says, with p->voice or the backend's default;
+ * espeak-ng's "auto" is the voice weaveit_voice_auto() picks for the text
+ */
 int weaveit_speak(const weaveit_params_t *p, const char *text, size_t len,
     weaveit_speech_t *sp, char *err, size_t errlen);
 
@@ -66,6 +70,12 @@ int weaveit_tts(const char *voice, int rate, const char *text, size_t len,
 int weaveit_tts_align(const char *voice, int rate, const char *text,
     size_t len, weaveit_speech_t *sp, char *err, size_t errlen);
 void weaveit_speech_free(weaveit_speech_t *sp);
+
+/*
+ * weaveit_voice.c: the installed espeak-ng voice for the text's dominant
+ * writing system, or the default voice
+ */
+const char *weaveit_voice_auto(const char *text, size_t len);
 /* espeak-ng initialised and the voice loaded, ahead of the first script */
 int weaveit_tts_preload(const char *voice, int rate, char *err,
     size_t errlen);
@@ -105,6 +115,9 @@ int weaveit_fonts_preload(char *err, size_t errlen);
 weaveit_fonts_t *weaveit_fonts_open(const char *font, int size, char *err,
     size_t errlen);
 void weaveit_fonts_close(weaveit_fonts_t *fs);
+/* the file, malloc()ed, and the face index a font path or pattern names */
+int weaveit_fonts_resolve(const char *font, char **file, int *index,
+    char *err, size_t errlen);
 
 int weaveit_fonts_ascender(const weaveit_fonts_t *fs);
 int weaveit_fonts_descender(const weaveit_fonts_t *fs);

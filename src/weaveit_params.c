@@ -61,10 +61,18 @@ weaveit_default_voice(int speech)
 }
 
 
+int
+weaveit_params_voice_auto(const weaveit_params_t *p)
+{
+    return p->voice != NULL && strcmp(p->voice, WEAVEIT_VOICE_AUTO) == 0;
+}
+
+
 const char *
 weaveit_params_voice(const weaveit_params_t *p)
 {
-    return p->voice ? p->voice : weaveit_default_voice(p->speech);
+    return (p->voice == NULL || weaveit_params_voice_auto(p))
+           ? weaveit_default_voice(p->speech) : p->voice;
 }
 
 

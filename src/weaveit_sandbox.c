@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
@@ -648,10 +649,25 @@ weaveit_probe_kill(const weaveit_params_t *p)
 }
 
 
+/* a fontconfig pattern is matched to its file, as generation does */
+
 static int
 weaveit_probe_font(const weaveit_params_t *p)
 {
-    return weaveit_probe_closed(open(p->font_path, O_RDONLY | O_CLOEXEC));
+    int    rc, index;
+    char  *file, err[256];
+
+    if (weaveit_fonts_resolve(p->font_path, &file, &index, err, sizeof(err))
+        != 0)
+    {
+        errno = ENOENT;
+        return -1;
+    }
+
+    rc = weaveit_probe_closed(open(file, O_RDONLY | O_CLOEXEC));
+    free(file);
+
+    return rc;
 }
 
 

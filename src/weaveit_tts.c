@@ -77,12 +77,22 @@ int
 weaveit_speak(const weaveit_params_t *p, const char *text, size_t len,
     weaveit_speech_t *sp, char *err, size_t errlen)
 {
+    int          rc;
+    const char  *voice;
+
     if (p->speech == WEAVEIT_SPEECH_OPENAI) {
-        return weaveit_tts_openai(p, text, len, sp, err, errlen);
+        voice = weaveit_params_voice(p);
+        rc = weaveit_tts_openai(p, text, len, sp, err, errlen);
+
+    } else {
+        voice = weaveit_params_voice_auto(p) ? weaveit_voice_auto(text, len)
+                                             : weaveit_params_voice(p);
+        rc = weaveit_tts(voice, p->speech_rate, text, len, sp, err, errlen);
     }
 
-    return weaveit_tts(weaveit_params_voice(p),
-                       p->speech_rate, text, len, sp, err, errlen);
+    sp->voice = voice;
+
+    return rc;
 }
 
 

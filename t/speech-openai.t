@@ -163,7 +163,7 @@ is $st->{status}, 'completed', 'and its job completes';
 is $st->{voice}, 'shimmer', 'the status names it';
 is(($speech->requests)[-1]{voice}, 'shimmer', 'the server was asked for it');
 
-for my $voice ('robot', '', 7, 'nova"') {
+for my $voice ('robot', '', 7, 'nova"', 'auto') {
     $r = post_job($ngx, script => 'No.', voice => $voice);
     is $r->{status}, 400, "voice " . encode_json([$voice]) . ': 400';
     like $r->{json}{error} // '', qr/^voice /, 'the error names the field';
@@ -181,13 +181,24 @@ $ngx->stop;
 # a server that stalls: each try times out, three retries, then failure
 
 $ngx = start_nginx('weaveit_speech_timeout 2s;'
-                   . ' weaveit_voices af_bella nova;');
+                   . ' weaveit_voices af_bella nova auto;');
 $r = $ngx->get('/api/voices');
 $v = eval { decode_json($r->{body}) } // {};
-is join(' ', map { $_->{name} } @{ $v->{voices} // [] }), 'af_bella nova',
-    'weaveit_voices names the server\'s voices';
+is join(' ', map { $_->{name} } @{ $v->{voices} // [] }),
+    'af_bella nova auto', 'weaveit_voices names the server\'s voices';
 $r = post_job($ngx, script => 'Hello there.', voice => 'alloy');
 is $r->{status}, 400, 'a voice it does not list: 400';
+
+# "auto", when listed, is the server's default voice: its models speak
+# every language
+$r = post_job($ngx, voice => 'auto',
+              script => "\x{4eca}\x{5929}\x{6211}\x{4eec}\x{5b66}"
+                        . "\x{4e60}\x{3002}");
+is $r->{status}, 202, 'voice auto, listed, with a speech server: 202';
+($seen, $st) = wait_job($ngx, $r->{json}{jobId}, 180);
+is $st->{status}, 'completed', '  and its job completes';
+is(($speech->requests)[-1]{voice}, 'nova', '  the server was asked for nova');
+is $st->{voice}, 'nova', '  the status names the voice that spoke';
 
 $speech->plan(('stall') x 4);
 $before = $speech->requests;
@@ -224,5 +235,15 @@ is $st->{status}, 'completed', 'and narrates';
 is $st->{voice}, 'fr', 'the status names it';
 is post_job($ngx, script => 'No.', voice => 'nova')->{status}, 400,
     'a server voice is no espeak-ng voice';
+
+# "auto": the voice of the script's writing system, resolved by the
+# sandboxed generator
+ok exists $lang{auto} && !defined $lang{auto}, 'auto is offered';
+$r = post_job($ngx, script => "\x{4eca}\x{5929}\x{6211}\x{4eec}\x{5b66}\x{4e60}"
+              . "\x{8fd9}\x{4e2a}\x{51fd}\x{6570}\x{3002}", voice => 'auto');
+is $r->{status}, 202, 'voice auto with a Chinese script: 202';
+($seen, $st) = wait_job($ngx, $r->{json}{jobId}, 180);
+is $st->{status}, 'completed', '  and narrates';
+is $st->{voice}, 'cmn', '  the status names the voice that spoke: cmn';
 
 done_testing;

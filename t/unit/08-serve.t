@@ -44,6 +44,8 @@ my $said = pop @pct;
 like($said, qr/^duration (\d+\.\d{3})$/, "the last line on fd 3: $said");
 my $missing = pop @pct;
 is($missing, 'missing 0', 'before it, the characters without a glyph');
+my $voice = pop @pct;
+is($voice, 'voice en', 'before it, the voice that spoke');
 my ($seconds) = $said =~ /([\d.]+)/;
 ok(abs($seconds - ($p->{duration} // 0)) < 0.05,
    "  the video's duration ($seconds s vs ffprobe's "
@@ -74,6 +76,14 @@ is($r->{progress}[-2], 'missing 0', '  no character without a glyph');
 
 $r = serve(job('', "a \xf4\x8f\xbf\xbd b\n"), @small);
 is($r->{progress}[-2], 'missing 1', 'a character no font has: missing 1');
+
+# --voice auto: the voice of the script's writing system, said on fd 3
+my $chinese = "\xe4\xbb\x8a\xe5\xa4\xa9\xe6\x88\x91\xe4\xbb\xac\xe5\xad\xa6"
+    . "\xe4\xb9\xa0\xe8\xbf\x99\xe4\xb8\xaa\xe5\x87\xbd\xe6\x95\xb0\xe3\x80\x82\n";
+$r = serve(job('', $chinese), @small, '--voice', 'auto');
+is($r->{exit}, 0, '--voice auto with a Chinese script exits 0')
+    or diag $r->{stderr};
+is($r->{progress}[-3], 'voice cmn', '  and says it spoke with cmn');
 
 # whitespace the script may not be made of is no title card either
 my $blank = serve(job("\f\xc2\xa0 ", 'Hello.'), @small);

@@ -43,6 +43,13 @@ for my $p (@probes) {
 }
 ok(!-e '/tmp/weaveit-sandbox-probe', 'no probe file was created');
 
+# a fontconfig pattern is probed as the file it matches
+$out = `./build/weaveit-render --sandbox-test --font 'DejaVu Sans Mono' `
+    . '--max-memory 1000000000 --max-cpu 10 2>&1';
+like($out, qr/^open\(font, O_RDONLY\): allowed$/m,
+     'the font "DejaVu Sans Mono": open(font, O_RDONLY): allowed')
+    or diag $out;
+
 # a leaked pipe: EOF on it while the child still waits for its stdin
 {
     pipe(my $leak_r, my $leak_w) or die "pipe: $!";

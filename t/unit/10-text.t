@@ -1,4 +1,5 @@
 #!/usr/bin/perl
 # every language: shaping, fallback, colour emoji, bidi, breaking, colour
-# spans, the spoken line of Chinese and Arabic speech (t/unit/test_text.c)
+# spans, the spoken line of Chinese and Arabic speech, the voice "auto"
+# picks for a script (t/unit/test_text.c)
 exec './build/unit/test_text' or die "run make core first: $!";

@@ -1,8 +1,9 @@
 /*
  * Text for every language: shaping (combining marks), fallback fonts with
  * no missing glyph, colour emoji, bidirectional order, line breaking of
- * Chinese and of a URL, colour spans, and the spoken line of a Chinese
- * and an Arabic script highlighted at every frame.
+ * Chinese and of a URL, colour spans, the spoken line of a Chinese
+ * and an Arabic script highlighted at every frame, and the voice "auto"
+ * picks for a script.
  */
 
 #include <math.h>
@@ -415,6 +416,65 @@ test_wraps(void)
  * on screen and painted with the band.
  */
 
+/* the voice "auto" resolves to, by the writing system of most letters */
+
+static void
+test_auto_voice(void)
+{
+    size_t             i;
+    char               err[256];
+    const char        *voice;
+    weaveit_params_t   p;
+    weaveit_speech_t   sp;
+
+    static const struct {
+        const char    *name;
+        const char    *text;
+        const char    *voice;
+    } cases[] = {
+        { "Chinese", "\xe4\xbb\x8a\xe5\xa4\xa9\xe6\x88\x91\xe4\xbb\xac"
+                     "\xe5\xad\xa6\xe4\xb9\xa0 C \xe5\x87\xbd\xe6\x95\xb0"
+                     "\xe3\x80\x82", "cmn" },
+        { "Arabic", "\xd9\x85\xd8\xb1\xd8\xad\xd8\xa8\xd8\xa7 "
+                    "\xd8\xa8\xd8\xa7\xd9\x84\xd8\xb9\xd8\xa7\xd9\x84\xd9\x85 "
+                    "2026", "ar" },
+        { "Hebrew", "\xd7\xa9\xd7\x9c\xd7\x95\xd7\x9d "
+                    "\xd7\xa2\xd7\x95\xd7\x9c\xd7\x9d!", "he" },
+        { "Russian", "\xd0\x9f\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82, "
+                     "\xd0\xbc\xd0\xb8\xd1\x80 (hello)", "ru" },
+        { "Japanese: Han with kana", "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa"
+                                     "\x9e\xe3\x81\xae\xe6\x96\x87",
+          "ja" },
+        { "mostly English with Chinese", "Today we learn the word "
+          "\xe5\x87\xbd\xe6\x95\xb0, a function.", "en" },
+        { "Latin: French", "Bonjour \xc3\xa0 tous, voil\xc3\xa0.", "en" },
+        { "no letters", "1 + 2 = 3; -- !?", "en" }
+    };
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        voice = weaveit_voice_auto(cases[i].text, strlen(cases[i].text));
+        ok(strcmp(voice, cases[i].voice) == 0, "auto voice: %s: %s",
+           cases[i].name, voice);
+    }
+
+    /* the generator's path: weaveit_speak() says which voice spoke */
+    weaveit_params_init(&p);
+    p.voice = WEAVEIT_VOICE_AUTO;
+
+    if (weaveit_speak(&p, cases[2].text, strlen(cases[2].text), &sp, err,
+                      sizeof(err)) != 0)
+    {
+        ok(0, "auto voice: speak: %s", err);
+        return;
+    }
+
+    ok(sp.voice != NULL && strcmp(sp.voice, "he") == 0,
+       "auto voice: weaveit_speak() says a Hebrew script was spoken by %s",
+       sp.voice ? sp.voice : "(none)");
+    weaveit_speech_free(&sp);
+}
+
+
 static void
 test_spoken(const char *voice, const char *para, int copies)
 {
@@ -493,12 +553,13 @@ test_spoken(const char *voice, const char *para, int copies)
 int
 main(void)
 {
-    tap_plan(23);
+    tap_plan(32);
 
     test_combining();
     test_languages();
     test_bidi();
     test_wraps();
+    test_auto_voice();
 
     test_spoken("cmn", "\xe4\xbb\x8a\xe5\xa4\xa9\xe6\x88\x91\xe4\xbb\xac"
                 "\xe5\xad\xa6\xe4\xb9\xa0\xe8\xbf\x99\xe4\xb8\xaa\xe5\x87"
