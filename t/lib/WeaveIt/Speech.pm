@@ -4,12 +4,17 @@ package WeaveIt::Speech;
 # of `weaveit_speech openai`: real HTTP, core Perl only.
 #
 # POST /v1/audio/speech {"model","input","voice","response_format"} with
-# "Authorization: Bearer KEY" answers a WAV that the espeak-ng command
+# "Authorization: Bearer KEY" answers audio that the espeak-ng command
 # synthesises at another voice and rate than the module's own path, so its
-# audio can be told apart.  It checks the token (401, quoting the token
-# it got, as OpenAI does), the model, the voice, the input (400) and the
-# format (only "wav").  Every request is logged, one JSON object a line:
-# { auth, model, voice, input, status, samples, rate }.
+# audio can be told apart; a format other than wav is that WAV encoded by
+# the ffmpeg command.  It checks the token (401, quoting the token it got,
+# as OpenAI does), the model, the voice, the input and the format (400:
+# only the one it was started with).  Every request is logged, one JSON
+# object a line: { auth, model, voice, input, format, status, samples,
+# rate }, samples and rate those of the speech before its encoding.
+#
+# With tls => 1 it answers https with a self-signed certificate for
+# 127.0.0.1 the openssl command makes; ca_file names it.
 #
 # A plan makes it misbehave: the answers of the next requests, one each,
 # "500", "429" (with Retry-After: 1), "401", "stall" (no answer for a
@@ -28,12 +33,21 @@ use Time::HiRes qw(sleep);
 
 use constant VOICES => [qw(alloy ash coral echo fable nova onyx sage shimmer)];
 
+# what the ffmpeg command writes for a response_format, and its type
+my %ENCODING = (
+    mp3  => [[qw(-f mp3)], 'audio/mpeg'],
+    opus => [[qw(-f ogg -c:a libopus)], 'audio/ogg'],
+    flac => [[qw(-f flac)], 'audio/flac'],
+    aac  => [[qw(-f adts)], 'audio/aac'],
+);
+
 my @servers;
 
 # only the process that started them: a test's forked children exit too
 END { $_->stop for grep { $_->{owner} == $$ } @servers }
 
-# start(key => TOKEN, model => NAME, voices => [...], latency_ms => N)
+# start(key => TOKEN, model => NAME, voices => [...], latency_ms => N,
+#       format => wav|mp3|opus|flac|aac, tls => 1)
 sub start {
     my ($class, %a) = @_;
     my $dir = tempdir('weaveit-speech-XXXXXX', TMPDIR => 1, CLEANUP => 1);
@@ -41,9 +55,11 @@ sub start {
         dir => $dir, key => $a{key} // 'sk-test-0123456789abcdef',
         model => $a{model} // 'tts-1-hd', voices => $a{voices} // VOICES,
         latency => ($a{latency_ms} // 0) / 1000,
+        format => $a{format} // 'wav', tls => $a{tls},
         log => "$dir/requests.log", plan => "$dir/plan", owner => $$,
     }, $class;
     $self->plan();
+    $self->_certificate if $self->{tls};
 
     my $listen = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
         LocalPort => 0, Listen => 64, ReuseAddr => 1, Proto => 'tcp')
@@ -64,7 +80,28 @@ sub start {
 
 sub port { $_[0]{port} }
 sub key { $_[0]{key} }
-sub url { "http://127.0.0.1:$_[0]{port}/v1/audio/speech" }
+sub url {
+    my ($self) = @_;
+    return ($self->{tls} ? 'https' : 'http')
+        . "://127.0.0.1:$self->{port}/v1/audio/speech";
+}
+sub ca_file { "$_[0]{dir}/cert.pem" }
+
+sub _certificate {
+    my ($self) = @_;
+    open my $quiet, '>&', \*STDERR or die "dup: $!";
+    open STDERR, '>', '/dev/null' or die "/dev/null: $!";
+    my $rc = system('openssl', 'req', '-x509', '-newkey', 'rsa:2048',
+                    '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1',
+                    '-addext', 'subjectAltName=IP:127.0.0.1',
+                    '-keyout', "$self->{dir}/key.pem",
+                    '-out', $self->ca_file);
+    open STDERR, '>&', $quiet or die "dup: $!";
+    $rc == 0 or die "speech server: openssl req failed";
+    # the generator's sandbox reads it as nginx's workers' user
+    chmod 0755, $self->{dir};
+    chmod 0644, $self->ca_file;
+}
 
 # The answers of the next requests, in order.
 sub plan {
@@ -108,11 +145,21 @@ sub _serve {
         my $pid = fork;
         if (defined $pid && $pid == 0) {
             close $listen;
-            eval { $self->_answer($c) };
+            my $s = $self->_secure($c);
+            eval { $self->_answer($s) } if $s;
             _exit(0);
         }
         close $c;
     }
+}
+
+sub _secure {
+    my ($self, $c) = @_;
+    return $c unless $self->{tls};
+    require IO::Socket::SSL;
+    return IO::Socket::SSL->start_SSL($c, SSL_server => 1,
+        SSL_cert_file => $self->ca_file,
+        SSL_key_file => "$self->{dir}/key.pem");
 }
 
 sub _next_planned {
@@ -210,17 +257,37 @@ sub _answer {
         $status = _error($c, 400, 'unknown model');
     } elsif (!grep { $_ eq ($req->{voice} // '') } @{ $self->{voices} }) {
         $status = _error($c, 400, 'unknown voice');
-    } elsif (($req->{response_format} // '') ne 'wav') {
-        $status = _error($c, 400, 'only wav here');
+    } elsif (($req->{response_format} // '') ne $self->{format}) {
+        $status = _error($c, 400, "only $self->{format} here");
     } elsif (!length($req->{input} // '') || length $req->{input} > 4096) {
         $status = _error($c, 400, 'input must be 1 to 4096 characters');
     } else {
         my ($wav, $samples, $rate) = $self->_synthesise($req->{input});
-        _send($c, 200, 'audio/wav', $wav);
+        _send($c, 200, $self->_encode($wav));
         @entry{qw(samples rate)} = ($samples, $rate);
         $status = 200;
     }
     $self->_log(%entry, status => $status, plan => $plan);
+}
+
+# the WAV in the server's format, and its Content-Type
+sub _encode {
+    my ($self, $wav) = @_;
+    my $how = $ENCODING{ $self->{format} } or return ('audio/wav', $wav);
+    my $file = "$self->{dir}/$$.wav";
+    open my $f, '>:raw', $file or die "$file: $!";
+    print $f $wav;
+    close $f;
+    my $out = "$self->{dir}/$$.$self->{format}";
+    # the server ignores SIGCHLD: system() would lose ffmpeg's status
+    local $SIG{CHLD} = 'DEFAULT';
+    system('ffmpeg', '-nostdin', '-loglevel', 'error', '-y', '-i', $file,
+           @{ $how->[0] }, $out) == 0 or die "ffmpeg: $self->{format} failed";
+    open $f, '<:raw', $out or die "$out: $!";
+    my $audio = do { local $/; <$f> };
+    close $f;
+    unlink $file, $out;
+    return ($how->[1], $audio);
 }
 
 # espeak-ng at a female variant and 200 words a minute, not the module's
