@@ -1,7 +1,7 @@
 # weaveit_speech openai: videos narrated by a speech server with OpenAI's
-# API (t/lib/WeaveIt/Speech.pm, real HTTP over loopback), its failures
-# retried or reported, the voice chosen per request, GET /api/voices, and
-# what nginx -t refuses.
+# API (t/lib/WeaveIt/Speech.pm, real HTTP over loopback) in each format it
+# may answer, its failures retried or reported, the voice chosen per
+# request, GET /api/voices, and what nginx -t refuses.
 use strict;
 use warnings;
 use lib 't/lib';
@@ -69,15 +69,24 @@ ok !$ok && $out =~ /is not wav, mp3, opus, flac or aac/,
 my $pg = WeaveIt::Pg->start;
 
 sub start_nginx {
-    my ($http) = @_;
+    my ($http, $server) = @_;
     return WeaveIt::Nginx->start(pg => $pg, main => thread_pool(),
         http => 'weaveit_thread_pool weaveit; weaveit_job_interval 200ms;'
-              . 'weaveit_signup_points 5; weaveit_generate_cost 1;'
+              . 'weaveit_signup_points 20; weaveit_generate_cost 1;'
               . 'weaveit_video_size 640x360; weaveit_max_jobs 2;'
-              . "weaveit_speech openai $url;"
+              . 'weaveit_speech openai ' . ($server // $speech)->url . ';'
               . "weaveit_speech_key_file $keyfile; $http",
         server => api_locations()
               . 'location = /api/voices { weaveit_voices_list; }');
+}
+
+# the stored video's audio: seconds after the 2 s title card
+sub narration_seconds {
+    my ($job_id) = @_;
+    my $file = stored_video($pg, $job_id, WeaveIt::Test::new_dir() . '/v.mp4');
+    my ($audio) = grep { $_->{codec_type} eq 'audio' }
+                  @{ ffprobe_json($file)->{streams} // [] };
+    return ($audio->{duration} // 2) - 2;
 }
 
 sub points {
@@ -111,13 +120,11 @@ my @inputs = sort { index($words, $a) <=> index($words, $b) }
              map { join ' ', split ' ', $_->{input} } @req;
 is join(' ', @inputs), $words, 'the pieces are the script';
 
-my $file = stored_video($pg, $r->{json}{jobId}, WeaveIt::Test::new_dir() . '/v.mp4');
-my ($audio) = grep { $_->{codec_type} eq 'audio' }
-              @{ ffprobe_json($file)->{streams} // [] };
+my $narration = narration_seconds($r->{json}{jobId});
 my $served = $speech->served_seconds;
-ok $audio && abs($audio->{duration} - 2 - $served) <= 1 / 30,
+ok abs($narration - $served) <= 1 / 30,
     sprintf('the audio is the server\'s: %.3f s after the title card, '
-            . '%.3f s served', ($audio->{duration} // 0) - 2, $served);
+            . '%.3f s served', $narration, $served);
 
 # 500, then 429 with Retry-After: 1: retried, and the video made
 
@@ -143,7 +150,7 @@ $r = post_job($ngx, script => 'A short narration.', wallet => WALLET2);
 ($seen, $st) = wait_job($ngx, $r->{json}{jobId}, 180);
 is $st->{status}, 'failed', 'a 401 fails the job';
 is $st->{error}, 'Generation failed', 'the client gets the generic message';
-is points($ngx, WALLET2), $p0 // 5, 'its point is refunded';
+is points($ngx, WALLET2), $p0 // 20, 'its point is refunded';
 my @after = $speech->requests;
 is scalar(@after) - $before, 1, 'a 401 is not retried';
 like $ngx->error_log, qr/job \Q$r->{json}{jobId}\E failed: speech server: piece 1 of 1: the server answered 401: Incorrect API key provided: \*+ \(not retried\)/,
@@ -214,6 +221,33 @@ cmp_ok $took, '<', 120, 'within the bound';
 like $ngx->error_log, qr/failed: speech server: piece 1 of 1: no answer within 2 s \(weaveit_speech_timeout\) \(after 3 retries\)/,
     'the log says it timed out';
 $ngx->stop;
+
+# weaveit_speech_format: the server answers mp3, flac, opus or aac, decoded
+# to the same speech as its wav within a frame; ADTS aac tells no encoder
+# delay, so up to two frames of 1024 samples of padding a piece remain
+
+for my $format (qw(mp3 flac opus aac)) {
+    my $server = WeaveIt::Speech->start(format => $format);
+    $ngx = start_nginx("weaveit_speech_format $format;", $server);
+    $r = post_job($ngx, script => $script, title => "\u$format");
+    ($seen, $st) = wait_job($ngx, $r->{json}{jobId}, 180);
+    is $st->{status}, 'completed', "$format: the job completes"
+        or diag $ngx->error_log;
+    my @asked = $server->requests;
+    ok @asked && !(grep { $_->{format} ne $format || $_->{status} != 200 }
+                   @asked),
+        "$format: every piece was asked for as $format and answered";
+    $narration = narration_seconds($r->{json}{jobId});
+    $served = $server->served_seconds;
+    my $padding = $format eq 'aac'
+                  ? 2 * 1024 / (($asked[0] // {})->{rate} || 1) * @asked : 0;
+    ok $narration >= $served - 1 / 30
+       && $narration <= $served + $padding + 1 / 30,
+        sprintf('%s: the audio is the server\'s: %.3f s after the title '
+                . 'card, %.3f s served', $format, $narration, $served);
+    $ngx->stop;
+    $server->stop;
+}
 
 # espeak-ng's voices
 
