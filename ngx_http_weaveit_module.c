@@ -414,6 +414,13 @@ static ngx_command_t  ngx_http_weaveit_commands[] = {
       offsetof(ngx_http_weaveit_main_conf_t, speech_format),
       &ngx_http_weaveit_speech_format_post },
 
+    { ngx_string("weaveit_speech_ca_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_weaveit_main_conf_t, speech_ca_file),
+      NULL },
+
     { ngx_string("weaveit_speech_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_sec_slot,
@@ -523,6 +530,7 @@ ngx_http_weaveit_create_main_conf(ngx_conf_t *cf)
      *     wmcf->speech_key_file = { 0, NULL };
      *     wmcf->speech_key = { 0, NULL };
      *     wmcf->speech_format = { 0, NULL };
+     *     wmcf->speech_ca_file = { 0, NULL };
      *     wmcf->voice_names = NULL;
      *     wmcf->voices = NULL;
      *     wmcf->lists_voices = 0;

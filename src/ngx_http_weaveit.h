@@ -177,6 +177,7 @@ typedef struct {
     ngx_str_t                       speech_key_file;
     ngx_str_t                       speech_key;   /* the file's token */
     ngx_str_t                       speech_format;
+    ngx_str_t                       speech_ca_file;
     time_t                          speech_timeout;
     ngx_int_t                       speech_concurrency;
     ngx_array_t                    *voice_names;  /* weaveit_voices */

@@ -545,7 +545,11 @@ ngx_http_weaveit_job_speech_args(ngx_http_weaveit_jobs_t *jobs,
                                            wmcf->speech_timeout) != NGX_OK
             || ngx_http_weaveit_job_option(args, "--speech-concurrency",
                                            "%i", wmcf->speech_concurrency)
-               != NGX_OK))
+               != NGX_OK
+            || (wmcf->speech_ca_file.len
+                && ngx_http_weaveit_job_option(args, "--speech-ca-file",
+                                               "%V", &wmcf->speech_ca_file)
+                   != NGX_OK)))
     {
         return NGX_ERROR;
     }

@@ -27,6 +27,8 @@ static char *ngx_http_weaveit_speech_check_url(ngx_conf_t *cf,
     ngx_str_t *url);
 static char *ngx_http_weaveit_speech_init_server(ngx_conf_t *cf,
     ngx_http_weaveit_main_conf_t *wmcf);
+static char *ngx_http_weaveit_speech_init_ca_file(ngx_conf_t *cf,
+    ngx_http_weaveit_main_conf_t *wmcf);
 static char *ngx_http_weaveit_speech_init_voices(ngx_conf_t *cf,
     ngx_http_weaveit_main_conf_t *wmcf);
 static ngx_int_t ngx_http_weaveit_speech_add_voice(ngx_array_t *voices,
@@ -226,6 +228,10 @@ ngx_http_weaveit_speech_init_server(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
+    if (ngx_http_weaveit_speech_init_ca_file(cf, wmcf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     if (wmcf->speech_key_file.data == NULL) {
         return NGX_CONF_OK;
     }
@@ -245,6 +251,44 @@ ngx_http_weaveit_speech_init_server(ngx_conf_t *cf,
     }
 
     wmcf->speech_key.len = ngx_strlen(wmcf->speech_key.data);
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * Relative to the prefix, as nginx's own certificate paths, for the
+ * generator, which runs elsewhere; a file that is not there fails here
+ * rather than at every job's first request.
+ */
+
+static char *
+ngx_http_weaveit_speech_init_ca_file(ngx_conf_t *cf,
+    ngx_http_weaveit_main_conf_t *wmcf)
+{
+    ngx_file_info_t  fi;
+
+    if (wmcf->speech_ca_file.data == NULL) {
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_conf_full_name(cf->cycle, &wmcf->speech_ca_file, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_file_info(wmcf->speech_ca_file.data, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "\"weaveit_speech_ca_file\" \"%V\" cannot be "
+                           "read", &wmcf->speech_ca_file);
+        return NGX_CONF_ERROR;
+    }
+
+    if (!ngx_is_file(&fi)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"weaveit_speech_ca_file\" \"%V\" is not a "
+                           "file", &wmcf->speech_ca_file);
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }

@@ -25,6 +25,7 @@ typedef struct {
     const char   *speech_model;         /* openai: "tts-1-hd" */
     const char   *speech_key;           /* openai: bearer token, or NULL */
     const char   *speech_format;        /* openai: what to ask for, "wav" */
+    const char   *speech_ca_file;       /* openai: NULL: the system's CAs */
     int           speech_timeout;       /* openai: seconds per request */
     int           speech_concurrency;   /* openai: requests in flight */
     const char   *x264_preset;          /* WEAVEIT_DEFAULT_PRESET */

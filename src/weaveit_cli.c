@@ -184,6 +184,8 @@ static const weaveit_cli_option_t  weaveit_cli_options[] = {
     { "speech-key-file", weaveit_cli_key_file, 0 },
     { "speech-format", weaveit_cli_string,
       weaveit_cli_param(speech_format) },
+    { "speech-ca-file", weaveit_cli_string,
+      weaveit_cli_param(speech_ca_file) },
     { "speech-timeout", weaveit_cli_number,
       weaveit_cli_param(speech_timeout) },
     { "speech-concurrency", weaveit_cli_number,
@@ -214,7 +216,7 @@ weaveit_cli_usage(FILE *f)
             "[--speech-model NAME]\n"
             "         [--speech-key-file F] [--speech-format F] "
             "[--speech-timeout S]\n"
-            "         [--speech-concurrency N]\n");
+            "         [--speech-concurrency N] [--speech-ca-file F]\n");
 }
 
 

@@ -43,6 +43,7 @@ weaveit_params_init(weaveit_params_t *p)
     p->speech_model = WEAVEIT_OPENAI_MODEL;
     p->speech_key = NULL;
     p->speech_format = "wav";
+    p->speech_ca_file = NULL;
     p->speech_timeout = 60;
     p->speech_concurrency = 4;
     p->x264_preset = WEAVEIT_DEFAULT_PRESET;

@@ -537,6 +537,9 @@ weaveit_openai_start(weaveit_openai_t *o, weaveit_piece_t *pc)
          && curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, pc->curl_error)
             == CURLE_OK
          && curl_easy_setopt(easy, CURLOPT_PRIVATE, pc) == CURLE_OK
+         && (p->speech_ca_file == NULL
+             || curl_easy_setopt(easy, CURLOPT_CAINFO, p->speech_ca_file)
+                == CURLE_OK)
          && curl_multi_add_handle(o->multi, easy) == CURLM_OK;
 
     free(body);

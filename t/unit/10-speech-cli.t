@@ -2,8 +2,9 @@
 # weaveit-render's speech options: --speech openai with a loopback speech
 # server (t/lib/WeaveIt/Speech.pm) from a file and as the sandboxed
 # generator (the token from the environment, retries as "note" lines on
-# fd 3), the sandbox letting it connect and nothing more, a key file
-# others can read refused, --list-voices.
+# fd 3), over https trusting --speech-ca-file, the sandbox letting it
+# connect and nothing more, a key file others can read refused,
+# --list-voices.
 
 use strict;
 use warnings;
@@ -69,6 +70,27 @@ like $out, qr/URL must begin with http/, '--speech openai needs a URL';
     is $r->{exit}, 1, 'a 401 fails the job';
     like $r->{stderr}, qr/the server answered 401: Incorrect API key provided: \*+ \(not retried\)/,
         '  with the status and the server\'s text, the key redacted';
+}
+
+# https: a self-signed server is trusted only with its certificate, read
+# by the sandboxed generator
+{
+    my $tls = WeaveIt::Speech->start(tls => 1);
+    my @https = ('--speech', 'openai', '--speech-url', $tls->url, '--size',
+                 '320x180');
+    local $ENV{WEAVEIT_SPEECH_KEY} = $tls->key;
+    my $r = serve(job('', "Over https.\n"), @https, '--speech-ca-file',
+                  $tls->ca_file);
+    is $r->{exit}, 0, 'https with --speech-ca-file' or diag $r->{stderr};
+    is substr($r->{stdout}, 4, 4), 'ftyp', '  the MP4 came';
+    is scalar(grep { $_->{status} == 200 } $tls->requests), 1,
+        '  the server answered it';
+
+    $r = serve(job('', "Not trusted.\n"), @https);
+    is $r->{exit}, 1, 'without it the self-signed server is not trusted';
+    like $r->{stderr}, qr/piece 1 of 1: .*certificate.* \(not retried\)/,
+        '  saying so, not retried';
+    $tls->stop;
 }
 
 $out = `$render @server --sandbox-test | cat`;
