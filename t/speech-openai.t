@@ -1,7 +1,8 @@
 # weaveit_speech openai: videos narrated by a speech server with OpenAI's
 # API (t/lib/WeaveIt/Speech.pm, real HTTP over loopback) in each format it
-# may answer, its failures retried or reported, the voice chosen per
-# request, GET /api/voices, and what nginx -t refuses.
+# may answer, over https with weaveit_speech_ca_file, its failures retried
+# or reported, the voice chosen per request, GET /api/voices, and what
+# nginx -t refuses.
 use strict;
 use warnings;
 use lib 't/lib';
@@ -248,6 +249,24 @@ for my $format (qw(mp3 flac opus aac)) {
     $ngx->stop;
     $server->stop;
 }
+
+# https: a self-hosted server with a self-signed certificate, trusted
+# through weaveit_speech_ca_file
+
+my $tls = WeaveIt::Speech->start(tls => 1);
+($ok, $out) = conf_ok('weaveit_speech openai ' . $tls->url . ';'
+                      . " weaveit_speech_ca_file $keydir/missing.pem;");
+ok !$ok && $out =~ /weaveit_speech_ca_file" ".*missing\.pem" cannot be read/,
+    'nginx -t refuses a CA file that is not there';
+$ngx = start_nginx('weaveit_speech_ca_file ' . $tls->ca_file . ';', $tls);
+$r = post_job($ngx, script => 'Spoken over https.');
+($seen, $st) = wait_job($ngx, $r->{json}{jobId}, 180);
+is $st->{status}, 'completed', 'https: the job completes'
+    or diag $ngx->error_log;
+is scalar(grep { $_->{status} == 200 } $tls->requests), 1,
+    'https: the server answered its piece';
+$ngx->stop;
+$tls->stop;
 
 # espeak-ng's voices
 
