@@ -123,6 +123,9 @@ $r = $ngx->get('/api/generate');
 is $r->{status}, 405, 'GET: 405';
 is $r->{headers}{allow}, 'POST', 'GET: Allow: POST';
 
+# the 400s above never needed the database: a worker may still be
+# creating the schema
+$pg->wait_schema;
 is $pg->psql('SELECT count(*) FROM video_jobs'), 0, 'no job row written';
 is $pg->psql('SELECT count(*) FROM users'), 0, 'no user row written';
 
