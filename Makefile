@@ -1,8 +1,14 @@
 # WeaveIt for nginx.  `make run` and `make test` are the two commands;
 # both install missing Debian packages first (scripts/deps.sh).
 
-MODULE  := build/nginx/ngx_http_weaveit_module.so
-SOURCES := config debian/changelog conf/schema.sql conf/www/index.html ngx_http_weaveit_module.c $(wildcard src/*.c src/*.h)
+# The build tree and the sanitizer flags it is built with: build/ and none,
+# but build/asan and ASan + UBSan for `make test-asan` (mk/asan.mk).
+WEAVEIT_OUT      := build
+WEAVEIT_SANITIZE :=
+
+MODULE  := $(WEAVEIT_OUT)/nginx/ngx_http_weaveit_module.so
+SOURCES := config debian/changelog conf/schema.sql conf/www/index.html \
+           ngx_http_weaveit_module.c $(wildcard src/*.c src/*.h)
 
 .PHONY: all module run stop test bench deb deb-test clean
 
@@ -11,11 +17,13 @@ all: module core
 include mk/core.mk
 include mk/http.mk
 include mk/fuzz.mk
+include mk/asan.mk
 
 module: $(MODULE)
 
 $(MODULE): $(SOURCES)
-	scripts/build-module.sh
+	WEAVEIT_OUT=$(WEAVEIT_OUT) WEAVEIT_SANITIZE='$(WEAVEIT_SANITIZE)' \
+	    scripts/build-module.sh
 
 run:
 	@scripts/deps.sh build run
