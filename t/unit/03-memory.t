@@ -7,7 +7,7 @@
 use strict;
 use warnings;
 
-my $bin = './build/unit/test_memory';
+my $bin = ($ENV{WEAVEIT_BUILD} // 'build') . '/unit/test_memory';
 
 print "1..4\n";
 

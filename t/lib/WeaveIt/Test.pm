@@ -27,7 +27,13 @@ our @EXPORT_OK = qw(root http_request parallel_requests wait_until
 my $ROOT = abs_path(dirname(__FILE__) . '/../../..');
 my @CLEANUPS;
 
+# The build under test: build/, or the sanitizer build of make test-asan
+# (WEAVEIT_BUILD=build/asan, scripts/prove-asan.sh).
+my $BUILD = $ENV{WEAVEIT_BUILD} // 'build';
+
 sub root { $ROOT }
+
+sub build_dir { "$ROOT/$BUILD" }
 
 sub free_port {
     my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
@@ -462,11 +468,11 @@ use Time::HiRes qw(sleep);
 my $NGINX = '/usr/sbin/nginx';
 
 sub module_path {
-    return WeaveIt::Test::root() . '/build/nginx/ngx_http_weaveit_module.so';
+    return WeaveIt::Test::build_dir() . '/nginx/ngx_http_weaveit_module.so';
 }
 
 sub generator_path {
-    return WeaveIt::Test::root() . '/build/weaveit-render';
+    return WeaveIt::Test::build_dir() . '/weaveit-render';
 }
 
 # Builds nginx.conf.  Arguments: pg (a WeaveIt::Pg), workers, main (main
@@ -481,8 +487,10 @@ sub config_text {
     my $port = $a{port} // 1;
     my $generator = $a{http} =~ /weaveit_generator\s/ ? ''
                   : "weaveit_generator $dir/weaveit-render;";
+    my $env = WeaveIt::Sanitizer::generator_env();
     return <<"CONF";
 load_module $module;
+$env
 worker_processes $workers;
 pid $dir/nginx.pid;
 error_log $dir/error.log info;
@@ -532,6 +540,7 @@ sub test_config {
     $a{server} //= '';
     $a{dir} = WeaveIt::Test::new_dir();
     _write_config(%a);
+    local %ENV = (%ENV, WeaveIt::Sanitizer::nginx_env($a{dir}));
     my $out = `$NGINX -t -p $a{dir} -c $a{dir}/nginx.conf -e $a{dir}/error.log 2>&1`;
     return ($? == 0, $out);
 }
@@ -553,6 +562,7 @@ sub start {
 sub _run {
     my ($self) = @_;
     my $d = $self->{dir};
+    local %ENV = (%ENV, WeaveIt::Sanitizer::nginx_env($d, $self));
     system($NGINX, '-p', $d, '-c', "$d/nginx.conf", '-e', "$d/error.log") == 0
         or die "nginx did not start:\n" . $self->error_log;
     WeaveIt::Test::wait_until(10, sub {
@@ -614,6 +624,97 @@ sub request {
 sub get {
     my ($self, $path, %a) = @_;
     return $self->request(path => $path, %a);
+}
+
+
+package WeaveIt::Sanitizer;
+
+# The sanitizer build (make test-asan).  Debian's /usr/sbin/nginx is not
+# instrumented and nginx-dev ships no sources to build one that is, so
+# nginx runs with the ASan runtime the module links preloaded: it must
+# come first in the process to replace malloc (a dlopen()ed module cannot),
+# and then checks every heap access of nginx, libpq and the module alike.
+#
+# Reports go to files in each test directory's sanitizer/, and any found
+# there fails the test when it is done (a test of its own, naming the
+# report).  nginx frees its cycle's memory at exit only in part, by
+# design, so LeakSanitizer stays off in nginx: a leak of ours there would
+# be a growing worker, which t/video-pg.t measures.  The generator's
+# reports reach error.log (the job's message is the last line of its
+# stderr: under seccomp and RLIMIT_FSIZE 0 it can write no file) and exit
+# 99, and those fail the test too.  Its leaks: see weaveit_sandbox.c.
+
+use strict;
+use warnings;
+
+use File::Basename qw(basename);
+use Test::More ();
+
+my $ON = defined $ENV{WEAVEIT_BUILD};
+my (%DIRS, @NGINX);
+
+if ($ON) {
+    ($ENV{ASAN_OPTIONS} // '') =~ /exitcode=99/
+        or die "run the sanitizer build with scripts/prove-asan.sh\n";
+    require Test2::API;
+    Test2::API::test2_add_callback_testing_done(\&check);
+}
+
+sub runtime {
+    my $so = WeaveIt::Nginx::module_path();
+    my ($lib) = map { /=> (\S*libasan\S*)/ ? $1 : () } `ldd $so`;
+    return $lib // die "$so links no libasan: run make asan";
+}
+
+# The environment of nginx (master, workers, nginx -t) run in $dir; $ngx
+# is stopped before the reports are read.
+sub nginx_env {
+    my ($dir, $ngx) = @_;
+    return () unless $ON;
+    my $logs = "$dir/sanitizer";
+    mkdir $logs;
+    chmod 01777, $logs;
+    $DIRS{$dir} = 1;
+    push @NGINX, $ngx if $ngx;
+    return (LD_PRELOAD => runtime(),
+            ASAN_OPTIONS => "$ENV{ASAN_OPTIONS}:detect_leaks=0"
+                            . ":log_path=$logs/asan",
+            UBSAN_OPTIONS => "$ENV{UBSAN_OPTIONS}:log_path=$logs/ubsan");
+}
+
+# nginx.conf lines that hand the generator its options: nginx clears its
+# workers' environment but for what `env` names
+sub generator_env {
+    return '' unless $ON;
+    return "env ASAN_OPTIONS=$ENV{ASAN_OPTIONS};\n"
+         . "env UBSAN_OPTIONS=$ENV{UBSAN_OPTIONS};";
+}
+
+# Every sanitizer report of the test's nginx instances and generators.
+sub reports {
+    my @found;
+    for my $dir (sort keys %DIRS) {
+        for my $file (glob "$dir/sanitizer/*") {
+            open my $fh, '<', $file or next;
+            my @lines = <$fh>;
+            splice @lines, 40 if @lines > 40;
+            push @found, "$file:\n" . join '', @lines;
+        }
+        open my $log, '<', "$dir/error.log" or next;
+        while (my $line = <$log>) {
+            push @found, "a generator in $dir/error.log: $line"
+                if $line =~ /\(exit status 99\)/;
+        }
+    }
+    return @found;
+}
+
+sub check {
+    $_->stop for @NGINX;
+    return unless %DIRS;
+    my @found = reports();
+    Test::More::ok(!@found, 'no sanitizer report from nginx or the generator');
+    Test::More::diag($_) for @found;
 }
 
 1;
