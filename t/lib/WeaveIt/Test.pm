@@ -635,22 +635,26 @@ package WeaveIt::Sanitizer;
 # come first in the process to replace malloc (a dlopen()ed module cannot),
 # and then checks every heap access of nginx, libpq and the module alike.
 #
-# Reports go to files in each test directory's sanitizer/, and any found
-# there fails the test when it is done (a test of its own, naming the
-# report).  nginx frees its cycle's memory at exit only in part, by
-# design, so LeakSanitizer stays off in nginx: a leak of ours there would
-# be a growing worker, which t/video-pg.t measures.  The generator's
-# reports reach error.log (the job's message is the last line of its
-# stderr: under seccomp and RLIMIT_FSIZE 0 it can write no file) and exit
-# 99, and those fail the test too.  Its leaks: see weaveit_sandbox.c.
+# ASan's reports go to files in each test directory's sanitizer/; UBSan's
+# to error.log, where nginx points stderr: libubsan reads its options only
+# at its first report, from /proc/self/environ, which nginx has overwritten
+# with its process title by then.  The generator's reach error.log too, as
+# the failed job's message (the last line of its stderr: under seccomp and
+# RLIMIT_FSIZE 0 it can write no file), with exit status 99.  Any report
+# fails the test when it is done, in a test of its own naming the report.
+#
+# nginx frees its cycle's memory at exit only in part, by design, so
+# LeakSanitizer stays off in nginx: a leak of ours there would show as a
+# growing worker, which t/video-pg.t measures.  The generator's leaks:
+# weaveit_sandbox.c.
 
 use strict;
 use warnings;
 
-use File::Basename qw(basename);
 use Test::More ();
 
-my $ON = defined $ENV{WEAVEIT_BUILD};
+my $RUNTIME = runtime();
+my $ON = defined $RUNTIME;
 my (%DIRS, @NGINX);
 
 if ($ON) {
@@ -660,10 +664,12 @@ if ($ON) {
     Test2::API::test2_add_callback_testing_done(\&check);
 }
 
+# the libasan the module links, if it is the sanitizer build
 sub runtime {
     my $so = WeaveIt::Nginx::module_path();
+    return undef unless -e $so;
     my ($lib) = map { /=> (\S*libasan\S*)/ ? $1 : () } `ldd $so`;
-    return $lib // die "$so links no libasan: run make asan";
+    return $lib;
 }
 
 # The environment of nginx (master, workers, nginx -t) run in $dir; $ngx
@@ -676,10 +682,9 @@ sub nginx_env {
     chmod 01777, $logs;
     $DIRS{$dir} = 1;
     push @NGINX, $ngx if $ngx;
-    return (LD_PRELOAD => runtime(),
+    return (LD_PRELOAD => $RUNTIME,
             ASAN_OPTIONS => "$ENV{ASAN_OPTIONS}:detect_leaks=0"
-                            . ":log_path=$logs/asan",
-            UBSAN_OPTIONS => "$ENV{UBSAN_OPTIONS}:log_path=$logs/ubsan");
+                            . ":log_path=$logs/asan");
 }
 
 # nginx.conf lines that hand the generator its options: nginx clears its
@@ -702,8 +707,13 @@ sub reports {
         }
         open my $log, '<', "$dir/error.log" or next;
         while (my $line = <$log>) {
-            push @found, "a generator in $dir/error.log: $line"
-                if $line =~ /\(exit status 99\)/;
+            my $generator = $line =~ /\(exit status 99\)/;
+            next unless $generator
+                        || $line =~ /: runtime error: |Sanitizer/;
+            $line .= "  (a generator's report: run the job through "
+                   . WeaveIt::Nginx::generator_path() . " --serve)\n"
+                if $generator;
+            push @found, "$dir/error.log: $line";
         }
     }
     return @found;
