@@ -10,7 +10,7 @@ MODULE  := $(WEAVEIT_OUT)/nginx/ngx_http_weaveit_module.so
 SOURCES := config debian/changelog conf/schema.sql conf/www/index.html \
            ngx_http_weaveit_module.c $(wildcard src/*.c src/*.h)
 
-.PHONY: all module run stop test bench deb deb-test clean
+.PHONY: all module run stop test browser bench deb deb-test clean
 
 all: module core
 
@@ -36,12 +36,15 @@ stop:
 # The last playwright-core that runs on Debian 12's Node.js 18.
 PLAYWRIGHT := playwright-core@1.61.1
 
-test:
+test: browser
 	@scripts/deps.sh build run test
 	@$(MAKE) -s all fuzz-build
+	prove -r t/
+
+browser:
+	@scripts/deps.sh test
 	@npm install --prefix build/browser --no-audit --no-fund --silent \
 	    $(PLAYWRIGHT)
-	prove -r t/
 
 bench:
 	@scripts/deps.sh build run test bench

@@ -19,7 +19,7 @@ asan:
 	@$(MAKE) -s WEAVEIT_OUT=build/asan \
 	    WEAVEIT_SANITIZE='$(WEAVEIT_ASAN_FLAGS)' all
 
-test-asan:
+test-asan: browser
 	@scripts/deps.sh build run test
 	@$(MAKE) -s asan
 	scripts/prove-asan.sh -r t/
