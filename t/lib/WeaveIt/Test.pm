@@ -693,8 +693,8 @@ sub nginx_env {
 # workers' environment but for what `env` names
 sub generator_env {
     return '' unless $ON;
-    return "env ASAN_OPTIONS=$ENV{ASAN_OPTIONS};\n"
-         . "env UBSAN_OPTIONS=$ENV{UBSAN_OPTIONS};";
+    return join "\n", map { "env $_=$ENV{$_};" }
+                          qw(ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS);
 }
 
 # Every sanitizer report of the test's nginx instances and generators.
