@@ -1,21 +1,29 @@
 # WeaveIt for nginx.  `make run` and `make test` are the two commands;
 # both install missing Debian packages first (scripts/deps.sh).
 
-MODULE  := build/nginx/ngx_http_weaveit_module.so
-SOURCES := config debian/changelog conf/schema.sql conf/www/index.html ngx_http_weaveit_module.c $(wildcard src/*.c src/*.h)
+# The build tree and the sanitizer flags it is built with: build/ and none,
+# but build/asan and ASan + UBSan for `make test-asan` (mk/asan.mk).
+WEAVEIT_OUT      := build
+WEAVEIT_SANITIZE :=
 
-.PHONY: all module run stop test bench deb deb-test clean
+MODULE  := $(WEAVEIT_OUT)/nginx/ngx_http_weaveit_module.so
+SOURCES := config debian/changelog conf/schema.sql conf/www/index.html \
+           ngx_http_weaveit_module.c $(wildcard src/*.c src/*.h)
+
+.PHONY: all module run stop test browser bench deb deb-test clean
 
 all: module core
 
 include mk/core.mk
 include mk/http.mk
 include mk/fuzz.mk
+include mk/asan.mk
 
 module: $(MODULE)
 
 $(MODULE): $(SOURCES)
-	scripts/build-module.sh
+	WEAVEIT_OUT=$(WEAVEIT_OUT) WEAVEIT_SANITIZE='$(WEAVEIT_SANITIZE)' \
+	    scripts/build-module.sh
 
 run:
 	@scripts/deps.sh build run
@@ -28,12 +36,15 @@ stop:
 # The last playwright-core that runs on Debian 12's Node.js 18.
 PLAYWRIGHT := playwright-core@1.61.1
 
-test:
+test: browser
 	@scripts/deps.sh build run test
 	@$(MAKE) -s all fuzz-build
+	prove -r t/
+
+browser:
+	@scripts/deps.sh test
 	@npm install --prefix build/browser --no-audit --no-fund --silent \
 	    $(PLAYWRIGHT)
-	prove -r t/
 
 bench:
 	@scripts/deps.sh build run test bench

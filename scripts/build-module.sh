@@ -2,9 +2,15 @@
 # Build ngx_http_weaveit_module.so against Debian's nginx (package nginx-dev),
 # with the package's own configure flags so the module signature matches
 # /usr/sbin/nginx.  Re-runs configure only when `config` changed.
+#
+# WEAVEIT_OUT (default build) is the build tree, relative to the checkout;
+# WEAVEIT_SANITIZE, compiler flags added to the module's compile and link
+# (make test-asan: mk/asan.mk).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-build=$top/build
+export WEAVEIT_OUT=${WEAVEIT_OUT:-build}
+sanitize=${WEAVEIT_SANITIZE:-}
+build=$top/$WEAVEIT_OUT
 src=$build/nginx-src
 objs=$build/nginx
 
@@ -61,14 +67,21 @@ then
     echo "$version_h" > "$build/gen/ngx_http_weaveit_version.h"
 fi
 
-# configure bakes the source list in: run it again when that list changes.
-srclist=$(cd "$top" && ls config src/*.c 2>/dev/null | tr '\n' ' ')
+# configure bakes the source list and the flags in: run it again when they
+# change.
+srclist="$(cd "$top" && ls config src/*.c 2>/dev/null | tr '\n' ' ')$sanitize"
 if [ ! -f "$objs/Makefile" ] || [ "$top/config" -nt "$objs/Makefile" ] \
     || [ "$srclist" != "$(cat "$objs/srclist" 2>/dev/null)" ]
 then
     cd "$src"
     # shellcheck disable=SC1091
     . ./conf_flags
+    if [ -n "$sanitize" ]; then
+        NGX_CONF_FLAGS+=("--with-cc-opt=$sanitize" "--with-ld-opt=$sanitize")
+    fi
+    # configure's probes are built with the flags and run: a probe that
+    # leaks must not read as a missing feature (the module's signature)
+    ASAN_OPTIONS=detect_leaks=0 \
     ./configure "${NGX_CONF_FLAGS[@]}" --add-dynamic-module="$top" \
         --builddir="$objs" > "$build/configure.log" 2>&1 || {
         tail -30 "$build/configure.log" >&2

@@ -597,6 +597,14 @@ ngx_http_weaveit_read_body(ngx_http_request_t *r, ngx_str_t *body)
     for (cl = r->request_body ? r->request_body->bufs : NULL; cl;
          cl = cl->next)
     {
+        /*
+         * an empty body comes as a buffer with no memory, and memcpy()
+         * from NULL is undefined even for 0 bytes
+         */
+        if (cl->buf->pos == cl->buf->last) {
+            continue;
+        }
+
         p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
     }
 

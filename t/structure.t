@@ -8,10 +8,11 @@ use warnings;
 use Test::More;
 
 # the objects the module is linked from now (older builds may have left
-# others beside them)
-my $objs = 'build/nginx/addon/src';
-open my $mk, '<', 'build/nginx/Makefile'
-    or plan skip_all => 'no build/nginx/Makefile: run make first';
+# others beside them), in the build under test
+my $build = $ENV{WEAVEIT_BUILD} // 'build';
+my $objs = "$build/nginx/addon/src";
+open my $mk, '<', "$build/nginx/Makefile"
+    or plan skip_all => "no $build/nginx/Makefile: run make first";
 my @objs = sort keys %{ { map { m{(\S*/addon/src/[^/\s]+\.o):} ? ($1 => 1) : () }
                           <$mk> } };
 close $mk;
@@ -101,7 +102,7 @@ for my $file (qw(ngx_http_weaveit_job ngx_http_weaveit_pg
     ok !@up, "$file calls no endpoint file" or diag "@up";
 }
 
-my $so = 'build/nginx/ngx_http_weaveit_module.so';
+my $so = "$build/nginx/ngx_http_weaveit_module.so";
 my @needed = map { /NEEDED.*\[(.*)\]/ ? $1 : () } `readelf -d $so`;
 ok @needed, "$so links shared libraries (@needed)";
 my @parsers = grep { /^lib(av|sw|espeak|freetype|harfbuzz|seccomp)/ }

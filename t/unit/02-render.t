@@ -6,9 +6,10 @@ use warnings;
 use lib 't/lib';
 use WeaveIt::Speech;
 
+my $render = ($ENV{WEAVEIT_BUILD} // 'build') . '/unit/test_render';
 my $speech = WeaveIt::Speech->start;
 $ENV{WEAVEIT_TEST_SPEECH_URL} = $speech->url;
 $ENV{WEAVEIT_TEST_SPEECH_KEY} = $speech->key;
--x './build/unit/test_render' or die "run make core first\n";
-system './build/unit/test_render';
+-x $render or die "run make core first\n";
+system $render;
 exit($? == 0 ? 0 : 1);

@@ -7,7 +7,7 @@
 use strict;
 use warnings;
 
-my $bin = './build/unit/test_memory';
+my $bin = ($ENV{WEAVEIT_BUILD} // 'build') . '/unit/test_memory';
 
 print "1..4\n";
 
@@ -22,6 +22,13 @@ print $long->[1] > 500 ? "ok" : "not ok",
 print $long->[2] > 5000 ? "ok" : "not ok",
     " 3 - every one of its $long->[2] frames was painted\n";
 
+# ASan's redzones and quarantine (make test-asan) weigh on the peak more
+# than the script does
 my $diff = ($long->[0] // 0) - ($short->[0] // 0);
-print $ok && $diff < 3 * 1024 ? "ok" : "not ok",
-    " 4 - peak memory $long->[0] kB vs $short->[0] kB (+$diff kB < 3 MB)\n";
+if (`ldd $bin` =~ /libasan/) {
+    print "ok 4 # skip peak memory under AddressSanitizer (+$diff kB)\n";
+} else {
+    print $ok && $diff < 3 * 1024 ? "ok" : "not ok",
+        " 4 - peak memory $long->[0] kB vs $short->[0] kB",
+        " (+$diff kB < 3 MB)\n";
+}

@@ -9,7 +9,7 @@ use Test::More;
 use File::Temp qw(tempdir);
 
 my $dir = tempdir(CLEANUP => 1);
-my $render = './build/weaveit-render';
+my $render = ($ENV{WEAVEIT_BUILD} // 'build') . '/weaveit-render';
 sub spew {
     my ($path, $data) = @_;
     open my $f, '>', $path or die "$path: $!";

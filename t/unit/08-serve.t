@@ -136,7 +136,8 @@ for my $c (@usage) {
        "$name: exit 2, \"$msg\"") or diag explain $r;
 }
 
-my $msg = `./build/weaveit-render --max-cpu 5 in.txt out.mp4 2>&1`;
+my $render = ($ENV{WEAVEIT_BUILD} // 'build') . '/weaveit-render';
+my $msg = `$render --max-cpu 5 in.txt out.mp4 2>&1`;
 ok($? >> 8 == 2 && $msg =~ /limits of the sandbox/,
    'limits without the sandbox are refused');
 

@@ -35,7 +35,8 @@ my @probes = (
     ['pthread_create()', 'allowed'],
 );
 
-my $out = `./build/weaveit-render --sandbox-test --max-memory 1000000000 --max-cpu 10 2>&1`;
+my $render = ($ENV{WEAVEIT_BUILD} // 'build') . '/weaveit-render';
+my $out = `$render --sandbox-test --max-memory 1000000000 --max-cpu 10 2>&1`;
 is($? >> 8, 0, '--sandbox-test exits 0') or diag $out;
 my %line = map { /^(.*): (\w+)/ ? ($1 => $2) : () } split /\n/, $out;
 for my $p (@probes) {
@@ -61,7 +62,7 @@ like($out, qr/^open\(font, O_RDONLY\): allowed$/m,
         open STDOUT, '>', '/dev/null' or _exit(127);
         open STDERR, '>', '/dev/null' or _exit(127);
         fcntl($leak_w, F_SETFD, 0);
-        exec { './build/weaveit-render' } 'weaveit-render', '--serve'
+        exec { $render } 'weaveit-render', '--serve'
             or _exit(127);
     }
 
@@ -83,19 +84,28 @@ ok(!$r->{timeout} && ($r->{signal} == $signo{XCPU}
            $r->{seconds})) or diag explain $r;
 is($r->{stdout}, '', 'and no MP4');
 
-# the memory limit: too small to start, too small to encode
-$r = serve(job('', $reference), '--max-memory', '64000000');
-ok(!$r->{timeout} && ($r->{exit} // -1) == 2
-   && $r->{stderr} =~ /Cannot allocate memory/,
-   "--max-memory 64000000: no job can run, exit 2")
-    or diag explain $r;
+# the memory limit: too small to start, too small to encode; under
+# AddressSanitizer most of the heap lies in space mapped before the limit
+# is set, out of its reach (weaveit_sandbox.c)
+SKIP: {
+    skip 'RLIMIT_AS does not bound the heap of the sanitizer build', 2
+        if `ldd $render` =~ /libasan/;
 
-$r = serve(job('', $reference), '--max-memory', '250000000', '--threads', '4');
-ok(!$r->{timeout} && $r->{stdout} eq ''
-   && ($r->{signal} || ($r->{exit} // -1) == 1 && $r->{stderr} =~ /\S\n\z/),
-   '--max-memory 250000000: the job fails, '
-   . ($r->{signal} ? "signal $r->{signal}" : 'exit 1'))
-    or diag explain $r;
+    $r = serve(job('', $reference), '--max-memory', '64000000');
+    ok(!$r->{timeout} && ($r->{exit} // -1) == 2
+       && $r->{stderr} =~ /Cannot allocate memory/,
+       "--max-memory 64000000: no job can run, exit 2")
+        or diag explain $r;
+
+    $r = serve(job('', $reference), '--max-memory', '250000000',
+               '--threads', '4');
+    ok(!$r->{timeout} && $r->{stdout} eq ''
+       && ($r->{signal}
+           || ($r->{exit} // -1) == 1 && $r->{stderr} =~ /\S\n\z/),
+       '--max-memory 250000000: the job fails, '
+       . ($r->{signal} ? "signal $r->{signal}" : 'exit 1'))
+        or diag explain $r;
+}
 
 # espeak-ng 1.51 smashes its stack on "A." x 100 (issue #10)
 open $f, '<', 't/data/poison-espeak-stack.txt' or die "poison: $!";

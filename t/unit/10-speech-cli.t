@@ -14,7 +14,7 @@ use lib 't/unit', 't/lib';
 use Serve qw(serve job);
 use WeaveIt::Speech;
 
-my $render = './build/weaveit-render';
+my $render = ($ENV{WEAVEIT_BUILD} // 'build') . '/weaveit-render';
 my $speech = WeaveIt::Speech->start;
 my $url = $speech->url;
 my $dir = tempdir(CLEANUP => 1);

@@ -14,7 +14,7 @@ use Test::More;
 use File::Temp qw(tempdir);
 
 my $dir = tempdir(CLEANUP => 1);
-my $render = './build/weaveit-render';
+my $render = ($ENV{WEAVEIT_BUILD} // 'build') . '/weaveit-render';
 
 binmode Test::More->builder->$_, ':encoding(UTF-8)'
     for qw(output failure_output todo_output);

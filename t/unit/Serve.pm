@@ -15,7 +15,7 @@ use Time::HiRes qw(time);
 
 our @EXPORT_OK = qw(serve job);
 
-my $render = './build/weaveit-render';
+my $render = ($ENV{WEAVEIT_BUILD} // 'build') . '/weaveit-render';
 
 # the stdin of one job: the title's length, a newline, title, script
 sub job {

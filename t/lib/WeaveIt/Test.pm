@@ -27,7 +27,13 @@ our @EXPORT_OK = qw(root http_request parallel_requests wait_until
 my $ROOT = abs_path(dirname(__FILE__) . '/../../..');
 my @CLEANUPS;
 
+# The build under test: build/, or the sanitizer build of make test-asan
+# (WEAVEIT_BUILD=build/asan, scripts/prove-asan.sh).
+my $BUILD = $ENV{WEAVEIT_BUILD} // 'build';
+
 sub root { $ROOT }
+
+sub build_dir { "$ROOT/$BUILD" }
 
 sub free_port {
     my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
@@ -462,11 +468,11 @@ use Time::HiRes qw(sleep);
 my $NGINX = '/usr/sbin/nginx';
 
 sub module_path {
-    return WeaveIt::Test::root() . '/build/nginx/ngx_http_weaveit_module.so';
+    return WeaveIt::Test::build_dir() . '/nginx/ngx_http_weaveit_module.so';
 }
 
 sub generator_path {
-    return WeaveIt::Test::root() . '/build/weaveit-render';
+    return WeaveIt::Test::build_dir() . '/weaveit-render';
 }
 
 # Builds nginx.conf.  Arguments: pg (a WeaveIt::Pg), workers, main (main
@@ -481,8 +487,10 @@ sub config_text {
     my $port = $a{port} // 1;
     my $generator = $a{http} =~ /weaveit_generator\s/ ? ''
                   : "weaveit_generator $dir/weaveit-render;";
+    my $env = WeaveIt::Sanitizer::generator_env();
     return <<"CONF";
 load_module $module;
+$env
 worker_processes $workers;
 pid $dir/nginx.pid;
 error_log $dir/error.log info;
@@ -532,6 +540,7 @@ sub test_config {
     $a{server} //= '';
     $a{dir} = WeaveIt::Test::new_dir();
     _write_config(%a);
+    local %ENV = (%ENV, WeaveIt::Sanitizer::nginx_env($a{dir}));
     my $out = `$NGINX -t -p $a{dir} -c $a{dir}/nginx.conf -e $a{dir}/error.log 2>&1`;
     return ($? == 0, $out);
 }
@@ -553,6 +562,7 @@ sub start {
 sub _run {
     my ($self) = @_;
     my $d = $self->{dir};
+    local %ENV = (%ENV, WeaveIt::Sanitizer::nginx_env($d, $self));
     system($NGINX, '-p', $d, '-c', "$d/nginx.conf", '-e', "$d/error.log") == 0
         or die "nginx did not start:\n" . $self->error_log;
     WeaveIt::Test::wait_until(10, sub {
@@ -614,6 +624,111 @@ sub request {
 sub get {
     my ($self, $path, %a) = @_;
     return $self->request(path => $path, %a);
+}
+
+
+package WeaveIt::Sanitizer;
+
+# The sanitizer build (make test-asan).  Debian's /usr/sbin/nginx is not
+# instrumented and nginx-dev ships no sources to build one that is, so
+# nginx runs with the ASan runtime the module links preloaded: it must
+# come first in the process to replace malloc (a dlopen()ed module cannot),
+# and then checks every heap access of nginx, libpq and the module alike.
+#
+# ASan's reports go to files in each test directory's sanitizer/; UBSan's
+# to error.log, where nginx points stderr: libubsan reads its options only
+# at its first report, from /proc/self/environ, which nginx has overwritten
+# with its process title by then.  The generator's reach error.log too, as
+# the failed job's message (the last line of its stderr: under seccomp and
+# RLIMIT_FSIZE 0 it can write no file), with exit status 99.  Any report
+# fails the test when it is done, in a test of its own naming the report.
+#
+# nginx frees its cycle's memory at exit only in part, by design, so
+# LeakSanitizer stays off in nginx: a leak of ours there would show as a
+# growing worker, which t/video-pg.t measures.  For that, freed memory is
+# held back from reuse (ASan's quarantine, to catch a use after free) for
+# the last 16 MB rather than 256 MB.  The generator's leaks:
+# weaveit_sandbox.c.
+
+use strict;
+use warnings;
+
+use Test::More ();
+
+my $RUNTIME = runtime();
+my $ON = defined $RUNTIME;
+my (%DIRS, @NGINX);
+
+if ($ON) {
+    ($ENV{ASAN_OPTIONS} // '') =~ /exitcode=99/
+        or die "run the sanitizer build with scripts/prove-asan.sh\n";
+    require Test2::API;
+    Test2::API::test2_add_callback_testing_done(\&check);
+}
+
+# the libasan the module links, if it is the sanitizer build
+sub runtime {
+    my $so = WeaveIt::Nginx::module_path();
+    return undef unless -e $so;
+    my ($lib) = map { /=> (\S*libasan\S*)/ ? $1 : () } `ldd $so`;
+    return $lib;
+}
+
+# The environment of nginx (master, workers, nginx -t) run in $dir; $ngx
+# is stopped before the reports are read.
+sub nginx_env {
+    my ($dir, $ngx) = @_;
+    return () unless $ON;
+    my $logs = "$dir/sanitizer";
+    mkdir $logs;
+    chmod 01777, $logs;
+    $DIRS{$dir} = 1;
+    push @NGINX, $ngx if $ngx;
+    return (LD_PRELOAD => $RUNTIME,
+            ASAN_OPTIONS => "$ENV{ASAN_OPTIONS}:detect_leaks=0"
+                            . ":quarantine_size_mb=16:log_path=$logs/asan");
+}
+
+# nginx.conf lines that hand the generator its options: nginx clears its
+# workers' environment but for what `env` names
+sub generator_env {
+    return '' unless $ON;
+    return join "\n", map { "env $_=$ENV{$_};" }
+                          qw(ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS);
+}
+
+# Every sanitizer report of the test's nginx instances and generators.
+sub reports {
+    my @found;
+    for my $dir (sort keys %DIRS) {
+        for my $file (glob "$dir/sanitizer/*") {
+            open my $fh, '<', $file or next;
+            my @lines = <$fh>;
+            splice @lines, 40 if @lines > 40;
+            push @found, "$file:\n" . join '', @lines;
+        }
+        open my $log, '<', "$dir/error.log" or next;
+        while (my $line = <$log>) {
+            # ASan's runtime out of address space: a memory limit at work
+            next if $line =~ /: ERROR: Failed to mmap \(exit status 99\)/;
+            my $generator = $line =~ /\(exit status 99\)/;
+            next unless $generator
+                        || $line =~ /: runtime error: |Sanitizer/;
+            $line .= "  (a generator's report: run the job through "
+                   . WeaveIt::Nginx::generator_path() . " --serve)\n"
+                if $generator;
+            push @found, "$dir/error.log: $line";
+        }
+    }
+    return @found;
+}
+
+sub check {
+    $_->stop for @NGINX;
+    return unless %DIRS;
+    my @found = reports();
+    Test::More::ok(!@found, 'no sanitizer report from nginx or the generator');
+    Test::More::diag($_) for @found;
 }
 
 1;
