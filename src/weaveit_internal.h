@@ -38,6 +38,71 @@ int weaveit_text_check(const char *text, size_t len, const char *what,
     char *err, size_t errlen);
 
 
+/*
+ * Markdown-lite (weaveit_text.c): the script as shown, the text handed to
+ * speech, and the way back from a spoken byte to a shown one.  A mark is a
+ * block (heading, list item, paragraph, code block) or an inline style,
+ * as a byte range of the shown text.
+ */
+
+#define WEAVEIT_FORMAT_AUTO       0     /* markdown if a line opens a fence */
+#define WEAVEIT_FORMAT_TEXT       1
+#define WEAVEIT_FORMAT_MARKDOWN   2
+
+enum {
+    WEAVEIT_MARK_PARAGRAPH,
+    WEAVEIT_MARK_HEADING,               /* level 1 to 3 */
+    WEAVEIT_MARK_LIST,
+    WEAVEIT_MARK_CODE_BLOCK,            /* lang: a byte range of the script */
+    WEAVEIT_MARK_CODE,                  /* inline */
+    WEAVEIT_MARK_BOLD,
+    WEAVEIT_MARK_EMPHASIS
+};
+
+typedef struct {
+    int               kind;
+    int               level;            /* heading level */
+    size_t            start;            /* shown bytes, end exclusive */
+    size_t            end;
+    size_t            lang;             /* code block: its language */
+    size_t            lang_len;
+    size_t            lines;            /* code block: lines shown */
+    size_t            spoken;           /* spoken offset the block comes at */
+    int               followed;         /* code block: prose is spoken after */
+} weaveit_mark_t;
+
+/* spoken bytes [spoken, spoken + len) are shown at [shown, shown + len) */
+typedef struct {
+    size_t            spoken;
+    size_t            shown;
+    size_t            len;
+} weaveit_text_run_t;
+
+typedef struct {
+    char             *shown;
+    size_t            shown_len;
+    char             *spoken;
+    size_t            spoken_len;
+    weaveit_mark_t   *marks;            /* in increasing start order */
+    size_t            nmarks;
+    weaveit_text_run_t *runs;           /* in increasing order of both */
+    size_t            nruns;
+} weaveit_markdown_t;
+
+
+/* WEAVEIT_FORMAT_TEXT or _MARKDOWN: a line starting with ``` */
+int weaveit_format_detect(const char *text, size_t len);
+/* "text", "markdown" (or "auto"): the format, or -1 */
+int weaveit_format_parse(const char *name);
+int weaveit_markdown_parse(const char *text, size_t len,
+    weaveit_markdown_t *md, char *err, size_t errlen);
+void weaveit_markdown_free(weaveit_markdown_t *md);
+/* the shown byte a spoken byte comes from */
+size_t weaveit_markdown_shown(const weaveit_markdown_t *md, size_t spoken);
+/* seconds a code block no prose follows is held: 1 + 0.3 a line, <= 8 */
+double weaveit_markdown_pause(const weaveit_mark_t *block);
+
+
 /* speech: weaveit_tts.c */
 
 typedef struct {
