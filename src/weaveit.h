@@ -31,6 +31,7 @@ typedef struct {
     int           crf;                  /* x264 CRF, 0..51 */
     int           threads;              /* x264 threads, 0 = auto */
     const char   *title;                /* NULL or blank = no title card */
+    int           format;               /* WEAVEIT_FORMAT_AUTO */
 
     /* retries and other news worth a log line; NULL: none */
     void        (*note)(void *data, const char *text);
@@ -53,6 +54,11 @@ typedef struct {
 #define WEAVEIT_DEFAULT_PRESET  "superfast"
 #define WEAVEIT_DEFAULT_CRF     23
 #define WEAVEIT_TITLE_SECONDS   2.0
+
+/* the script's format; auto: markdown if a line starts with ``` */
+#define WEAVEIT_FORMAT_AUTO      0
+#define WEAVEIT_FORMAT_TEXT      1
+#define WEAVEIT_FORMAT_MARKDOWN  2
 
 #define WEAVEIT_SPEECH_ESPEAK   0       /* embedded espeak-ng */
 #define WEAVEIT_SPEECH_OPENAI   1       /* POST /v1/audio/speech over HTTP */
@@ -109,6 +115,9 @@ int weaveit_params_check(const weaveit_params_t *p, char *err,
 
 /* 1 if name is one of x264's presets, ultrafast ... placebo */
 int weaveit_x264_preset_valid(const char *name);
+
+/* "auto", "text", "markdown": WEAVEIT_FORMAT_*, or -1 */
+int weaveit_format_parse(const char *name);
 
 /* 1 if a speech server may be asked for this format (not headerless pcm) */
 int weaveit_speech_format_valid(const char *name);

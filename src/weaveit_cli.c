@@ -10,6 +10,7 @@
  *
  *   options: [--size WxH] [--fps N] [--font F] [--font-size N] [--voice V]
  *            [--rate N] [--preset P] [--crf N] [--threads N]
+ *            [--format auto|text|markdown]
  *            [--speech espeak|openai] [--speech-url URL]
  *            [--speech-model NAME] [--speech-key-file F]
  *            [--speech-format F] [--speech-timeout S]
@@ -127,6 +128,8 @@ static int weaveit_cli_decimal(const char *arg, unsigned long long max,
     unsigned long long *v);
 static int weaveit_cli_size(weaveit_cli_conf_t *conf, size_t offset,
     const char *arg);
+static int weaveit_cli_format(weaveit_cli_conf_t *conf, size_t offset,
+    const char *arg);
 static int weaveit_cli_speech(weaveit_cli_conf_t *conf, size_t offset,
     const char *arg);
 static int weaveit_cli_key_file(weaveit_cli_conf_t *conf, size_t offset,
@@ -174,6 +177,7 @@ static const weaveit_cli_option_t  weaveit_cli_options[] = {
     { "preset",     weaveit_cli_string, weaveit_cli_param(x264_preset) },
     { "crf",        weaveit_cli_number, weaveit_cli_param(crf) },
     { "threads",    weaveit_cli_number, weaveit_cli_param(threads) },
+    { "format",     weaveit_cli_format, 0 },
     { "speech",     weaveit_cli_speech, 0 },
     { "speech-url", weaveit_cli_string, weaveit_cli_param(speech_url) },
     { "speech-model", weaveit_cli_string, weaveit_cli_param(speech_model) },
@@ -206,6 +210,7 @@ weaveit_cli_usage(FILE *f)
             "options: [--size WxH] [--fps N] [--font F] [--font-size N] "
             "[--voice V]\n"
             "         [--rate N] [--preset P] [--crf N] [--threads N]\n"
+            "         [--format auto|text|markdown]\n"
             "         [--speech espeak|openai] [--speech-url URL] "
             "[--speech-model NAME]\n"
             "         [--speech-key-file F] [--speech-format F] "
@@ -371,6 +376,23 @@ weaveit_cli_size(weaveit_cli_conf_t *conf, size_t offset, const char *arg)
     {
         fprintf(stderr, "weaveit-render: bad --size \"%s\" (want WxH)\n",
                 arg);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static int
+weaveit_cli_format(weaveit_cli_conf_t *conf, size_t offset, const char *arg)
+{
+    (void) offset;
+
+    conf->params.format = weaveit_format_parse(arg);
+
+    if (conf->params.format < 0) {
+        fprintf(stderr, "weaveit-render: bad --format \"%s\" (auto, text "
+                "or markdown)\n", arg);
         return -1;
     }
 

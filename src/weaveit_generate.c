@@ -1,6 +1,11 @@
 /*
  * The top-level call: speech, layout, then frames and audio interleaved in
  * time order into the encoder.
+ *
+ * A Markdown script is shown and spoken as two texts (weaveit_text.c): the
+ * speech's word offsets are mapped back to the shown text, and a code
+ * block no prose explains gets a silent pause of its own, with a word of
+ * no length at its first line so that the scroll brings it into view.
  */
 
 #include <math.h>
@@ -10,10 +15,22 @@
 #include "weaveit_internal.h"
 
 
+/* espeak-ng's rate: the audio of a script that is all code blocks */
+#define WEAVEIT_SILENCE_RATE    22050
+
+/* Markdown's colours on the light page */
+#define WEAVEIT_CODE_PANEL      0xf1f3f5
+#define WEAVEIT_CODE_INLINE     0x9c2f1f
+
+
 /* the state of one weaveit_generate() call, start to finish */
 
 typedef struct {
     const weaveit_params_t  *params;
+    const char              *text;          /* as shown */
+    size_t                   text_len;
+    int                      markdown;
+    weaveit_markdown_t       md;
     weaveit_speech_t         speech;
     weaveit_render_t        *render;
     weaveit_encoder_t       *encoder;
@@ -28,8 +45,14 @@ typedef struct {
 static int weaveit_has_title(const weaveit_params_t *p);
 static int weaveit_input_check(const weaveit_params_t *p, const char *script,
     size_t len, char *err, size_t errlen);
-static int weaveit_run_speak(weaveit_run_t *run, const char *script,
+static int weaveit_run_format(weaveit_run_t *run, const char *script,
     size_t len, char *err, size_t errlen);
+static int weaveit_run_decorate(weaveit_run_t *run, char *err,
+    size_t errlen);
+static int weaveit_run_holds(weaveit_run_t *run, char *err, size_t errlen);
+static int weaveit_run_speak(weaveit_run_t *run, char *err, size_t errlen);
+static int weaveit_run_pauses(weaveit_run_t *run, char *err, size_t errlen);
+static size_t weaveit_run_pause(weaveit_run_t *run, const weaveit_mark_t *m);
 static void weaveit_run_timeline(weaveit_run_t *run);
 static int weaveit_generate_frames(weaveit_run_t *run, atomic_int *progress,
     char *err, size_t errlen);
@@ -94,11 +117,17 @@ weaveit_generate(const weaveit_params_t *p, const char *script, size_t len,
         return -1;
     }
 
+    if (weaveit_run_format(&run, script, len, err, errlen) != 0) {
+        goto done;
+    }
+
     /* the font before the speech: it fails fast, speech takes a while */
-    run.render = weaveit_render_create(p, script, len, err, errlen);
+    run.render = weaveit_render_create(p, run.text, run.text_len, err,
+                                       errlen);
 
     if (run.render == NULL
-        || weaveit_run_speak(&run, script, len, err, errlen) != 0)
+        || weaveit_run_decorate(&run, err, errlen) != 0
+        || weaveit_run_speak(&run, err, errlen) != 0)
     {
         goto done;
     }
@@ -134,6 +163,7 @@ done:
     weaveit_encoder_close(run.encoder);
     weaveit_render_destroy(run.render);
     weaveit_speech_free(&run.speech);
+    weaveit_markdown_free(&run.md);
 
     return rc;
 }
@@ -169,11 +199,156 @@ weaveit_generate_preload(const weaveit_params_t *p, char *err,
 }
 
 
+/* the text shown: the script, or what its Markdown shows */
+
+static int
+weaveit_run_format(weaveit_run_t *run, const char *script, size_t len,
+    char *err, size_t errlen)
+{
+    int  format;
+
+    run->text = script;
+    run->text_len = len;
+    format = run->params->format;
+
+    if (format == WEAVEIT_FORMAT_AUTO) {
+        format = weaveit_format_detect(script, len);
+    }
+
+    if (format != WEAVEIT_FORMAT_MARKDOWN) {
+        return 0;
+    }
+
+    if (weaveit_markdown_parse(script, len, &run->md, err, errlen) != 0) {
+        return -1;
+    }
+
+    if (weaveit_text_blank(run->md.shown, run->md.shown_len)) {
+        weaveit_error(err, errlen, "script shows nothing once its Markdown "
+                      "markup is gone");
+        return -1;
+    }
+
+    run->markdown = 1;
+    run->text = run->md.shown;
+    run->text_len = run->md.shown_len;
+
+    return 0;
+}
+
+
+/* Markdown: code on its panel, inline code in its colour, blocks held */
+
+static int
+weaveit_run_decorate(weaveit_run_t *run, char *err, size_t errlen)
+{
+    int                        rc;
+    size_t                     i, n;
+    weaveit_span_t            *spans;
+    const weaveit_mark_t      *m;
+    const weaveit_markdown_t  *md;
+
+    md = &run->md;
+
+    if (!run->markdown || md->nmarks == 0) {
+        return 0;
+    }
+
+    spans = malloc(md->nmarks * sizeof(weaveit_span_t));
+    if (spans == NULL) {
+        weaveit_error(err, errlen, "out of memory");
+        return -1;
+    }
+
+    n = 0;
+
+    for (i = 0; i < md->nmarks; i++) {
+        m = &md->marks[i];
+
+        if (m->start == m->end || (m->kind != WEAVEIT_MARK_CODE_BLOCK
+                                   && m->kind != WEAVEIT_MARK_CODE))
+        {
+            continue;
+        }
+
+        spans[n].start = m->start;
+        spans[n].end = m->end;
+        spans[n].foreground = (m->kind == WEAVEIT_MARK_CODE)
+                              ? WEAVEIT_CODE_INLINE : WEAVEIT_COLOR_NONE;
+        spans[n].background = (m->kind == WEAVEIT_MARK_CODE_BLOCK)
+                              ? WEAVEIT_CODE_PANEL : WEAVEIT_COLOR_NONE;
+        n++;
+    }
+
+    rc = weaveit_render_set_colors(run->render, spans, n, err, errlen);
+    free(spans);
+
+    if (rc != 0) {
+        return -1;
+    }
+
+    return weaveit_run_holds(run, err, errlen);
+}
+
+
+/*
+ * A code block is held from its first line until the end of the prose
+ * that explains it, or over its own pause when nothing does.
+ */
+
+static int
+weaveit_run_holds(weaveit_run_t *run, char *err, size_t errlen)
+{
+    int                        rc;
+    size_t                     i, j, n;
+    weaveit_hold_t            *holds;
+    const weaveit_mark_t      *m;
+    const weaveit_markdown_t  *md;
+
+    md = &run->md;
+
+    holds = malloc(md->nmarks * sizeof(weaveit_hold_t));
+    if (holds == NULL) {
+        weaveit_error(err, errlen, "out of memory");
+        return -1;
+    }
+
+    n = 0;
+
+    for (i = 0; i < md->nmarks; i++) {
+        m = &md->marks[i];
+
+        if (m->kind != WEAVEIT_MARK_CODE_BLOCK) {
+            continue;
+        }
+
+        holds[n].start = m->start;
+        holds[n].end = m->end;
+        holds[n].anchor = m->start;
+
+        for (j = i + 1; m->followed && j < md->nmarks; j++) {
+            if (md->marks[j].kind == WEAVEIT_MARK_PARAGRAPH
+                || md->marks[j].kind == WEAVEIT_MARK_LIST)
+            {
+                holds[n].end = md->marks[j].end;
+                break;
+            }
+        }
+
+        n++;
+    }
+
+    rc = weaveit_render_set_holds(run->render, holds, n, err, errlen);
+    free(holds);
+
+    return rc;
+}
+
+
 /* the speech, and the scroll paced by its word timings */
 
 static int
-weaveit_run_speak(weaveit_run_t *run, const char *script, size_t len,
-    char *err, size_t errlen)
+weaveit_run_speak(weaveit_run_t *run, char *err, size_t errlen)
 {
     double                   end;
     weaveit_speech_t        *sp;
@@ -182,7 +357,24 @@ weaveit_run_speak(weaveit_run_t *run, const char *script, size_t len,
     p = run->params;
     sp = &run->speech;
 
-    if (weaveit_speak(p, script, len, sp, err, errlen) != 0) {
+    if (!run->markdown) {
+        if (weaveit_speak(p, run->text, run->text_len, sp, err, errlen)
+            != 0)
+        {
+            return -1;
+        }
+
+    } else if (weaveit_text_blank(run->md.spoken, run->md.spoken_len)) {
+        sp->sample_rate = WEAVEIT_SILENCE_RATE;
+
+        if (weaveit_run_pauses(run, err, errlen) != 0) {
+            return -1;
+        }
+
+    } else if (weaveit_speak(p, run->md.spoken, run->md.spoken_len, sp,
+                             err, errlen) != 0
+               || weaveit_run_pauses(run, err, errlen) != 0)
+    {
         return -1;
     }
 
@@ -190,6 +382,109 @@ weaveit_run_speak(weaveit_run_t *run, const char *script, size_t len,
 
     return weaveit_render_set_timing(run->render, sp->words, sp->nwords,
                                      sp->sample_rate, end, err, errlen);
+}
+
+
+/*
+ * The words move to where they are shown, and the audio opens a pause at
+ * each code block no prose follows, before the first word spoken after it.
+ */
+
+static int
+weaveit_run_pauses(weaveit_run_t *run, char *err, size_t errlen)
+{
+    size_t                     i, w, nw, at, out, cut, gap, extra, n;
+    int16_t                   *pcm;
+    weaveit_word_t            *words;
+    weaveit_speech_t          *sp;
+    const weaveit_mark_t      *m;
+    const weaveit_markdown_t  *md;
+
+    sp = &run->speech;
+    md = &run->md;
+    extra = 0;
+    n = 0;
+
+    for (i = 0; i < md->nmarks; i++) {
+        gap = weaveit_run_pause(run, &md->marks[i]);
+        extra += gap;
+        n += (gap > 0);
+    }
+
+    pcm = malloc((sp->samples + extra + 1) * sizeof(int16_t));
+    words = malloc((sp->nwords + n + 1) * sizeof(weaveit_word_t));
+
+    if (pcm == NULL || words == NULL) {
+        free(pcm);
+        free(words);
+        weaveit_error(err, errlen, "out of memory");
+        return -1;
+    }
+
+    w = 0;
+    nw = 0;
+    at = 0;
+    out = 0;
+
+    for (i = 0; i <= md->nmarks; i++) {
+        m = (i < md->nmarks) ? &md->marks[i] : NULL;
+        gap = m ? weaveit_run_pause(run, m) : 0;
+
+        if (m != NULL && gap == 0) {
+            continue;
+        }
+
+        while (w < sp->nwords && (m == NULL || sp->words[w].offset < m->spoken))
+        {
+            words[nw] = sp->words[w];
+            words[nw].offset = weaveit_markdown_shown(md, sp->words[w].offset);
+            words[nw].sample += (int64_t) (out - at);
+            nw++;
+            w++;
+        }
+
+        cut = (w < sp->nwords) ? (size_t) sp->words[w].sample : sp->samples;
+
+        if (cut > at) {
+            memcpy(pcm + out, sp->pcm + at, (cut - at) * sizeof(int16_t));
+            out += cut - at;
+            at = cut;
+        }
+
+        if (m == NULL) {
+            break;
+        }
+
+        memset(pcm + out, 0, gap * sizeof(int16_t));
+        words[nw].offset = m->start;
+        words[nw].length = 0;
+        words[nw].sample = (int64_t) out;
+        nw++;
+        out += gap;
+    }
+
+    free(sp->pcm);
+    free(sp->words);
+    sp->pcm = pcm;
+    sp->words = words;
+    sp->nwords = nw;
+    sp->samples = out;
+
+    return 0;
+}
+
+
+/* samples of silence a code block is held for; 0 if prose explains it */
+
+static size_t
+weaveit_run_pause(weaveit_run_t *run, const weaveit_mark_t *m)
+{
+    if (m->kind != WEAVEIT_MARK_CODE_BLOCK || m->followed) {
+        return 0;
+    }
+
+    return (size_t) lround(weaveit_markdown_pause(m)
+                           * run->speech.sample_rate);
 }
 
 

@@ -45,10 +45,6 @@ int weaveit_text_check(const char *text, size_t len, const char *what,
  * as a byte range of the shown text.
  */
 
-#define WEAVEIT_FORMAT_AUTO       0     /* markdown if a line opens a fence */
-#define WEAVEIT_FORMAT_TEXT       1
-#define WEAVEIT_FORMAT_MARKDOWN   2
-
 enum {
     WEAVEIT_MARK_PARAGRAPH,
     WEAVEIT_MARK_HEADING,               /* level 1 to 3 */
@@ -92,8 +88,6 @@ typedef struct {
 
 /* WEAVEIT_FORMAT_TEXT or _MARKDOWN: a line starting with ``` */
 int weaveit_format_detect(const char *text, size_t len);
-/* "text", "markdown" (or "auto"): the format, or -1 */
-int weaveit_format_parse(const char *name);
 int weaveit_markdown_parse(const char *text, size_t len,
     weaveit_markdown_t *md, char *err, size_t errlen);
 void weaveit_markdown_free(weaveit_markdown_t *md);
@@ -228,6 +222,21 @@ size_t weaveit_render_missing(weaveit_render_t *r);
 
 /* spans in increasing order, not overlapping; copied */
 int weaveit_render_set_colors(weaveit_render_t *r, const weaveit_span_t *s,
+    size_t n, char *err, size_t errlen);
+
+/*
+ * While a line starting in [start, end) of the script is spoken, the line
+ * at anchor is kept in view as far as the spoken line allows: a code
+ * block stays up while the paragraph after it explains it.
+ */
+typedef struct {
+    size_t            start;
+    size_t            end;
+    size_t            anchor;
+} weaveit_hold_t;
+
+/* holds in increasing order, not overlapping; copied */
+int weaveit_render_set_holds(weaveit_render_t *r, const weaveit_hold_t *h,
     size_t n, char *err, size_t errlen);
 
 /* word timings (speech time, seconds from the first sample) and its end */

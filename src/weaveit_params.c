@@ -49,8 +49,28 @@ weaveit_params_init(weaveit_params_t *p)
     p->crf = WEAVEIT_DEFAULT_CRF;
     p->threads = 0;
     p->title = NULL;
+    p->format = WEAVEIT_FORMAT_AUTO;
     p->note = NULL;
     p->note_data = NULL;
+}
+
+
+int
+weaveit_format_parse(const char *name)
+{
+    if (strcmp(name, "auto") == 0) {
+        return WEAVEIT_FORMAT_AUTO;
+    }
+
+    if (strcmp(name, "text") == 0) {
+        return WEAVEIT_FORMAT_TEXT;
+    }
+
+    if (strcmp(name, "markdown") == 0) {
+        return WEAVEIT_FORMAT_MARKDOWN;
+    }
+
+    return -1;
 }
 
 
@@ -109,6 +129,12 @@ weaveit_params_check(const weaveit_params_t *p, char *err, size_t errlen)
     if (p->crf < 0 || p->crf > 51 || p->threads < 0 || p->threads > 64) {
         weaveit_error(err, errlen, "invalid crf %d or threads %d", p->crf,
                       p->threads);
+        return -1;
+    }
+
+    if (p->format < WEAVEIT_FORMAT_AUTO || p->format > WEAVEIT_FORMAT_MARKDOWN)
+    {
+        weaveit_error(err, errlen, "invalid format %d", p->format);
         return -1;
     }
 

@@ -37,6 +37,7 @@
 #define WEAVEIT_SCROLL_TIME    0.4      /* seconds a line change glides */
 #define WEAVEIT_FOCUS          3        /* spoken line at height / 3 */
 #define WEAVEIT_CHUNK_CHARS    2048     /* of a paragraph laid out at once */
+#define WEAVEIT_NO_ANCHOR      ((size_t) -1)
 
 
 /* one glyph of a shaped run, 26.6 px */
@@ -130,6 +131,15 @@ typedef struct {
 } weaveit_lines_t;
 
 
+/* a weaveit_hold_t in lines, last inclusive */
+
+typedef struct {
+    size_t              first;
+    size_t              last;
+    size_t              anchor;
+} weaveit_held_t;
+
+
 typedef struct {
     uint8_t             y;
     uint8_t             u;
@@ -161,6 +171,9 @@ struct weaveit_render_s {
 
     weaveit_segment_t  *segments;
     size_t              nsegments;
+
+    weaveit_held_t     *holds;
+    size_t              nholds;
 
     weaveit_strip_t    *strips;
     size_t              nstrips;
@@ -362,6 +375,7 @@ weaveit_render_destroy(weaveit_render_t *r)
     free(r->layout.lines);
     free(r->spans);
     free(r->segments);
+    free(r->holds);
     free(r);
 }
 
@@ -1130,13 +1144,91 @@ weaveit_render_set_timing(weaveit_render_t *r, const weaveit_word_t *words,
 }
 
 
+int
+weaveit_render_set_holds(weaveit_render_t *r, const weaveit_hold_t *h,
+    size_t n, char *err, size_t errlen)
+{
+    size_t           i;
+    weaveit_held_t  *held;
+
+    free(r->holds);
+    r->nholds = 0;
+    r->holds = NULL;
+
+    if (n == 0) {
+        return 0;
+    }
+
+    held = malloc(n * sizeof(weaveit_held_t));
+    if (held == NULL) {
+        weaveit_error(err, errlen, "out of memory");
+        return -1;
+    }
+
+    for (i = 0; i < n; i++) {
+        held[i].first = weaveit_render_line_of(r, h[i].start);
+        held[i].last = weaveit_render_line_of(r, h[i].end);
+        held[i].anchor = weaveit_render_line_of(r, h[i].anchor);
+    }
+
+    r->holds = held;
+    r->nholds = n;
+
+    return 0;
+}
+
+
+/* the line a hold keeps in view while this one is spoken, or none */
+
+static size_t
+weaveit_scroll_anchor(weaveit_render_t *r, size_t line)
+{
+    size_t                lo, hi, mid;
+    const weaveit_held_t  *h;
+
+    lo = 0;
+    hi = r->nholds;
+
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+        h = &r->holds[mid];
+
+        if (line < h->first) {
+            hi = mid;
+
+        } else if (line > h->last) {
+            lo = mid + 1;
+
+        } else {
+            return h->anchor;
+        }
+    }
+
+    return WEAVEIT_NO_ANCHOR;
+}
+
+
+/*
+ * The spoken line rests at a third of the height; a held anchor rests at
+ * the top padding instead, if that is higher (the clamp in
+ * weaveit_render_scroll() then keeps the spoken line itself on screen).
+ */
+
 static int
 weaveit_scroll_target(weaveit_render_t *r, size_t line)
 {
-    int  target, max;
+    int     target, max, held;
+    size_t  anchor;
 
     target = weaveit_render_line_top(r, line) + r->line_height / 2
              - r->height / WEAVEIT_FOCUS;
+
+    anchor = weaveit_scroll_anchor(r, line);
+
+    if (anchor != WEAVEIT_NO_ANCHOR) {
+        held = weaveit_render_line_top(r, anchor) - WEAVEIT_PAD_TOP;
+        target = (held < target) ? held : target;
+    }
 
     max = WEAVEIT_PAD_TOP + (int) r->layout.n * r->line_height
           + WEAVEIT_PAD_BOTTOM - r->height;

@@ -218,25 +218,6 @@ weaveit_format_detect(const char *text, size_t len)
 
 
 int
-weaveit_format_parse(const char *name)
-{
-    if (strcmp(name, "auto") == 0) {
-        return WEAVEIT_FORMAT_AUTO;
-    }
-
-    if (strcmp(name, "text") == 0) {
-        return WEAVEIT_FORMAT_TEXT;
-    }
-
-    if (strcmp(name, "markdown") == 0) {
-        return WEAVEIT_FORMAT_MARKDOWN;
-    }
-
-    return -1;
-}
-
-
-int
 weaveit_markdown_parse(const char *text, size_t len, weaveit_markdown_t *md,
     char *err, size_t errlen)
 {
