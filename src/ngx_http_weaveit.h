@@ -369,6 +369,7 @@ typedef struct {
     ngx_str_t                       wallet;
     ngx_str_t                       title;        /* empty: none */
     ngx_str_t                       voice;        /* data NULL: none */
+    ngx_str_t                       format;       /* empty: detected */
     char                            error[NGX_HTTP_WEAVEIT_INPUT_ERRLEN];
 } ngx_http_weaveit_generate_input_t;
 

@@ -88,6 +88,18 @@ my @cases = (
     [ 'title not a string', $json,
       body(script => 'hi', walletAddress => WALLET, title => [1]), 400,
       qr/^title must be a string$/ ],
+    [ 'format unknown', $json,
+      body(script => 'hi', walletAddress => WALLET, format => 'html'), 400,
+      qr/^format must be "text" or "markdown"$/ ],
+    [ 'format auto (no format is auto)', $json,
+      body(script => 'hi', walletAddress => WALLET, format => 'auto'), 400,
+      qr/^format must be "text" or "markdown"$/ ],
+    [ 'format not a string', $json,
+      body(script => 'hi', walletAddress => WALLET, format => ['text']),
+      400, qr/^format must be "text" or "markdown"$/ ],
+    [ 'format in capitals', $json,
+      body(script => 'hi', walletAddress => WALLET, format => 'Markdown'),
+      400, qr/^format must be "text" or "markdown"$/ ],
     [ 'wrong content type', 'text/plain',
       body(script => 'hi', walletAddress => WALLET), 415,
       qr/^Content-Type must be application\/json$/ ],
@@ -134,6 +146,21 @@ $r = $ngx->request(method => 'POST', path => '/api/generate',
                  title => "\x{e9}" x 200, extra => 'ignored'));
 is $r->{status}, 202, '20000 bytes, 200 characters, extra field: accepted';
 is $pg->psql('SELECT count(*) FROM video_jobs'), 1, 'and written';
+is $pg->psql('SELECT count(*) FROM video_jobs WHERE script_format IS NULL'),
+    1, 'without a format: none recorded, the generator detects it';
+
+# a format given is recorded with the job; null is no format
+for my $format ('markdown', 'text', undef) {
+    $r = $ngx->request(method => 'POST', path => '/api/generate',
+        headers => { 'Content-Type' => $json },
+        body => body(script => "Format test.", walletAddress => WALLET,
+                     format => $format));
+    my $f = $format // 'null';
+    is $r->{status}, 202, "format $f: accepted";
+    my $id = eval { decode_json($r->{body})->{jobId} } // '';
+    is $pg->psql("SELECT coalesce(script_format, 'null') FROM video_jobs "
+                 . "WHERE job_id = '$id'"), $f, "format $f: recorded";
+}
 
 $ngx->stop;
 unlike $ngx->error_log, qr/\[(alert|emerg|crit)\]/, 'no alert in error.log';

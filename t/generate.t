@@ -109,6 +109,27 @@ ok WeaveIt::Test::wait_until(60, sub { $pg->psql(
     'a wait-mode client that left: its job completes all the same';
 is $ngx->get('/api/db/health')->{status}, 200, 'and the worker is fine';
 
+# The format reaches the generator (issue 15): a script of one code block
+# is shown, not spoken, and held for 1 s + 0.3 s a line; as text, every
+# line of it is read aloud.
+my $code = "```python\n"
+         . "say('the quick brown fox jumps over the lazy dog once more')\n"
+         . "say('and the dog sleeps on under the warm sun all day long')\n"
+         . "```\n";
+for my $c ([ 'markdown', 'markdown', 1.5, 1.9 ],
+           [ 'detected', undef, 1.5, 1.9 ], [ 'text', 'text', 4, 60 ])
+{
+    my ($name, $format, $min, $max) = @$c;
+    my $m = post_job($ngx, query => '?wait=1', script => $code,
+                     defined $format ? (format => $format) : ());
+    is $m->{json}{status}, 'completed', "a code block as $name: completed";
+    my $f = stored_video($pg, $m->{json}{jobId}, $ngx->dir . "/$name.mp4");
+    my $d = ffprobe_json($f)->{format}{duration} // 0;
+    ok $d >= $min && $d <= $max,
+        "  lasts $min to $max s ($d s): "
+        . ($name eq 'text' ? 'spoken' : 'a pause of 2 lines, unspoken');
+}
+
 $ngx->stop;
 unlike $ngx->error_log, qr/\[(alert|emerg|crit)\]/, 'no alert in error.log';
 
