@@ -291,53 +291,22 @@ weaveit_run_decorate(weaveit_run_t *run, char *err, size_t errlen)
 }
 
 
-/*
- * A code block is held from its first line until the end of the prose
- * that explains it, or over its own pause when nothing does.
- */
+/* the holds, which the renderer copies */
 
 static int
 weaveit_run_holds(weaveit_run_t *run, char *err, size_t errlen)
 {
-    int                        rc;
-    size_t                     i, j, n;
-    weaveit_hold_t            *holds;
-    const weaveit_mark_t      *m;
-    const weaveit_markdown_t  *md;
+    int              rc;
+    size_t           n;
+    weaveit_hold_t  *holds;
 
-    md = &run->md;
-
-    holds = malloc(md->nmarks * sizeof(weaveit_hold_t));
+    holds = malloc(run->md.nmarks * sizeof(weaveit_hold_t));
     if (holds == NULL) {
         weaveit_error(err, errlen, "out of memory");
         return -1;
     }
 
-    n = 0;
-
-    for (i = 0; i < md->nmarks; i++) {
-        m = &md->marks[i];
-
-        if (m->kind != WEAVEIT_MARK_CODE_BLOCK) {
-            continue;
-        }
-
-        holds[n].start = m->start;
-        holds[n].end = m->end;
-        holds[n].anchor = m->start;
-
-        for (j = i + 1; m->followed && j < md->nmarks; j++) {
-            if (md->marks[j].kind == WEAVEIT_MARK_PARAGRAPH
-                || md->marks[j].kind == WEAVEIT_MARK_LIST)
-            {
-                holds[n].end = md->marks[j].end;
-                break;
-            }
-        }
-
-        n++;
-    }
-
+    n = weaveit_markdown_holds(&run->md, holds);
     rc = weaveit_render_set_holds(run->render, holds, n, err, errlen);
     free(holds);
 

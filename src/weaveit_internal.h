@@ -67,6 +67,17 @@ typedef struct {
     int               followed;         /* code block: prose is spoken after */
 } weaveit_mark_t;
 
+/*
+ * While a line starting in [start, end) of the text is spoken, the line
+ * at anchor is kept in view as far as the spoken line allows: a code
+ * block stays up while the paragraph after it explains it.
+ */
+typedef struct {
+    size_t            start;
+    size_t            end;
+    size_t            anchor;
+} weaveit_hold_t;
+
 /* spoken bytes [spoken, spoken + len) are shown at [shown, shown + len) */
 typedef struct {
     size_t            spoken;
@@ -93,6 +104,13 @@ int weaveit_markdown_parse(const char *text, size_t len,
 void weaveit_markdown_free(weaveit_markdown_t *md);
 /* the shown byte a spoken byte comes from */
 size_t weaveit_markdown_shown(const weaveit_markdown_t *md, size_t spoken);
+/*
+ * The holds of the code blocks, in order, into room for md->nmarks: from
+ * a block's first line to the end of the prose that explains it, or over
+ * the block alone when none does.  Returns how many.
+ */
+size_t weaveit_markdown_holds(const weaveit_markdown_t *md,
+    weaveit_hold_t *holds);
 /* seconds a code block no prose follows is held: 1 + 0.3 a line, <= 8 */
 double weaveit_markdown_pause(const weaveit_mark_t *block);
 
@@ -223,17 +241,6 @@ size_t weaveit_render_missing(weaveit_render_t *r);
 /* spans in increasing order, not overlapping; copied */
 int weaveit_render_set_colors(weaveit_render_t *r, const weaveit_span_t *s,
     size_t n, char *err, size_t errlen);
-
-/*
- * While a line starting in [start, end) of the script is spoken, the line
- * at anchor is kept in view as far as the spoken line allows: a code
- * block stays up while the paragraph after it explains it.
- */
-typedef struct {
-    size_t            start;
-    size_t            end;
-    size_t            anchor;
-} weaveit_hold_t;
 
 /* holds in increasing order, not overlapping; copied */
 int weaveit_render_set_holds(weaveit_render_t *r, const weaveit_hold_t *h,

@@ -315,6 +315,41 @@ weaveit_markdown_shown(const weaveit_markdown_t *md, size_t spoken)
 }
 
 
+size_t
+weaveit_markdown_holds(const weaveit_markdown_t *md, weaveit_hold_t *holds)
+{
+    size_t                 i, j, n;
+    const weaveit_mark_t  *m;
+
+    n = 0;
+
+    for (i = 0; i < md->nmarks; i++) {
+        m = &md->marks[i];
+
+        if (m->kind != WEAVEIT_MARK_CODE_BLOCK) {
+            continue;
+        }
+
+        holds[n].start = m->start;
+        holds[n].end = m->end;
+        holds[n].anchor = m->start;
+
+        for (j = i + 1; m->followed && j < md->nmarks; j++) {
+            if (md->marks[j].kind == WEAVEIT_MARK_PARAGRAPH
+                || md->marks[j].kind == WEAVEIT_MARK_LIST)
+            {
+                holds[n].end = md->marks[j].end;
+                break;
+            }
+        }
+
+        n++;
+    }
+
+    return n;
+}
+
+
 double
 weaveit_markdown_pause(const weaveit_mark_t *block)
 {

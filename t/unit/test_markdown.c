@@ -2,7 +2,9 @@
  * Markdown-lite: what is shown, what is spoken, and the way back from a
  * spoken word to the screen, for the blocks and inline styles and for the
  * edge cases of issue 15 (unterminated fence, empty block, 500-line block,
- * a script of one code block, quotes, CRLF, tabs).
+ * a script of one code block, quotes, CRLF, tabs); and on screen, a code
+ * block held whole in view while the paragraph after it is spoken, the
+ * spoken line highlighted.
  */
 
 #include <stdlib.h>
@@ -12,7 +14,17 @@
 #include "tap.h"
 
 
+#define W     1280
+#define H     720
+#define RATE  10000                     /* samples a second of the timing */
+#define WORD  2000                      /* samples a word */
+
+
 static weaveit_markdown_t  md;
+
+static uint8_t  plane_y[W * H], plane_u[W * H / 4], plane_v[W * H / 4];
+static uint8_t *planes[3] = { plane_y, plane_u, plane_v };
+static const int linesize[3] = { W, W / 2, W / 2 };
 
 
 static int
@@ -117,6 +129,156 @@ static const char  tutorial[] =
     "the code.\n";
 
 
+/*
+ * The word timing a speech of md.spoken would give, a word every WORD
+ * samples, its offset mapped back to the shown text; returns how many.
+ */
+
+static size_t
+timing(weaveit_word_t *words, size_t max)
+{
+    size_t  i, n;
+
+    n = 0;
+
+    for (i = 0; i < md.spoken_len && n < max; i++) {
+        if (md.spoken[i] == ' ' || md.spoken[i] == '\n'
+            || (i > 0 && md.spoken[i - 1] != ' ' && md.spoken[i - 1] != '\n'))
+        {
+            continue;
+        }
+
+        words[n].offset = weaveit_markdown_shown(&md, i);
+        words[n].length = 1;
+        words[n].sample = (int64_t) n * WORD;
+        n++;
+    }
+
+    return n;
+}
+
+
+/* the picture's pixel at x, y is the highlight band's colour */
+
+static int
+highlighted(int x, int y)
+{
+    uint8_t  by, bu, bv;
+
+    weaveit_rgb_to_yuv(0xfff3c4, &by, &bu, &bv);
+
+    return plane_y[y * W + x] == by
+           && plane_u[(y / 2) * (W / 2) + x / 2] == bu
+           && plane_v[(y / 2) * (W / 2) + x / 2] == bv;
+}
+
+
+/*
+ * Ten paragraphs of prose push a six-line block well down the page; the
+ * paragraph after it wraps over several lines.  At the start of each of
+ * its words, every line of the block is on screen, and the spoken line
+ * is highlighted; without the hold the block's first line would be gone.
+ */
+
+static void
+test_hold(void)
+{
+    int                 scroll, top, fits, lit, line_height;
+    char                err[256], *p, script[8192];
+    size_t              i, l, n, nholds, spoken, first, last, held;
+    double              t;
+    weaveit_hold_t      holds[64];
+    weaveit_word_t      words[1024];
+    weaveit_params_t    params;
+    weaveit_render_t   *r;
+
+    p = script;
+
+    for (i = 0; i < 10; i++) {
+        p += sprintf(p, "Paragraph %zu of the preface.\n\n", i);
+    }
+
+    p += sprintf(p, "```c\nint\nmain(void)\n{\n    puts(\"hi\");\n"
+                 "    return 0;\n}\n```\n");
+
+    for (i = 0; i < 30; i++) {
+        p += sprintf(p, "explain%zu ", i);
+    }
+
+    sprintf(p, "\n\nThe end.\n");
+
+    weaveit_params_init(&params);
+    r = NULL;
+
+    if (parse(script) != 0) {
+        ok(0, "the held script parses");
+        return;
+    }
+
+    r = weaveit_render_create(&params, md.shown, md.shown_len, err,
+                              sizeof(err));
+    n = timing(words, 1024);
+    nholds = weaveit_markdown_holds(&md, holds);
+
+    ok(r != NULL && nholds == 1
+       && weaveit_render_set_holds(r, holds, nholds, err, sizeof(err)) == 0
+       && weaveit_render_set_timing(r, words, n, RATE,
+                                    (double) n * WORD / RATE, err,
+                                    sizeof(err)) == 0,
+       "a renderer with the block's hold and a word every 0.2 s");
+
+    if (r == NULL || nholds != 1) {
+        weaveit_render_destroy(r);
+        return;
+    }
+
+    first = weaveit_render_line_of(r, holds[0].start);
+    last = first + 5;
+    line_height = weaveit_render_line_height(r);
+    fits = 1;
+    lit = 1;
+    held = 0;
+
+    for (i = 0; i < n; i++) {
+        if (words[i].offset < md.shown_len
+            && strncmp(md.shown + words[i].offset, "explain", 7) != 0)
+        {
+            continue;
+        }
+
+        t = (double) words[i].sample / RATE + 0.01;
+        scroll = weaveit_render_scroll(r, t, &spoken);
+
+        for (l = first; l <= last; l++) {
+            top = weaveit_render_line_top(r, l) - scroll;
+            fits &= (top >= 0 && top + line_height <= H);
+        }
+
+        fits &= (spoken == weaveit_render_line_of(r, words[i].offset));
+
+        weaveit_render_frame(r, t, planes, linesize);
+        top = weaveit_render_line_top(r, spoken) - scroll;
+        lit &= highlighted(80 - 8, top + line_height / 2);
+        lit &= !highlighted(80 - 8, weaveit_render_line_top(r, first)
+                                    - scroll + line_height / 2);
+        held++;
+    }
+
+    ok(held == 30 && weaveit_render_line_of(r, holds[0].end) > first + 8,
+       "30 words explain the block, over several lines (%zu)", held);
+    ok(fits, "every line of the block is on screen while they are spoken");
+    ok(lit, "the spoken line is highlighted, the block's line is not");
+
+    weaveit_render_set_holds(r, NULL, 0, err, sizeof(err));
+    scroll = weaveit_render_scroll(r, (double) words[n - 8].sample / RATE
+                                      + 0.01, &spoken);
+    ok(weaveit_render_line_top(r, first) - scroll < 0,
+       "without the hold, the block's first line would have scrolled away");
+
+    weaveit_render_destroy(r);
+}
+
+
 int
 main(void)
 {
@@ -124,7 +286,7 @@ main(void)
     char                  *big, *p;
     const weaveit_mark_t  *m;
 
-    tap_plan(38);
+    tap_plan(43);
 
     ok(weaveit_format_detect(tutorial, strlen(tutorial))
        == WEAVEIT_FORMAT_MARKDOWN, "a line opening a fence means markdown");
@@ -254,6 +416,8 @@ main(void)
 
     ok(parse("_a and *b* and _c") == 0 && spoken_is("_a and b and _c"),
        "a lone _ leaves * emphasis alone");
+
+    test_hold();
 
     weaveit_markdown_free(&md);
 
