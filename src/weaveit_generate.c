@@ -9,6 +9,7 @@
  */
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,11 +23,44 @@
 #define WEAVEIT_CODE_PANEL      0xf1f3f5
 #define WEAVEIT_CODE_INLINE     0x9c2f1f
 
+/* a code block's language name, as long as any Source-highlight knows */
+#define WEAVEIT_LANG_MAX        32
+
+
+/* the token classes' colours, in WEAVEIT_TOKEN_* order */
+static const uint32_t  weaveit_token_colors[WEAVEIT_TOKENS] = {
+    0x0033b3,                           /* keyword */
+    0x00627a,                           /* type */
+    0x067d17,                           /* string */
+    0x1750eb,                           /* number */
+    0x8c8c8c,                           /* comment */
+    0x7a3e9d,                           /* function */
+    0x9e880d                            /* preprocessor */
+};
+
+
+typedef struct {
+    weaveit_span_t          *spans;
+    size_t                   n;
+    size_t                   size;
+    int                      oom;
+} weaveit_spans_t;
+
+
+/* a code block being highlighted: its offset, and where colour is up to */
+
+typedef struct {
+    weaveit_spans_t         *spans;
+    size_t                   base;
+    size_t                   at;
+} weaveit_code_t;
+
 
 /* the state of one weaveit_generate() call, start to finish */
 
 typedef struct {
     const weaveit_params_t  *params;
+    const char              *script;
     const char              *text;          /* as shown */
     size_t                   text_len;
     int                      markdown;
@@ -49,6 +83,12 @@ static int weaveit_run_format(weaveit_run_t *run, const char *script,
     size_t len, char *err, size_t errlen);
 static int weaveit_run_decorate(weaveit_run_t *run, char *err,
     size_t errlen);
+static void weaveit_run_code(weaveit_run_t *run, weaveit_spans_t *spans,
+    const weaveit_mark_t *m);
+static void weaveit_run_token(void *data, size_t start, size_t end,
+    int token);
+static void weaveit_spans_add(weaveit_spans_t *spans, size_t start,
+    size_t end, uint32_t foreground, uint32_t background);
 static int weaveit_run_holds(weaveit_run_t *run, char *err, size_t errlen);
 static int weaveit_run_speak(weaveit_run_t *run, char *err, size_t errlen);
 static int weaveit_run_pauses(weaveit_run_t *run, char *err, size_t errlen);
@@ -207,6 +247,7 @@ weaveit_run_format(weaveit_run_t *run, const char *script, size_t len,
 {
     int  format;
 
+    run->script = script;
     run->text = script;
     run->text_len = len;
     format = run->params->format;
@@ -237,57 +278,166 @@ weaveit_run_format(weaveit_run_t *run, const char *script, size_t len,
 }
 
 
-/* Markdown: code on its panel, inline code in its colour, blocks held */
+/* Markdown: code on its panel, highlighted, inline code in its colour */
 
 static int
 weaveit_run_decorate(weaveit_run_t *run, char *err, size_t errlen)
 {
     int                        rc;
-    size_t                     i, n;
-    weaveit_span_t            *spans;
+    size_t                     i;
+    weaveit_spans_t            spans;
     const weaveit_mark_t      *m;
     const weaveit_markdown_t  *md;
 
     md = &run->md;
 
-    if (!run->markdown || md->nmarks == 0) {
+    if (!run->markdown) {
         return 0;
     }
 
-    spans = malloc(md->nmarks * sizeof(weaveit_span_t));
-    if (spans == NULL) {
-        weaveit_error(err, errlen, "out of memory");
-        return -1;
-    }
-
-    n = 0;
+    memset(&spans, 0, sizeof(weaveit_spans_t));
 
     for (i = 0; i < md->nmarks; i++) {
         m = &md->marks[i];
 
-        if (m->start == m->end || (m->kind != WEAVEIT_MARK_CODE_BLOCK
-                                   && m->kind != WEAVEIT_MARK_CODE))
-        {
-            continue;
-        }
+        if (m->kind == WEAVEIT_MARK_CODE_BLOCK) {
+            weaveit_run_code(run, &spans, m);
 
-        spans[n].start = m->start;
-        spans[n].end = m->end;
-        spans[n].foreground = (m->kind == WEAVEIT_MARK_CODE)
-                              ? WEAVEIT_CODE_INLINE : WEAVEIT_COLOR_NONE;
-        spans[n].background = (m->kind == WEAVEIT_MARK_CODE_BLOCK)
-                              ? WEAVEIT_CODE_PANEL : WEAVEIT_COLOR_NONE;
-        n++;
+        } else if (m->kind == WEAVEIT_MARK_CODE) {
+            weaveit_spans_add(&spans, m->start, m->end, WEAVEIT_CODE_INLINE,
+                              WEAVEIT_COLOR_NONE);
+        }
     }
 
-    rc = weaveit_render_set_colors(run->render, spans, n, err, errlen);
-    free(spans);
+    if (spans.oom) {
+        free(spans.spans);
+        weaveit_error(err, errlen, "out of memory");
+        return -1;
+    }
+
+    rc = weaveit_render_set_colors(run->render, spans.spans, spans.n, err,
+                                   errlen);
+    free(spans.spans);
 
     if (rc != 0) {
         return -1;
     }
 
     return weaveit_run_holds(run, err, errlen);
+}
+
+
+/*
+ * A code block: its tokens in their colours and the text between them
+ * plain, all on the panel.  Highlighting that fails leaves the block
+ * plain, with a note: it is no reason to lose the video.
+ */
+
+static void
+weaveit_run_code(weaveit_run_t *run, weaveit_spans_t *spans,
+    const weaveit_mark_t *m)
+{
+    char                     lang[WEAVEIT_LANG_MAX + 1], err[256];
+    char                     note[sizeof(err) + 32];
+    size_t                   n;
+    const char              *name;
+    weaveit_code_t           code;
+    const weaveit_params_t  *p;
+
+    p = run->params;
+    code.spans = spans;
+    code.base = m->start;
+    code.at = m->start;
+
+    /* the language is the info string's first word: "python title=x" */
+    name = run->script + m->lang;
+
+    for (n = 0; n < m->lang_len && n < WEAVEIT_LANG_MAX && name[n] != ' '
+                && name[n] != '\t' && name[n] != '{'; n++)
+    {
+        lang[n] = (name[n] >= 'A' && name[n] <= 'Z') ? name[n] - 'A' + 'a'
+                                                     : name[n];
+    }
+
+    lang[n] = '\0';
+
+    if (n > 0
+        && weaveit_highlight(lang, run->md.shown + m->start,
+                             m->end - m->start, weaveit_run_token, &code,
+                             err, sizeof(err)) != 0
+        && p->note != NULL)
+    {
+        (void) snprintf(note, sizeof(note), "code shown plain: %s", err);
+        p->note(p->note_data, note);
+    }
+
+    weaveit_spans_add(spans, code.at, m->end, WEAVEIT_COLOR_NONE,
+                      WEAVEIT_CODE_PANEL);
+}
+
+
+static void
+weaveit_run_token(void *data, size_t start, size_t end, int token)
+{
+    weaveit_code_t  *code;
+
+    code = data;
+    start += code->base;
+    end += code->base;
+
+    if (start < code->at || token < 0 || token >= WEAVEIT_TOKENS) {
+        return;
+    }
+
+    weaveit_spans_add(code->spans, code->at, start, WEAVEIT_COLOR_NONE,
+                      WEAVEIT_CODE_PANEL);
+    weaveit_spans_add(code->spans, start, end, weaveit_token_colors[token],
+                      WEAVEIT_CODE_PANEL);
+    code->at = end;
+}
+
+
+/* an empty span is none; one that continues the last in its colours
+ * extends it (Source-highlight gives a comment word by word) */
+
+static void
+weaveit_spans_add(weaveit_spans_t *spans, size_t start, size_t end,
+    uint32_t foreground, uint32_t background)
+{
+    size_t           size;
+    weaveit_span_t  *s;
+
+    if (start >= end || spans->oom) {
+        return;
+    }
+
+    s = spans->n ? &spans->spans[spans->n - 1] : NULL;
+
+    if (s != NULL && s->end == start && s->foreground == foreground
+        && s->background == background)
+    {
+        s->end = end;
+        return;
+    }
+
+    if (spans->n == spans->size) {
+        size = spans->size ? 2 * spans->size : 64;
+        s = realloc(spans->spans, size * sizeof(weaveit_span_t));
+
+        if (s == NULL) {
+            spans->oom = 1;
+            return;
+        }
+
+        spans->spans = s;
+        spans->size = size;
+    }
+
+    s = &spans->spans[spans->n++];
+    s->start = start;
+    s->end = end;
+    s->foreground = foreground;
+    s->background = background;
 }
 
 

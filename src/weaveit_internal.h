@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "weaveit.h"
+#include "weaveit_highlight.h"
 
 
 /* the core's messages: weaveit_params.c */

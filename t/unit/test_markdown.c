@@ -21,6 +21,7 @@
 
 
 static weaveit_markdown_t  md;
+static const char         *highlighted_code;
 
 static uint8_t  plane_y[W * H], plane_u[W * H / 4], plane_v[W * H / 4];
 static uint8_t *planes[3] = { plane_y, plane_u, plane_v };
@@ -279,6 +280,133 @@ test_hold(void)
 }
 
 
+/* the class of every byte of the code, and whether tokens came in order */
+
+typedef struct {
+    int     kind[256];
+    size_t  last;
+    int     ordered;
+} tokens_t;
+
+
+static void
+token(void *data, size_t start, size_t end, int kind)
+{
+    size_t     i;
+    tokens_t  *t;
+
+    t = data;
+    t->ordered &= (start >= t->last && end > start && end <= 256);
+    t->last = end;
+
+    for (i = start; i < end && i < 256; i++) {
+        t->kind[i] = kind;
+    }
+}
+
+
+/* every byte of the first occurrence of text is of class kind */
+
+static int
+all_of(const tokens_t *t, const char *text, int kind)
+{
+    size_t       i, at;
+    const char  *p;
+
+    p = strstr(highlighted_code, text);
+
+    if (p == NULL) {
+        return 0;
+    }
+
+    at = (size_t) (p - highlighted_code);
+
+    for (i = 0; i < strlen(text); i++) {
+        if (t->kind[at + i] != kind) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* no byte has a class */
+
+static int
+plain(const tokens_t *t)
+{
+    size_t  i;
+
+    for (i = 0; i < 256; i++) {
+        if (t->kind[i] != WEAVEIT_TOKEN_NONE) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static int
+highlight(const char *lang, const char *code, tokens_t *t)
+{
+    char    err[256];
+    size_t  i;
+
+    for (i = 0; i < 256; i++) {
+        t->kind[i] = WEAVEIT_TOKEN_NONE;
+    }
+
+    t->last = 0;
+    t->ordered = 1;
+    highlighted_code = code;
+
+    if (weaveit_highlight(lang, code, strlen(code), token, t, err,
+                          sizeof(err)) != 0)
+    {
+        diag("highlight: %s", err);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static void
+test_highlight(void)
+{
+    tokens_t  t;
+
+    ok(highlight("python", "def greet(name):\n    # say hi\n"
+                 "    return \"Hi, \" + name * 2\n", &t) == 0
+       && t.ordered, "python: tokens in order, as byte ranges");
+    ok(all_of(&t, "def", WEAVEIT_TOKEN_KEYWORD)
+       && all_of(&t, "return", WEAVEIT_TOKEN_KEYWORD),
+       "def and return are keywords");
+    ok(all_of(&t, "\"Hi, \"", WEAVEIT_TOKEN_STRING), "a string");
+    ok(all_of(&t, "# say hi", WEAVEIT_TOKEN_COMMENT),
+       "a comment, at the second line's offsets");
+    ok(all_of(&t, "2", WEAVEIT_TOKEN_NUMBER)
+       && all_of(&t, "greet", WEAVEIT_TOKEN_FUNCTION)
+       && all_of(&t, " + name ", WEAVEIT_TOKEN_NONE),
+       "a number, a function, and plain text between");
+
+    ok(highlight("c", "#include <stdio.h>\n/* a\n   b */ int x;\n", &t)
+       == 0 && all_of(&t, "int", WEAVEIT_TOKEN_TYPE)
+       && all_of(&t, "/* a", WEAVEIT_TOKEN_COMMENT)
+       && all_of(&t, "   b */", WEAVEIT_TOKEN_COMMENT),
+       "c: a type, and a comment over two lines");
+    ok(all_of(&t, "#include", WEAVEIT_TOKEN_PREPROCESSOR),
+       "c: the preprocessor");
+
+    ok(highlight("klingon", "def x(): pass\n", &t) == 0 && plain(&t),
+       "an unknown language: no token, no error");
+    ok(highlight("../../etc/passwd", "root\n", &t) == 0 && plain(&t),
+       "a path is no language");
+}
+
+
 int
 main(void)
 {
@@ -286,7 +414,7 @@ main(void)
     char                  *big, *p;
     const weaveit_mark_t  *m;
 
-    tap_plan(43);
+    tap_plan(52);
 
     ok(weaveit_format_detect(tutorial, strlen(tutorial))
        == WEAVEIT_FORMAT_MARKDOWN, "a line opening a fence means markdown");
@@ -418,6 +546,7 @@ main(void)
        "a lone _ leaves * emphasis alone");
 
     test_hold();
+    test_highlight();
 
     weaveit_markdown_free(&md);
 
