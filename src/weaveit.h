@@ -32,6 +32,7 @@ typedef struct {
     int           threads;              /* x264 threads, 0 = auto */
     const char   *title;                /* NULL or blank = no title card */
     int           format;               /* WEAVEIT_FORMAT_AUTO */
+    int           theme;                /* WEAVEIT_THEME_LIGHT */
 
     /* retries and other news worth a log line; NULL: none */
     void        (*note)(void *data, const char *text);
@@ -59,6 +60,10 @@ typedef struct {
 #define WEAVEIT_FORMAT_AUTO      0
 #define WEAVEIT_FORMAT_TEXT      1
 #define WEAVEIT_FORMAT_MARKDOWN  2
+
+/* the colours of a video: weaveit_render.c has their table */
+#define WEAVEIT_THEME_LIGHT      0
+#define WEAVEIT_THEME_DARK       1
 
 #define WEAVEIT_SPEECH_ESPEAK   0       /* embedded espeak-ng */
 #define WEAVEIT_SPEECH_OPENAI   1       /* POST /v1/audio/speech over HTTP */
@@ -118,6 +123,10 @@ int weaveit_x264_preset_valid(const char *name);
 
 /* "auto", "text", "markdown": WEAVEIT_FORMAT_*, or -1 */
 int weaveit_format_parse(const char *name);
+
+/* "light", "dark": WEAVEIT_THEME_*, or -1; and back, NULL if none */
+int weaveit_theme_parse(const char *name);
+const char *weaveit_theme_name(int theme);
 
 /* 1 if a speech server may be asked for this format (not headerless pcm) */
 int weaveit_speech_format_valid(const char *name);

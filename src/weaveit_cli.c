@@ -10,7 +10,7 @@
  *
  *   options: [--size WxH] [--fps N] [--font F] [--font-size N] [--voice V]
  *            [--rate N] [--preset P] [--crf N] [--threads N]
- *            [--format auto|text|markdown]
+ *            [--format auto|text|markdown] [--theme light|dark]
  *            [--speech espeak|openai] [--speech-url URL]
  *            [--speech-model NAME] [--speech-key-file F]
  *            [--speech-format F] [--speech-timeout S]
@@ -130,6 +130,8 @@ static int weaveit_cli_size(weaveit_cli_conf_t *conf, size_t offset,
     const char *arg);
 static int weaveit_cli_format(weaveit_cli_conf_t *conf, size_t offset,
     const char *arg);
+static int weaveit_cli_theme(weaveit_cli_conf_t *conf, size_t offset,
+    const char *arg);
 static int weaveit_cli_speech(weaveit_cli_conf_t *conf, size_t offset,
     const char *arg);
 static int weaveit_cli_key_file(weaveit_cli_conf_t *conf, size_t offset,
@@ -178,6 +180,7 @@ static const weaveit_cli_option_t  weaveit_cli_options[] = {
     { "crf",        weaveit_cli_number, weaveit_cli_param(crf) },
     { "threads",    weaveit_cli_number, weaveit_cli_param(threads) },
     { "format",     weaveit_cli_format, 0 },
+    { "theme",      weaveit_cli_theme,  0 },
     { "speech",     weaveit_cli_speech, 0 },
     { "speech-url", weaveit_cli_string, weaveit_cli_param(speech_url) },
     { "speech-model", weaveit_cli_string, weaveit_cli_param(speech_model) },
@@ -210,7 +213,7 @@ weaveit_cli_usage(FILE *f)
             "options: [--size WxH] [--fps N] [--font F] [--font-size N] "
             "[--voice V]\n"
             "         [--rate N] [--preset P] [--crf N] [--threads N]\n"
-            "         [--format auto|text|markdown]\n"
+            "         [--format auto|text|markdown] [--theme light|dark]\n"
             "         [--speech espeak|openai] [--speech-url URL] "
             "[--speech-model NAME]\n"
             "         [--speech-key-file F] [--speech-format F] "
@@ -393,6 +396,23 @@ weaveit_cli_format(weaveit_cli_conf_t *conf, size_t offset, const char *arg)
     if (conf->params.format < 0) {
         fprintf(stderr, "weaveit-render: bad --format \"%s\" (auto, text "
                 "or markdown)\n", arg);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static int
+weaveit_cli_theme(weaveit_cli_conf_t *conf, size_t offset, const char *arg)
+{
+    (void) offset;
+
+    conf->params.theme = weaveit_theme_parse(arg);
+
+    if (conf->params.theme < 0) {
+        fprintf(stderr, "weaveit-render: bad --theme \"%s\" (light or "
+                "dark)\n", arg);
         return -1;
     }
 

@@ -19,24 +19,8 @@
 /* espeak-ng's rate: the audio of a script that is all code blocks */
 #define WEAVEIT_SILENCE_RATE    22050
 
-/* Markdown's colours on the light page */
-#define WEAVEIT_CODE_PANEL      0xf1f3f5
-#define WEAVEIT_CODE_INLINE     0x9c2f1f
-
 /* a code block's language name, as long as any Source-highlight knows */
 #define WEAVEIT_LANG_MAX        32
-
-
-/* the token classes' colours, in WEAVEIT_TOKEN_* order */
-static const uint32_t  weaveit_token_colors[WEAVEIT_TOKENS] = {
-    0x0033b3,                           /* keyword */
-    0x00627a,                           /* type */
-    0x067d17,                           /* string */
-    0x1750eb,                           /* number */
-    0x8c8c8c,                           /* comment */
-    0x7a3e9d,                           /* function */
-    0x9e880d                            /* preprocessor */
-};
 
 
 typedef struct {
@@ -51,6 +35,7 @@ typedef struct {
 
 typedef struct {
     weaveit_spans_t         *spans;
+    const weaveit_theme_t   *theme;
     size_t                   base;
     size_t                   at;
 } weaveit_code_t;
@@ -304,7 +289,8 @@ weaveit_run_decorate(weaveit_run_t *run, char *err, size_t errlen)
             weaveit_run_code(run, &spans, m);
 
         } else if (m->kind == WEAVEIT_MARK_CODE) {
-            weaveit_spans_add(&spans, m->start, m->end, WEAVEIT_CODE_INLINE,
+            weaveit_spans_add(&spans, m->start, m->end,
+                              weaveit_theme(run->params->theme)->code,
                               WEAVEIT_COLOR_NONE);
         }
     }
@@ -346,6 +332,7 @@ weaveit_run_code(weaveit_run_t *run, weaveit_spans_t *spans,
 
     p = run->params;
     code.spans = spans;
+    code.theme = weaveit_theme(p->theme);
     code.base = m->start;
     code.at = m->start;
 
@@ -372,7 +359,7 @@ weaveit_run_code(weaveit_run_t *run, weaveit_spans_t *spans,
     }
 
     weaveit_spans_add(spans, code.at, m->end, WEAVEIT_COLOR_NONE,
-                      WEAVEIT_CODE_PANEL);
+                      code.theme->panel);
 }
 
 
@@ -390,9 +377,9 @@ weaveit_run_token(void *data, size_t start, size_t end, int token)
     }
 
     weaveit_spans_add(code->spans, code->at, start, WEAVEIT_COLOR_NONE,
-                      WEAVEIT_CODE_PANEL);
-    weaveit_spans_add(code->spans, start, end, weaveit_token_colors[token],
-                      WEAVEIT_CODE_PANEL);
+                      code->theme->panel);
+    weaveit_spans_add(code->spans, start, end, code->theme->tokens[token],
+                      code->theme->panel);
     code->at = end;
 }
 

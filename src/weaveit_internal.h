@@ -225,6 +225,19 @@ typedef struct {
 } weaveit_span_t;
 
 
+/* a theme's colours, 0xRRGGBB */
+typedef struct {
+    uint32_t          background;
+    uint32_t          text;
+    uint32_t          band;             /* the spoken line */
+    uint32_t          panel;            /* code blocks */
+    uint32_t          code;             /* inline code */
+    uint32_t          tokens[WEAVEIT_TOKENS];
+} weaveit_theme_t;
+
+/* the colours of WEAVEIT_THEME_*, which weaveit_params_check() allows */
+const weaveit_theme_t *weaveit_theme(int theme);
+
 /* text is not copied: it must outlive the renderer */
 weaveit_render_t *weaveit_render_create(const weaveit_params_t *p,
     const char *text, size_t len, char *err, size_t errlen);

@@ -50,6 +50,7 @@ weaveit_params_init(weaveit_params_t *p)
     p->threads = 0;
     p->title = NULL;
     p->format = WEAVEIT_FORMAT_AUTO;
+    p->theme = WEAVEIT_THEME_LIGHT;
     p->note = NULL;
     p->note_data = NULL;
 }
@@ -71,6 +72,35 @@ weaveit_format_parse(const char *name)
     }
 
     return -1;
+}
+
+
+static const char  *weaveit_themes[] = { "light", "dark" };
+
+
+int
+weaveit_theme_parse(const char *name)
+{
+    int  i;
+
+    for (i = 0; i < (int) weaveit_nelts(weaveit_themes); i++) {
+        if (strcmp(name, weaveit_themes[i]) == 0) {
+            return i;
+        }
+    }
+
+    return -1;
+}
+
+
+const char *
+weaveit_theme_name(int theme)
+{
+    if (theme < 0 || theme >= (int) weaveit_nelts(weaveit_themes)) {
+        return NULL;
+    }
+
+    return weaveit_themes[theme];
 }
 
 
@@ -132,9 +162,11 @@ weaveit_params_check(const weaveit_params_t *p, char *err, size_t errlen)
         return -1;
     }
 
-    if (p->format < WEAVEIT_FORMAT_AUTO || p->format > WEAVEIT_FORMAT_MARKDOWN)
+    if (p->format < WEAVEIT_FORMAT_AUTO || p->format > WEAVEIT_FORMAT_MARKDOWN
+        || weaveit_theme_name(p->theme) == NULL)
     {
-        weaveit_error(err, errlen, "invalid format %d", p->format);
+        weaveit_error(err, errlen, "invalid format %d or theme %d",
+                      p->format, p->theme);
         return -1;
     }
 

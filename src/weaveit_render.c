@@ -231,10 +231,19 @@ static void weaveit_blend(const weaveit_canvas_t *c, int px, int py, int a,
     uint8_t y, uint8_t u, uint8_t v);
 
 
-/* colours */
-#define WEAVEIT_BG_RGB       0xffffff
-#define WEAVEIT_TEXT_RGB     0x222222
-#define WEAVEIT_BAND_RGB     0xfff3c4
+/*
+ * The themes: light (the original's white page and #222 text) and dark.
+ * Tokens in WEAVEIT_TOKEN_* order: keyword, type, string, number,
+ * comment, function, preprocessor.
+ */
+static const weaveit_theme_t  weaveit_themes[] = {
+    { 0xffffff, 0x222222, 0xfff3c4, 0xf1f3f5, 0x9c2f1f,
+      { 0x0033b3, 0x00627a, 0x067d17, 0x1750eb, 0x8c8c8c, 0x7a3e9d,
+        0x9e880d } },
+    { 0x1e1f22, 0xdfe1e5, 0x3d3a26, 0x2b2d30, 0xe8a07f,
+      { 0xcf8e6d, 0x16baac, 0x6aab73, 0x2aacb8, 0x7a7e85, 0x56a8f5,
+        0xb3ae60 } }
+};
 
 
 static pthread_once_t  weaveit_linebreak_once = PTHREAD_ONCE_INIT;
@@ -247,11 +256,19 @@ weaveit_linebreak_init(void)
 }
 
 
+const weaveit_theme_t *
+weaveit_theme(int theme)
+{
+    return &weaveit_themes[theme == WEAVEIT_THEME_DARK];
+}
+
+
 weaveit_render_t *
 weaveit_render_create(const weaveit_params_t *p, const char *text, size_t len,
     char *err, size_t errlen)
 {
-    weaveit_render_t  *r;
+    weaveit_render_t       *r;
+    const weaveit_theme_t  *theme;
 
     pthread_once(&weaveit_linebreak_once, weaveit_linebreak_init);
 
@@ -271,10 +288,11 @@ weaveit_render_create(const weaveit_params_t *p, const char *text, size_t len,
     r->text_width = p->width - 2 * WEAVEIT_PAD_X;
     r->line_height = (int) lround(p->font_size * WEAVEIT_LINE_SPACING);
 
-    weaveit_rgb_to_yuv(WEAVEIT_BG_RGB, &r->bg.y, &r->bg.u, &r->bg.v);
-    weaveit_rgb_to_yuv(WEAVEIT_TEXT_RGB, &r->text_color.y, &r->text_color.u,
+    theme = weaveit_theme(p->theme);
+    weaveit_rgb_to_yuv(theme->background, &r->bg.y, &r->bg.u, &r->bg.v);
+    weaveit_rgb_to_yuv(theme->text, &r->text_color.y, &r->text_color.u,
                        &r->text_color.v);
-    weaveit_rgb_to_yuv(WEAVEIT_BAND_RGB, &r->band.y, &r->band.u, &r->band.v);
+    weaveit_rgb_to_yuv(theme->band, &r->band.y, &r->band.u, &r->band.v);
 
     if (r->text_width < p->font_size * 4 || r->line_height >= r->height) {
         weaveit_error(err, errlen, "frame %dx%d too small for %d px text",
