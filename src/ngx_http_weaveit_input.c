@@ -12,6 +12,7 @@
 
 
 #include "ngx_http_weaveit.h"
+#include "weaveit.h"
 
 
 static json_t *ngx_http_weaveit_load_object(ngx_str_t *body, char *error,
@@ -25,16 +26,19 @@ static const char *ngx_http_weaveit_check_text(json_t *text, size_t max,
     const char *not_string, const char *too_long, ngx_str_t *s);
 static const char *ngx_http_weaveit_check_format(json_t *format,
     ngx_str_t *s);
+static const char *ngx_http_weaveit_check_theme(json_t *theme,
+    ngx_str_t *s);
 static const char *ngx_http_weaveit_check_award(json_t *points,
     ngx_int_t *n);
 
 
 /*
- * POST /api/generate {script, walletAddress, title?, voice?, format?},
- * checked in the original service's order, then the voice (whether this
- * server allows it is the caller's to check: it knows the configuration)
- * and the format.  NULL: in->json holds the body, which the caller
- * releases once it has copied the fields; otherwise the message.
+ * POST /api/generate {script, walletAddress, title?, voice?, format?,
+ * theme?}, checked in the original service's order, then the voice
+ * (whether this server allows it is the caller's to check: it knows the
+ * configuration), the format and the theme.  NULL: in->json holds the
+ * body, which the caller releases once it has copied the fields;
+ * otherwise the message.
  */
 
 const char *
@@ -75,6 +79,11 @@ ngx_http_weaveit_generate_input(ngx_str_t *body, size_t max_script,
     if (error == NULL) {
         error = ngx_http_weaveit_check_format(
                     json_object_get(in->json, "format"), &in->format);
+    }
+
+    if (error == NULL) {
+        error = ngx_http_weaveit_check_theme(
+                    json_object_get(in->json, "theme"), &in->theme);
     }
 
     if (error != NULL) {
@@ -282,10 +291,7 @@ ngx_http_weaveit_check_text(json_t *text, size_t max, const char *not_string,
 }
 
 
-/*
- * "text" or "markdown", the names weaveit_format_parse() knows; without
- * it the generator looks at the script (*s is empty)
- */
+/* "text" or "markdown"; without it the generator looks (*s is empty) */
 
 static const char *
 ngx_http_weaveit_check_format(json_t *format, ngx_str_t *s)
@@ -301,9 +307,36 @@ ngx_http_weaveit_check_format(json_t *format, ngx_str_t *s)
 
     name = json_is_string(format) ? json_string_value(format) : "";
 
-    if (ngx_strcmp(name, "text") != 0 && ngx_strcmp(name, "markdown") != 0)
-    {
+    /* "auto" is the absence of a format, not one */
+    if (weaveit_format_parse(name) <= WEAVEIT_FORMAT_AUTO) {
         return "format must be \"text\" or \"markdown\"";
+    }
+
+    s->data = (u_char *) name;
+    s->len = ngx_strlen(name);
+
+    return NULL;
+}
+
+
+/* a theme of the core's table; without it, the location's (*s empty) */
+
+static const char *
+ngx_http_weaveit_check_theme(json_t *theme, ngx_str_t *s)
+{
+    const char  *name;
+
+    s->len = 0;
+    s->data = NULL;
+
+    if (theme == NULL || json_is_null(theme)) {
+        return NULL;
+    }
+
+    name = json_is_string(theme) ? json_string_value(theme) : "";
+
+    if (weaveit_theme_parse(name) < 0) {
+        return "theme must be \"light\" or \"dark\"";
     }
 
     s->data = (u_char *) name;

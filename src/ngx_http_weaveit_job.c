@@ -63,6 +63,7 @@ typedef struct {
     char                          *title;
     char                          *voice;
     char                          *format;       /* NULL: detected */
+    char                          *theme;        /* NULL: light */
     ngx_http_weaveit_gen_t         gen;
     ngx_msec_t                     started;
     ngx_msec_t                     elapsed;
@@ -95,6 +96,7 @@ struct ngx_http_weaveit_jobs_s {
     ngx_uint_t                     nargs;
     ngx_uint_t                     voice_arg;    /* argv[] of --voice's */
     ngx_uint_t                     format_arg;   /* of --format's */
+    ngx_uint_t                     theme_arg;    /* of --theme's */
     char                         **envp;
     ngx_queue_t                    running;
     ngx_int_t                      nrunning;
@@ -232,7 +234,8 @@ static const char  ngx_http_weaveit_job_claim_sql[] =
     "    attempts = j.attempts + 1, progress = 0,"
     "    updated_at = now()"
     "  FROM c WHERE j.job_id = c.job_id"
-    "  RETURNING j.job_id, j.script_body, j.title, j.voice, j.script_format";
+    "  RETURNING j.job_id, j.script_body, j.title, j.voice, j.script_format,"
+    "    j.theme";
 
 /* a job deleted meanwhile counts as failed */
 
@@ -556,7 +559,7 @@ ngx_http_weaveit_job_speech_args(ngx_http_weaveit_jobs_t *jobs,
 }
 
 
-/* the script's format, which a job's own format replaces */
+/* the script's format and the theme, which a job's own replace */
 
 static ngx_int_t
 ngx_http_weaveit_job_format_arg(ngx_http_weaveit_jobs_t *jobs,
@@ -564,7 +567,13 @@ ngx_http_weaveit_job_format_arg(ngx_http_weaveit_jobs_t *jobs,
 {
     jobs->format_arg = args->nelts + 1;
 
-    return ngx_http_weaveit_job_option(args, "--format", "auto");
+    if (ngx_http_weaveit_job_option(args, "--format", "auto") != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    jobs->theme_arg = args->nelts + 1;
+
+    return ngx_http_weaveit_job_option(args, "--theme", "light");
 }
 
 
@@ -1028,10 +1037,13 @@ ngx_http_weaveit_job_start(ngx_http_weaveit_jobs_t *jobs, PGresult *res,
     job->voice = job->title + title_len + 1;
     ngx_memcpy(job->voice, PQgetvalue(res, row, 3), voice_len);
 
-    /* the table's CHECK allows these two, or NULL */
+    /* the table's CHECKs allow these two each, or NULL */
     job->format = PQgetisnull(res, row, 4) ? NULL
                   : (ngx_strcmp(PQgetvalue(res, row, 4), "markdown") == 0)
                   ? "markdown" : "text";
+    job->theme = PQgetisnull(res, row, 5) ? NULL
+                 : (ngx_strcmp(PQgetvalue(res, row, 5), "dark") == 0)
+                 ? "dark" : "light";
 
     job->gen.argv = ngx_http_weaveit_job_voice_argv(job);
     job->gen.envp = jobs->envp;
@@ -1064,7 +1076,7 @@ ngx_http_weaveit_job_start(ngx_http_weaveit_jobs_t *jobs, PGresult *res,
 }
 
 
-/* the worker's command line, with the job's voice and format if it has */
+/* the worker's command line, with the job's voice, format and theme */
 
 static char *const *
 ngx_http_weaveit_job_voice_argv(ngx_http_weaveit_running_t *job)
@@ -1074,7 +1086,7 @@ ngx_http_weaveit_job_voice_argv(ngx_http_weaveit_running_t *job)
 
     jobs = job->jobs;
 
-    if (job->voice[0] == '\0' && job->format == NULL) {
+    if (job->voice[0] == '\0' && job->format == NULL && job->theme == NULL) {
         return jobs->argv;
     }
 
@@ -1087,6 +1099,10 @@ ngx_http_weaveit_job_voice_argv(ngx_http_weaveit_running_t *job)
 
     if (job->format != NULL) {
         argv[jobs->format_arg] = job->format;
+    }
+
+    if (job->theme != NULL) {
+        argv[jobs->theme_arg] = job->theme;
     }
 
     return argv;

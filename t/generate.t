@@ -130,6 +130,21 @@ for my $c ([ 'markdown', 'markdown', 1.5, 1.9 ],
         . ($name eq 'text' ? 'spoken' : 'a pause of 2 lines, unspoken');
 }
 
+# "theme": the page of a dark video is dark, a light one's white
+for my $theme ('dark', 'light') {
+    my $t = post_job($ngx, query => '?wait=1', script => 'Dark or light.',
+                     theme => $theme);
+    my $f = stored_video($pg, $t->{json}{jobId}, $ngx->dir . "/$theme.mp4");
+    my $cmd = "ffmpeg -nostdin -v error -i '$f' -frames:v 1 -f rawvideo "
+            . '-pix_fmt gray -vf crop=16:16:0:0 -';
+    my $luma = `$cmd`;
+    my $mean = 0;
+    $mean += $_ for unpack 'C*', $luma;
+    $mean /= length($luma) || 1;
+    ok $theme eq 'dark' ? $mean < 60 : $mean > 200,
+        "theme $theme: the page's luma is $mean";
+}
+
 $ngx->stop;
 unlike $ngx->error_log, qr/\[(alert|emerg|crit)\]/, 'no alert in error.log';
 
