@@ -364,6 +364,13 @@ static ngx_command_t  ngx_http_weaveit_commands[] = {
       0,
       NULL },
 
+    { ngx_string("weaveit_video_cfr"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_weaveit_main_conf_t, video_cfr),
+      NULL },
+
     { ngx_string("weaveit_video_fps"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -559,6 +566,7 @@ ngx_http_weaveit_create_main_conf(ngx_conf_t *cf)
     wmcf->video_width = NGX_CONF_UNSET;
     wmcf->video_height = NGX_CONF_UNSET;
     wmcf->video_fps = NGX_CONF_UNSET;
+    wmcf->video_cfr = NGX_CONF_UNSET;
     wmcf->font_size = NGX_CONF_UNSET;
     wmcf->speech_rate = NGX_CONF_UNSET;
     wmcf->speech = NGX_CONF_UNSET_UINT;
@@ -622,6 +630,7 @@ ngx_http_weaveit_init_render_conf(ngx_http_weaveit_main_conf_t *wmcf)
     ngx_conf_init_value(wmcf->video_width, defaults.width);
     ngx_conf_init_value(wmcf->video_height, defaults.height);
     ngx_conf_init_value(wmcf->video_fps, defaults.fps);
+    ngx_conf_init_value(wmcf->video_cfr, defaults.cfr);
     ngx_conf_init_value(wmcf->font_size, defaults.font_size);
     ngx_conf_init_value(wmcf->speech_rate, defaults.speech_rate);
 

@@ -164,6 +164,7 @@ typedef struct {
     ngx_int_t                       video_width;
     ngx_int_t                       video_height;
     ngx_int_t                       video_fps;
+    ngx_flag_t                      video_cfr;
     ngx_str_t                       font;
     ngx_int_t                       font_size;
     ngx_str_t                       voice;

@@ -559,12 +559,17 @@ ngx_http_weaveit_job_speech_args(ngx_http_weaveit_jobs_t *jobs,
 }
 
 
-/* the script's format and the theme, which a job's own replace */
+/*
+ * The script's format and the theme, which a job's own replace, and
+ * constant frame rate
+ */
 
 static ngx_int_t
 ngx_http_weaveit_job_format_arg(ngx_http_weaveit_jobs_t *jobs,
     ngx_array_t *args)
 {
+    char  **arg;
+
     jobs->format_arg = args->nelts + 1;
 
     if (ngx_http_weaveit_job_option(args, "--format", "auto") != NGX_OK) {
@@ -573,7 +578,22 @@ ngx_http_weaveit_job_format_arg(ngx_http_weaveit_jobs_t *jobs,
 
     jobs->theme_arg = args->nelts + 1;
 
-    return ngx_http_weaveit_job_option(args, "--theme", "light");
+    if (ngx_http_weaveit_job_option(args, "--theme", "light") != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (!jobs->conf->video_cfr) {
+        return NGX_OK;
+    }
+
+    arg = ngx_array_push(args);
+    if (arg == NULL) {
+        return NGX_ERROR;
+    }
+
+    *arg = "--cfr";
+
+    return NGX_OK;
 }
 
 

@@ -33,6 +33,7 @@ typedef struct {
     const char   *title;                /* NULL or blank = no title card */
     int           format;               /* WEAVEIT_FORMAT_AUTO */
     int           theme;                /* WEAVEIT_THEME_LIGHT */
+    int           cfr;                  /* every frame encoded, or 0 */
 
     /* retries and other news worth a log line; NULL: none */
     void        (*note)(void *data, const char *text);

@@ -10,7 +10,7 @@
  *
  *   options: [--size WxH] [--fps N] [--font F] [--font-size N] [--voice V]
  *            [--rate N] [--preset P] [--crf N] [--threads N]
- *            [--format auto|text|markdown] [--theme light|dark]
+ *            [--format auto|text|markdown] [--theme light|dark] [--cfr]
  *            [--speech espeak|openai] [--speech-url URL]
  *            [--speech-model NAME] [--speech-key-file F]
  *            [--speech-format F] [--speech-timeout S]
@@ -213,7 +213,8 @@ weaveit_cli_usage(FILE *f)
             "options: [--size WxH] [--fps N] [--font F] [--font-size N] "
             "[--voice V]\n"
             "         [--rate N] [--preset P] [--crf N] [--threads N]\n"
-            "         [--format auto|text|markdown] [--theme light|dark]\n"
+            "         [--format auto|text|markdown] [--theme light|dark] "
+            "[--cfr]\n"
             "         [--speech espeak|openai] [--speech-url URL] "
             "[--speech-model NAME]\n"
             "         [--speech-key-file F] [--speech-format F] "
@@ -232,7 +233,7 @@ static int
 weaveit_cli_parse(int argc, char **argv, weaveit_cli_conf_t *conf)
 {
     int                          c, i, opt, operands;
-    struct option                longopts[WEAVEIT_CLI_NOPTIONS + 5];
+    struct option                longopts[WEAVEIT_CLI_NOPTIONS + 6];
     const weaveit_cli_option_t  *o;
 
     for (i = 0; i < (int) WEAVEIT_CLI_NOPTIONS; i++) {
@@ -249,6 +250,9 @@ weaveit_cli_parse(int argc, char **argv, weaveit_cli_conf_t *conf)
     };
     longopts[i++] = (struct option) {
         "list-voices", no_argument, &conf->mode, WEAVEIT_CLI_LIST_VOICES
+    };
+    longopts[i++] = (struct option) {
+        "cfr", no_argument, &conf->params.cfr, 1
     };
     longopts[i++] = (struct option) { "help", no_argument, NULL, 'h' };
     longopts[i] = (struct option) { NULL, 0, NULL, 0 };

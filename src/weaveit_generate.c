@@ -623,7 +623,8 @@ weaveit_run_timeline(weaveit_run_t *run)
  * moves, the highlight moves on, the title card ends): most of a narration
  * is the text at rest, and an unchanged picture simply lasts longer in the
  * MP4 (timestamps stay on the 1 / fps grid).  A picture is repeated at
- * least once a second so players never wait long for one.
+ * least once a second so players never wait long for one; p->cfr
+ * repeats every one, for editors that mis-time a variable frame rate.
  */
 
 static int
@@ -669,7 +670,7 @@ weaveit_generate_frames(weaveit_run_t *run, atomic_int *progress, char *err,
         changed = (title != last_title || scroll != last_scroll
                    || spoken != last_spoken);
 
-        if (!changed && i - sent < (unsigned) p->fps) {
+        if (!changed && !p->cfr && i - sent < (unsigned) p->fps) {
             continue;
         }
 

@@ -51,6 +51,7 @@ weaveit_params_init(weaveit_params_t *p)
     p->title = NULL;
     p->format = WEAVEIT_FORMAT_AUTO;
     p->theme = WEAVEIT_THEME_LIGHT;
+    p->cfr = 0;
     p->note = NULL;
     p->note_data = NULL;
 }

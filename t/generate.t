@@ -148,4 +148,23 @@ for my $theme ('dark', 'light') {
 $ngx->stop;
 unlike $ngx->error_log, qr/\[(alert|emerg|crit)\]/, 'no alert in error.log';
 
+# weaveit_video_cfr on: every frame encoded, at the configured rate (and
+# above, without it, far fewer)
+my $cfr = WeaveIt::Nginx->start(pg => $pg, main => thread_pool(),
+    http => 'weaveit_thread_pool weaveit; weaveit_job_interval 200ms;'
+          . 'weaveit_video_size 320x180; weaveit_video_fps 12;'
+          . 'weaveit_video_cfr on;',
+    server => api_locations());
+my $c = post_job($cfr, query => '?wait=1', script => script_words(12));
+is $c->{json}{status}, 'completed', 'weaveit_video_cfr on: completed';
+my $cf = stored_video($pg, $c->{json}{jobId}, $cfr->dir . '/cfr.mp4');
+my $cmd = "ffprobe -v error -select_streams v -count_frames -show_entries "
+        . "stream=avg_frame_rate,nb_read_frames,duration -of json '$cf'";
+my $probe_cfr = `$cmd`;
+my ($s) = @{ (eval { decode_json($probe_cfr) } // {})->{streams} // [{}] };
+is $s->{avg_frame_rate}, '12/1', '  avg_frame_rate is the configured 12/1';
+is $s->{nb_read_frames}, int($s->{duration} * 12 + 0.5),
+    "  every frame is there ($s->{nb_read_frames} in $s->{duration} s)";
+$cfr->stop;
+
 done_testing;
