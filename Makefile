@@ -39,7 +39,7 @@ PLAYWRIGHT := playwright-core@1.61.1
 test: browser
 	@scripts/deps.sh build run test
 	@$(MAKE) -s all fuzz-build
-	prove -r t/
+	prove -j2 -r t/
 
 browser:
 	@scripts/deps.sh test

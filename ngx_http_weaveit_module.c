@@ -104,6 +104,12 @@ static ngx_conf_post_t  ngx_http_weaveit_job_interval_post = {
     ngx_http_weaveit_check_interval
 };
 
+static ngx_conf_enum_t  ngx_http_weaveit_themes[] = {
+    { ngx_string("light"), WEAVEIT_THEME_LIGHT },
+    { ngx_string("dark"), WEAVEIT_THEME_DARK },
+    { ngx_null_string, 0 }
+};
+
 static ngx_conf_enum_t  ngx_http_weaveit_auth_modes[] = {
     { ngx_string("off"), NGX_HTTP_WEAVEIT_AUTH_OFF },
     { ngx_string("signature"), NGX_HTTP_WEAVEIT_AUTH_SIGNATURE },
@@ -239,6 +245,13 @@ static ngx_command_t  ngx_http_weaveit_commands[] = {
       offsetof(ngx_http_weaveit_loc_conf_t, max_script),
       &ngx_http_weaveit_max_script_bounds },
 
+    { ngx_string("weaveit_theme"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_weaveit_loc_conf_t, theme),
+      &ngx_http_weaveit_themes },
+
     { ngx_string("weaveit_signup_points"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -349,6 +362,13 @@ static ngx_command_t  ngx_http_weaveit_commands[] = {
       ngx_http_weaveit_video_size,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("weaveit_video_cfr"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_weaveit_main_conf_t, video_cfr),
       NULL },
 
     { ngx_string("weaveit_video_fps"),
@@ -554,6 +574,7 @@ ngx_http_weaveit_create_main_conf(ngx_conf_t *cf)
     wmcf->video_width = NGX_CONF_UNSET;
     wmcf->video_height = NGX_CONF_UNSET;
     wmcf->video_fps = NGX_CONF_UNSET;
+    wmcf->video_cfr = NGX_CONF_UNSET;
     wmcf->font_size = NGX_CONF_UNSET;
     wmcf->speech_rate = NGX_CONF_UNSET;
     wmcf->speech = NGX_CONF_UNSET_UINT;
@@ -617,6 +638,7 @@ ngx_http_weaveit_init_render_conf(ngx_http_weaveit_main_conf_t *wmcf)
     ngx_conf_init_value(wmcf->video_width, defaults.width);
     ngx_conf_init_value(wmcf->video_height, defaults.height);
     ngx_conf_init_value(wmcf->video_fps, defaults.fps);
+    ngx_conf_init_value(wmcf->video_cfr, defaults.cfr);
     ngx_conf_init_value(wmcf->font_size, defaults.font_size);
     ngx_conf_init_value(wmcf->speech_rate, defaults.speech_rate);
 
@@ -657,6 +679,7 @@ ngx_http_weaveit_create_loc_conf(ngx_conf_t *cf)
      */
 
     wlcf->max_script = NGX_CONF_UNSET_SIZE;
+    wlcf->theme = NGX_CONF_UNSET_UINT;
     wlcf->signup_points = NGX_CONF_UNSET;
     wlcf->generate_cost = NGX_CONF_UNSET;
     wlcf->max_pending = NGX_CONF_UNSET;
@@ -678,6 +701,7 @@ ngx_http_weaveit_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_weaveit_loc_conf_t *conf = child;
 
     ngx_conf_merge_size_value(conf->max_script, prev->max_script, 20000);
+    ngx_conf_merge_uint_value(conf->theme, prev->theme, WEAVEIT_THEME_LIGHT);
     ngx_conf_merge_value(conf->signup_points, prev->signup_points, 0);
     ngx_conf_merge_value(conf->generate_cost, prev->generate_cost, 0);
     ngx_conf_merge_value(conf->max_pending, prev->max_pending, 1000);

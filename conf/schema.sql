@@ -162,6 +162,27 @@ BEGIN
 END
 $weaveit$;
 
+-- 4: the format of a job's script (issue #15), NULL: the generator looks;
+-- and the theme of its video, NULL: light.
+DO $weaveit$
+BEGIN
+    IF EXISTS (SELECT 1 FROM weaveit_schema WHERE version = 4) THEN
+        RETURN;
+    END IF;
+
+    ALTER TABLE video_jobs ADD COLUMN IF NOT EXISTS script_format TEXT
+        CHECK (script_format IN ('text', 'markdown'));
+    ALTER TABLE video_jobs ADD COLUMN IF NOT EXISTS theme TEXT
+        CHECK (theme IN ('light', 'dark'));
+
+    -- The function of migration 3 took no format: no caller may reach it.
+    DROP FUNCTION IF EXISTS weaveit_create_job(UUID, TEXT, TEXT, TEXT,
+        INTEGER, INTEGER, INTEGER, INTEGER, TEXT, TIMESTAMPTZ, TEXT);
+
+    INSERT INTO weaveit_schema (version) VALUES (4);
+END
+$weaveit$;
+
 -- The seed's timestamps are "timestamp without time zone", written by
 -- NOW() in the session's time zone: this spells them in ISO 8601 UTC.
 CREATE OR REPLACE FUNCTION weaveit_iso(ts TIMESTAMP) RETURNS TEXT
@@ -185,13 +206,14 @@ $$;
 -- (the signup points for a wallet not seen yet).
 -- p_signature: lowercase hex SHA-256 of the signature, NULL when unsigned;
 -- p_signature_expires: until when the signature would be accepted;
--- p_voice: the voice the job is narrated with.
+-- p_voice: the voice the job is narrated with; p_format: its script's
+-- format, 'text', 'markdown' or NULL (detected); p_theme: its video's.
 CREATE OR REPLACE FUNCTION weaveit_create_job(
     p_job_id UUID, p_wallet TEXT, p_script TEXT, p_title TEXT,
     p_signup_points INTEGER, p_cost INTEGER, p_max_pending INTEGER,
     p_max_wallet_pending INTEGER, p_signature TEXT,
-    p_signature_expires TIMESTAMPTZ, p_voice TEXT,
-    OUT outcome TEXT, OUT points INTEGER)
+    p_signature_expires TIMESTAMPTZ, p_voice TEXT, p_format TEXT,
+    p_theme TEXT, OUT outcome TEXT, OUT points INTEGER)
 LANGUAGE plpgsql AS $$
 BEGIN
     -- a refusal raises WI000 with the outcome as its message: the
@@ -252,9 +274,10 @@ BEGIN
         END IF;
 
         INSERT INTO video_jobs (job_id, wallet_address, script_body, title,
-                                voice, status, points_charged)
+                                voice, script_format, theme, status,
+                                points_charged)
             VALUES (p_job_id, p_wallet, p_script, p_title, p_voice,
-                    'pending', p_cost);
+                    p_format, p_theme, 'pending', p_cost);
         outcome := 'created';
 
     EXCEPTION WHEN SQLSTATE 'WI000' THEN

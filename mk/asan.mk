@@ -22,4 +22,4 @@ asan:
 test-asan: browser
 	@scripts/deps.sh build run test
 	@$(MAKE) -s asan
-	scripts/prove-asan.sh -r t/
+	scripts/prove-asan.sh -j2 -r t/

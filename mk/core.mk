@@ -11,16 +11,26 @@ WEAVEIT_CORE_PKGS := libavcodec libavformat libavutil libswresample \
 WEAVEIT_CORE_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -O2 -g -pthread \
                        $(WEAVEIT_SANITIZE) \
                        $(shell pkg-config --cflags $(WEAVEIT_CORE_PKGS))
-WEAVEIT_CORE_LIBS := $(shell pkg-config --libs $(WEAVEIT_CORE_PKGS)) \
-                     -lm -pthread
+# GNU Source-highlight is C++: its shim is the core's one C++ file, and
+# whatever links the core takes libstdc++ too
+WEAVEIT_HIGHLIGHT_LIBS := $(shell pkg-config --libs source-highlight) \
+                          -lstdc++
+WEAVEIT_CORE_CXXFLAGS := -std=gnu++17 -Wall -Wextra -Werror -O2 -g -pthread \
+                         $(WEAVEIT_SANITIZE) \
+                         $(shell pkg-config --cflags source-highlight)
 
-WEAVEIT_CORE_HDRS := src/weaveit.h src/weaveit_internal.h
+WEAVEIT_CORE_LIBS := $(shell pkg-config --libs $(WEAVEIT_CORE_PKGS)) \
+                     $(WEAVEIT_HIGHLIGHT_LIBS) -lm -pthread
+
+WEAVEIT_CORE_HDRS := src/weaveit.h src/weaveit_internal.h \
+                     src/weaveit_highlight.h
 # every src/weaveit_*.c but the CLI and its sandbox (libseccomp); of these
 # the nginx module links weaveit_params.c alone (config)
 WEAVEIT_CORE_CLI_SRCS := src/weaveit_cli.c src/weaveit_sandbox.c
 WEAVEIT_CORE_SRCS := $(filter-out $(WEAVEIT_CORE_CLI_SRCS),\
                        $(wildcard src/weaveit_*.c))
-WEAVEIT_CORE_OBJS := $(WEAVEIT_CORE_SRCS:src/%.c=$(WEAVEIT_OUT)/core/%.o)
+WEAVEIT_CORE_OBJS := $(WEAVEIT_CORE_SRCS:src/%.c=$(WEAVEIT_OUT)/core/%.o) \
+                     $(WEAVEIT_OUT)/core/weaveit_highlight.o
 WEAVEIT_CORE_LIB  := $(WEAVEIT_OUT)/libweaveit.a
 WEAVEIT_CORE_RENDER := $(WEAVEIT_OUT)/weaveit-render
 WEAVEIT_CORE_UNIT := $(patsubst t/unit/%.c,$(WEAVEIT_OUT)/unit/%,\
@@ -33,6 +43,11 @@ core: $(WEAVEIT_CORE_LIB) $(WEAVEIT_CORE_RENDER) $(WEAVEIT_CORE_UNIT)
 $(WEAVEIT_OUT)/core/%.o: src/%.c $(WEAVEIT_CORE_HDRS) mk/core.mk
 	@mkdir -p $(@D)
 	$(CC) $(WEAVEIT_CORE_CFLAGS) -c $< -o $@
+
+$(WEAVEIT_OUT)/core/weaveit_highlight.o: src/weaveit_highlight.cpp \
+                                src/weaveit_highlight.h mk/core.mk
+	@mkdir -p $(@D)
+	$(CXX) $(WEAVEIT_CORE_CXXFLAGS) -c $< -o $@
 
 $(WEAVEIT_CORE_LIB): $(WEAVEIT_CORE_OBJS)
 	@mkdir -p $(@D)

@@ -8,7 +8,7 @@ build_pkgs="gcc make pkg-config nginx-core nginx-dev libpcre2-dev zlib1g-dev
     espeak-ng-data libavcodec-dev libavformat-dev libavutil-dev
     libswresample-dev libswscale-dev libfreetype-dev fonts-dejavu-core
     libharfbuzz-dev libfribidi-dev libunibreak-dev libfontconfig-dev
-    libseccomp-dev libcurl4-openssl-dev"
+    libseccomp-dev libcurl4-openssl-dev g++ libsource-highlight-dev"
 run_pkgs="postgresql-15 postgresql-client-15 curl fonts-noto-core
     fonts-noto-cjk fonts-noto-color-emoji"
 # pkg:command entries are satisfied by the command from anywhere (a Node.js

@@ -164,6 +164,7 @@ typedef struct {
     ngx_int_t                       video_width;
     ngx_int_t                       video_height;
     ngx_int_t                       video_fps;
+    ngx_flag_t                      video_cfr;
     ngx_str_t                       font;
     ngx_int_t                       font_size;
     ngx_str_t                       voice;
@@ -189,6 +190,7 @@ typedef struct {
 typedef struct {
     /* POST /api/generate */
     size_t                          max_script;
+    ngx_uint_t                      theme;        /* WEAVEIT_THEME_* */
     ngx_int_t                       signup_points;
     ngx_int_t                       generate_cost;
     ngx_int_t                       max_pending;
@@ -370,6 +372,8 @@ typedef struct {
     ngx_str_t                       wallet;
     ngx_str_t                       title;        /* empty: none */
     ngx_str_t                       voice;        /* data NULL: none */
+    ngx_str_t                       format;       /* empty: detected */
+    ngx_str_t                       theme;        /* empty: the conf's */
     char                            error[NGX_HTTP_WEAVEIT_INPUT_ERRLEN];
 } ngx_http_weaveit_generate_input_t;
 

@@ -8,6 +8,7 @@
 
 
 #include "ngx_http_weaveit.h"
+#include "weaveit.h"
 #include "ngx_http_weaveit_demo.h"
 
 #include <uuid/uuid.h>
@@ -20,7 +21,7 @@
 
 typedef struct {
     ngx_http_weaveit_pg_query_t    query;
-    const char                    *values[11];
+    const char                    *values[13];
     ngx_str_t                      job_id;
     ngx_int_t                      cost;
     ngx_uint_t                     wait;
@@ -106,7 +107,7 @@ static const char  ngx_http_weaveit_health_sql[] = "SELECT 1";
 static const char  ngx_http_weaveit_create_job_sql[] =
     "SELECT outcome, points FROM weaveit_create_job("
     "$1::uuid, $2, $3, $4, $5::int, $6::int, $7::int, $8::int, $9,"
-    " to_timestamp($10::bigint), $11)";
+    " to_timestamp($10::bigint), $11, $12, $13)";
 
 static const char  ngx_http_weaveit_status_sql[] =
     "SELECT j.job_id, j.status, j.error_message,"
@@ -481,7 +482,8 @@ ngx_http_weaveit_generate_body(ngx_http_request_t *r)
 
 /*
  * NGX_DECLINED: ctx->values[1..3] hold the wallet, the script and the
- * title (or NULL), ctx->values[10] the voice, and the request goes on;
+ * title (or NULL), ctx->values[10] the voice, ctx->values[11] the format
+ * (or NULL), ctx->values[12] the theme, and the request goes on;
  * anything else is the status to finalize the request with (a 400 was
  * sent)
  */
@@ -519,11 +521,18 @@ ngx_http_weaveit_generate_parse(ngx_http_request_t *r,
     ctx->values[3] = in.title.len
                      ? ngx_http_weaveit_pstrdup(r->pool, &in.title) : NULL;
     ctx->values[10] = ngx_http_weaveit_pstrdup(r->pool, &in.voice);
+    ctx->values[11] = in.format.len
+                      ? ngx_http_weaveit_pstrdup(r->pool, &in.format) : NULL;
+    ctx->values[12] = in.theme.len
+                      ? ngx_http_weaveit_pstrdup(r->pool, &in.theme)
+                      : weaveit_theme_name((int) wlcf->theme);
 
     json_decref(in.json);
 
     if (ctx->values[1] == NULL || ctx->values[2] == NULL
-        || (in.title.len && ctx->values[3] == NULL) || ctx->values[10] == NULL)
+        || (in.title.len && ctx->values[3] == NULL) || ctx->values[10] == NULL
+        || (in.format.len && ctx->values[11] == NULL)
+        || ctx->values[12] == NULL)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -656,7 +665,7 @@ ngx_http_weaveit_generate_create(ngx_http_request_t *r,
     }
 
     if (ngx_http_weaveit_send_query(r, &ctx->query,
-                                    ngx_http_weaveit_create_job_sql, 11,
+                                    ngx_http_weaveit_create_job_sql, 13,
                                     ctx->values,
                                     ngx_http_weaveit_generate_created)
         != NGX_OK)

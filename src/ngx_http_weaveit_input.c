@@ -12,6 +12,7 @@
 
 
 #include "ngx_http_weaveit.h"
+#include "weaveit.h"
 
 
 static json_t *ngx_http_weaveit_load_object(ngx_str_t *body, char *error,
@@ -23,15 +24,21 @@ static const char *ngx_http_weaveit_check_wallet(json_t *wallet,
     ngx_str_t *s);
 static const char *ngx_http_weaveit_check_text(json_t *text, size_t max,
     const char *not_string, const char *too_long, ngx_str_t *s);
+static const char *ngx_http_weaveit_check_format(json_t *format,
+    ngx_str_t *s);
+static const char *ngx_http_weaveit_check_theme(json_t *theme,
+    ngx_str_t *s);
 static const char *ngx_http_weaveit_check_award(json_t *points,
     ngx_int_t *n);
 
 
 /*
- * POST /api/generate {script, walletAddress, title?, voice?}, checked in
- * the original service's order, then the voice (whether this server
- * allows it is the caller's to check: it knows the configuration).  NULL: in->json holds the body, which the
- * caller releases once it has copied the fields; otherwise the message.
+ * POST /api/generate {script, walletAddress, title?, voice?, format?,
+ * theme?}, checked in the original service's order, then the voice
+ * (whether this server allows it is the caller's to check: it knows the
+ * configuration), the format and the theme.  NULL: in->json holds the
+ * body, which the caller releases once it has copied the fields;
+ * otherwise the message.
  */
 
 const char *
@@ -67,6 +74,16 @@ ngx_http_weaveit_generate_input(ngx_str_t *body, size_t max_script,
                     json_object_get(in->json, "voice"),
                     NGX_HTTP_WEAVEIT_VOICE_MAX, "voice must be a string",
                     NGX_HTTP_WEAVEIT_VOICE_UNKNOWN, &in->voice);
+    }
+
+    if (error == NULL) {
+        error = ngx_http_weaveit_check_format(
+                    json_object_get(in->json, "format"), &in->format);
+    }
+
+    if (error == NULL) {
+        error = ngx_http_weaveit_check_theme(
+                    json_object_get(in->json, "theme"), &in->theme);
     }
 
     if (error != NULL) {
@@ -271,6 +288,61 @@ ngx_http_weaveit_check_text(json_t *text, size_t max, const char *not_string,
     }
 
     return (chars > max) ? too_long : NULL;
+}
+
+
+/* "text" or "markdown"; without it the generator looks (*s is empty) */
+
+static const char *
+ngx_http_weaveit_check_format(json_t *format, ngx_str_t *s)
+{
+    const char  *name;
+
+    s->len = 0;
+    s->data = NULL;
+
+    if (format == NULL || json_is_null(format)) {
+        return NULL;
+    }
+
+    name = json_is_string(format) ? json_string_value(format) : "";
+
+    /* "auto" is the absence of a format, not one */
+    if (weaveit_format_parse(name) <= WEAVEIT_FORMAT_AUTO) {
+        return "format must be \"text\" or \"markdown\"";
+    }
+
+    s->data = (u_char *) name;
+    s->len = ngx_strlen(name);
+
+    return NULL;
+}
+
+
+/* a theme of the core's table; without it, the location's (*s empty) */
+
+static const char *
+ngx_http_weaveit_check_theme(json_t *theme, ngx_str_t *s)
+{
+    const char  *name;
+
+    s->len = 0;
+    s->data = NULL;
+
+    if (theme == NULL || json_is_null(theme)) {
+        return NULL;
+    }
+
+    name = json_is_string(theme) ? json_string_value(theme) : "";
+
+    if (weaveit_theme_parse(name) < 0) {
+        return "theme must be \"light\" or \"dark\"";
+    }
+
+    s->data = (u_char *) name;
+    s->len = ngx_strlen(name);
+
+    return NULL;
 }
 
 

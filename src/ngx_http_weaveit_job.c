@@ -62,6 +62,8 @@ typedef struct {
     size_t                         script_len;
     char                          *title;
     char                          *voice;
+    char                          *format;       /* NULL: detected */
+    char                          *theme;        /* NULL: light */
     ngx_http_weaveit_gen_t         gen;
     ngx_msec_t                     started;
     ngx_msec_t                     elapsed;
@@ -93,6 +95,8 @@ struct ngx_http_weaveit_jobs_s {
     char                         **argv;
     ngx_uint_t                     nargs;
     ngx_uint_t                     voice_arg;    /* argv[] of --voice's */
+    ngx_uint_t                     format_arg;   /* of --format's */
+    ngx_uint_t                     theme_arg;    /* of --theme's */
     char                         **envp;
     ngx_queue_t                    running;
     ngx_int_t                      nrunning;
@@ -121,6 +125,8 @@ static ngx_int_t ngx_http_weaveit_job_argv(ngx_http_weaveit_jobs_t *jobs,
     ngx_pool_t *pool);
 static ngx_int_t ngx_http_weaveit_job_option(ngx_array_t *args, char *name,
     const char *fmt, ...);
+static ngx_int_t ngx_http_weaveit_job_format_arg(
+    ngx_http_weaveit_jobs_t *jobs, ngx_array_t *args);
 static ngx_int_t ngx_http_weaveit_job_speech_args(
     ngx_http_weaveit_jobs_t *jobs, ngx_array_t *args);
 static ngx_int_t ngx_http_weaveit_job_envp(ngx_http_weaveit_jobs_t *jobs,
@@ -230,7 +236,8 @@ static const char  ngx_http_weaveit_job_claim_sql[] =
     "    attempts = j.attempts + 1, progress = 0,"
     "    updated_at = now()"
     "  FROM c WHERE j.job_id = c.job_id"
-    "  RETURNING j.job_id, j.script_body, j.title, j.voice";
+    "  RETURNING j.job_id, j.script_body, j.title, j.voice, j.script_format,"
+    "    j.theme";
 
 /* a job deleted meanwhile counts as failed */
 
@@ -493,6 +500,7 @@ ngx_http_weaveit_job_argv(ngx_http_weaveit_jobs_t *jobs, ngx_pool_t *pool)
                                        wmcf->speech_rate) != NGX_OK
         || ngx_http_weaveit_job_option(args, "--preset", "%V",
                                        &wmcf->x264_preset) != NGX_OK
+        || ngx_http_weaveit_job_format_arg(jobs, args) != NGX_OK
         || ngx_http_weaveit_job_option(args, "--max-memory", "%O",
                                        wmcf->generate_memory) != NGX_OK
         || ngx_http_weaveit_job_option(args, "--max-cpu", "%T",
@@ -557,6 +565,44 @@ ngx_http_weaveit_job_speech_args(ngx_http_weaveit_jobs_t *jobs,
     jobs->voice_arg = args->nelts + 1;
 
     return ngx_http_weaveit_job_option(args, "--voice", "%V", &wmcf->voice);
+}
+
+
+/*
+ * The script's format and the theme, which a job's own replace, and
+ * constant frame rate
+ */
+
+static ngx_int_t
+ngx_http_weaveit_job_format_arg(ngx_http_weaveit_jobs_t *jobs,
+    ngx_array_t *args)
+{
+    char  **arg;
+
+    jobs->format_arg = args->nelts + 1;
+
+    if (ngx_http_weaveit_job_option(args, "--format", "auto") != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    jobs->theme_arg = args->nelts + 1;
+
+    if (ngx_http_weaveit_job_option(args, "--theme", "light") != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (!jobs->conf->video_cfr) {
+        return NGX_OK;
+    }
+
+    arg = ngx_array_push(args);
+    if (arg == NULL) {
+        return NGX_ERROR;
+    }
+
+    *arg = "--cfr";
+
+    return NGX_OK;
 }
 
 
@@ -1020,6 +1066,14 @@ ngx_http_weaveit_job_start(ngx_http_weaveit_jobs_t *jobs, PGresult *res,
     job->voice = job->title + title_len + 1;
     ngx_memcpy(job->voice, PQgetvalue(res, row, 3), voice_len);
 
+    /* the table's CHECKs allow these two each, or NULL */
+    job->format = PQgetisnull(res, row, 4) ? NULL
+                  : (ngx_strcmp(PQgetvalue(res, row, 4), "markdown") == 0)
+                  ? "markdown" : "text";
+    job->theme = PQgetisnull(res, row, 5) ? NULL
+                 : (ngx_strcmp(PQgetvalue(res, row, 5), "dark") == 0)
+                 ? "dark" : "light";
+
     job->gen.argv = ngx_http_weaveit_job_voice_argv(job);
     job->gen.envp = jobs->envp;
     job->gen.deadline = ngx_http_weaveit_job_deadline(jobs->conf);
@@ -1051,7 +1105,7 @@ ngx_http_weaveit_job_start(ngx_http_weaveit_jobs_t *jobs, PGresult *res,
 }
 
 
-/* the worker's command line, with the job's voice if it has one */
+/* the worker's command line, with the job's voice, format and theme */
 
 static char *const *
 ngx_http_weaveit_job_voice_argv(ngx_http_weaveit_running_t *job)
@@ -1061,13 +1115,24 @@ ngx_http_weaveit_job_voice_argv(ngx_http_weaveit_running_t *job)
 
     jobs = job->jobs;
 
-    if (job->voice[0] == '\0') {
+    if (job->voice[0] == '\0' && job->format == NULL && job->theme == NULL) {
         return jobs->argv;
     }
 
     argv = (char **) (job + 1);
     ngx_memcpy(argv, jobs->argv, jobs->nargs * sizeof(char *));
-    argv[jobs->voice_arg] = job->voice;
+
+    if (job->voice[0] != '\0') {
+        argv[jobs->voice_arg] = job->voice;
+    }
+
+    if (job->format != NULL) {
+        argv[jobs->format_arg] = job->format;
+    }
+
+    if (job->theme != NULL) {
+        argv[jobs->theme_arg] = job->theme;
+    }
 
     return argv;
 }

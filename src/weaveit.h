@@ -32,6 +32,9 @@ typedef struct {
     int           crf;                  /* x264 CRF, 0..51 */
     int           threads;              /* x264 threads, 0 = auto */
     const char   *title;                /* NULL or blank = no title card */
+    int           format;               /* WEAVEIT_FORMAT_AUTO */
+    int           theme;                /* WEAVEIT_THEME_LIGHT */
+    int           cfr;                  /* every frame encoded, or 0 */
 
     /* retries and other news worth a log line; NULL: none */
     void        (*note)(void *data, const char *text);
@@ -55,6 +58,15 @@ typedef struct {
 #define WEAVEIT_DEFAULT_PRESET  "superfast"
 #define WEAVEIT_DEFAULT_CRF     23
 #define WEAVEIT_TITLE_SECONDS   2.0
+
+/* the script's format; auto: markdown if a line starts with ``` */
+#define WEAVEIT_FORMAT_AUTO      0
+#define WEAVEIT_FORMAT_TEXT      1
+#define WEAVEIT_FORMAT_MARKDOWN  2
+
+/* the colours of a video: weaveit_render.c has their table */
+#define WEAVEIT_THEME_LIGHT      0
+#define WEAVEIT_THEME_DARK       1
 
 #define WEAVEIT_SPEECH_ESPEAK   0       /* embedded espeak-ng */
 #define WEAVEIT_SPEECH_OPENAI   1       /* POST /v1/audio/speech over HTTP */
@@ -111,6 +123,13 @@ int weaveit_params_check(const weaveit_params_t *p, char *err,
 
 /* 1 if name is one of x264's presets, ultrafast ... placebo */
 int weaveit_x264_preset_valid(const char *name);
+
+/* "auto", "text", "markdown": WEAVEIT_FORMAT_*, or -1 */
+int weaveit_format_parse(const char *name);
+
+/* "light", "dark": WEAVEIT_THEME_*, or -1; and back, NULL if none */
+int weaveit_theme_parse(const char *name);
+const char *weaveit_theme_name(int theme);
 
 /* 1 if a speech server may be asked for this format (not headerless pcm) */
 int weaveit_speech_format_valid(const char *name);

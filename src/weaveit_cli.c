@@ -10,6 +10,7 @@
  *
  *   options: [--size WxH] [--fps N] [--font F] [--font-size N] [--voice V]
  *            [--rate N] [--preset P] [--crf N] [--threads N]
+ *            [--format auto|text|markdown] [--theme light|dark] [--cfr]
  *            [--speech espeak|openai] [--speech-url URL]
  *            [--speech-model NAME] [--speech-key-file F]
  *            [--speech-format F] [--speech-timeout S]
@@ -131,6 +132,10 @@ static int weaveit_cli_decimal(const char *arg, unsigned long long max,
     unsigned long long *v);
 static int weaveit_cli_size(weaveit_cli_conf_t *conf, size_t offset,
     const char *arg);
+static int weaveit_cli_format(weaveit_cli_conf_t *conf, size_t offset,
+    const char *arg);
+static int weaveit_cli_theme(weaveit_cli_conf_t *conf, size_t offset,
+    const char *arg);
 static int weaveit_cli_speech(weaveit_cli_conf_t *conf, size_t offset,
     const char *arg);
 static int weaveit_cli_key_file(weaveit_cli_conf_t *conf, size_t offset,
@@ -178,6 +183,8 @@ static const weaveit_cli_option_t  weaveit_cli_options[] = {
     { "preset",     weaveit_cli_string, weaveit_cli_param(x264_preset) },
     { "crf",        weaveit_cli_number, weaveit_cli_param(crf) },
     { "threads",    weaveit_cli_number, weaveit_cli_param(threads) },
+    { "format",     weaveit_cli_format, 0 },
+    { "theme",      weaveit_cli_theme,  0 },
     { "speech",     weaveit_cli_speech, 0 },
     { "speech-url", weaveit_cli_string, weaveit_cli_param(speech_url) },
     { "speech-model", weaveit_cli_string, weaveit_cli_param(speech_model) },
@@ -212,6 +219,8 @@ weaveit_cli_usage(FILE *f)
             "options: [--size WxH] [--fps N] [--font F] [--font-size N] "
             "[--voice V]\n"
             "         [--rate N] [--preset P] [--crf N] [--threads N]\n"
+            "         [--format auto|text|markdown] [--theme light|dark] "
+            "[--cfr]\n"
             "         [--speech espeak|openai] [--speech-url URL] "
             "[--speech-model NAME]\n"
             "         [--speech-key-file F] [--speech-format F] "
@@ -230,7 +239,7 @@ static int
 weaveit_cli_parse(int argc, char **argv, weaveit_cli_conf_t *conf)
 {
     int                          c, i, opt, operands;
-    struct option                longopts[WEAVEIT_CLI_NOPTIONS + 5];
+    struct option                longopts[WEAVEIT_CLI_NOPTIONS + 6];
     const weaveit_cli_option_t  *o;
 
     for (i = 0; i < (int) WEAVEIT_CLI_NOPTIONS; i++) {
@@ -247,6 +256,9 @@ weaveit_cli_parse(int argc, char **argv, weaveit_cli_conf_t *conf)
     };
     longopts[i++] = (struct option) {
         "list-voices", no_argument, &conf->mode, WEAVEIT_CLI_LIST_VOICES
+    };
+    longopts[i++] = (struct option) {
+        "cfr", no_argument, &conf->params.cfr, 1
     };
     longopts[i++] = (struct option) { "help", no_argument, NULL, 'h' };
     longopts[i] = (struct option) { NULL, 0, NULL, 0 };
@@ -377,6 +389,40 @@ weaveit_cli_size(weaveit_cli_conf_t *conf, size_t offset, const char *arg)
     {
         fprintf(stderr, "weaveit-render: bad --size \"%s\" (want WxH)\n",
                 arg);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static int
+weaveit_cli_format(weaveit_cli_conf_t *conf, size_t offset, const char *arg)
+{
+    (void) offset;
+
+    conf->params.format = weaveit_format_parse(arg);
+
+    if (conf->params.format < 0) {
+        fprintf(stderr, "weaveit-render: bad --format \"%s\" (auto, text "
+                "or markdown)\n", arg);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static int
+weaveit_cli_theme(weaveit_cli_conf_t *conf, size_t offset, const char *arg)
+{
+    (void) offset;
+
+    conf->params.theme = weaveit_theme_parse(arg);
+
+    if (conf->params.theme < 0) {
+        fprintf(stderr, "weaveit-render: bad --theme \"%s\" (light or "
+                "dark)\n", arg);
         return -1;
     }
 

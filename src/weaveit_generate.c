@@ -1,19 +1,55 @@
 /*
  * The top-level call: speech, layout, then frames and audio interleaved in
  * time order into the encoder.
+ *
+ * A Markdown script is shown and spoken as two texts (weaveit_text.c): the
+ * speech's word offsets are mapped back to the shown text, and a code
+ * block no prose explains gets a silent pause of its own, with a word of
+ * no length at its first line so that the scroll brings it into view.
  */
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "weaveit_internal.h"
 
 
+/* espeak-ng's rate: the audio of a script that is all code blocks */
+#define WEAVEIT_SILENCE_RATE    22050
+
+/* a code block's language name, as long as any Source-highlight knows */
+#define WEAVEIT_LANG_MAX        32
+
+
+typedef struct {
+    weaveit_span_t          *spans;
+    size_t                   n;
+    size_t                   size;
+    int                      oom;
+} weaveit_spans_t;
+
+
+/* a code block being highlighted: its offset, and where colour is up to */
+
+typedef struct {
+    weaveit_spans_t         *spans;
+    const weaveit_theme_t   *theme;
+    size_t                   base;
+    size_t                   at;
+} weaveit_code_t;
+
+
 /* the state of one weaveit_generate() call, start to finish */
 
 typedef struct {
     const weaveit_params_t  *params;
+    const char              *script;
+    const char              *text;          /* as shown */
+    size_t                   text_len;
+    int                      markdown;
+    weaveit_markdown_t       md;
     weaveit_speech_t         speech;
     weaveit_render_t        *render;
     weaveit_encoder_t       *encoder;
@@ -28,8 +64,20 @@ typedef struct {
 static int weaveit_has_title(const weaveit_params_t *p);
 static int weaveit_input_check(const weaveit_params_t *p, const char *script,
     size_t len, char *err, size_t errlen);
-static int weaveit_run_speak(weaveit_run_t *run, const char *script,
+static int weaveit_run_format(weaveit_run_t *run, const char *script,
     size_t len, char *err, size_t errlen);
+static int weaveit_run_decorate(weaveit_run_t *run, char *err,
+    size_t errlen);
+static void weaveit_run_code(weaveit_run_t *run, weaveit_spans_t *spans,
+    const weaveit_mark_t *m);
+static void weaveit_run_token(void *data, size_t start, size_t end,
+    int token);
+static void weaveit_spans_add(weaveit_spans_t *spans, size_t start,
+    size_t end, uint32_t foreground, uint32_t background);
+static int weaveit_run_holds(weaveit_run_t *run, char *err, size_t errlen);
+static int weaveit_run_speak(weaveit_run_t *run, char *err, size_t errlen);
+static int weaveit_run_pauses(weaveit_run_t *run, char *err, size_t errlen);
+static size_t weaveit_run_pause(weaveit_run_t *run, const weaveit_mark_t *m);
 static void weaveit_run_timeline(weaveit_run_t *run);
 static int weaveit_generate_frames(weaveit_run_t *run, atomic_int *progress,
     char *err, size_t errlen);
@@ -94,11 +142,17 @@ weaveit_generate(const weaveit_params_t *p, const char *script, size_t len,
         return -1;
     }
 
+    if (weaveit_run_format(&run, script, len, err, errlen) != 0) {
+        goto done;
+    }
+
     /* the font before the speech: it fails fast, speech takes a while */
-    run.render = weaveit_render_create(p, script, len, err, errlen);
+    run.render = weaveit_render_create(p, run.text, run.text_len, err,
+                                       errlen);
 
     if (run.render == NULL
-        || weaveit_run_speak(&run, script, len, err, errlen) != 0)
+        || weaveit_run_decorate(&run, err, errlen) != 0
+        || weaveit_run_speak(&run, err, errlen) != 0)
     {
         goto done;
     }
@@ -135,6 +189,7 @@ done:
     weaveit_encoder_close(run.encoder);
     weaveit_render_destroy(run.render);
     weaveit_speech_free(&run.speech);
+    weaveit_markdown_free(&run.md);
 
     return rc;
 }
@@ -170,11 +225,237 @@ weaveit_generate_preload(const weaveit_params_t *p, char *err,
 }
 
 
+/* the text shown: the script, or what its Markdown shows */
+
+static int
+weaveit_run_format(weaveit_run_t *run, const char *script, size_t len,
+    char *err, size_t errlen)
+{
+    int  format;
+
+    run->script = script;
+    run->text = script;
+    run->text_len = len;
+    format = run->params->format;
+
+    if (format == WEAVEIT_FORMAT_AUTO) {
+        format = weaveit_format_detect(script, len);
+    }
+
+    if (format != WEAVEIT_FORMAT_MARKDOWN) {
+        return 0;
+    }
+
+    if (weaveit_markdown_parse(script, len, &run->md, err, errlen) != 0) {
+        return -1;
+    }
+
+    if (weaveit_text_blank(run->md.shown, run->md.shown_len)) {
+        weaveit_error(err, errlen, "script shows nothing once its Markdown "
+                      "markup is gone");
+        return -1;
+    }
+
+    run->markdown = 1;
+    run->text = run->md.shown;
+    run->text_len = run->md.shown_len;
+
+    return 0;
+}
+
+
+/* Markdown: code on its panel, highlighted, inline code in its colour */
+
+static int
+weaveit_run_decorate(weaveit_run_t *run, char *err, size_t errlen)
+{
+    int                        rc;
+    size_t                     i;
+    weaveit_spans_t            spans;
+    const weaveit_mark_t      *m;
+    const weaveit_markdown_t  *md;
+
+    md = &run->md;
+
+    if (!run->markdown) {
+        return 0;
+    }
+
+    memset(&spans, 0, sizeof(weaveit_spans_t));
+
+    for (i = 0; i < md->nmarks; i++) {
+        m = &md->marks[i];
+
+        if (m->kind == WEAVEIT_MARK_CODE_BLOCK) {
+            weaveit_run_code(run, &spans, m);
+
+        } else if (m->kind == WEAVEIT_MARK_CODE) {
+            weaveit_spans_add(&spans, m->start, m->end,
+                              weaveit_theme(run->params->theme)->code,
+                              WEAVEIT_COLOR_NONE);
+        }
+    }
+
+    if (spans.oom) {
+        free(spans.spans);
+        weaveit_error(err, errlen, "out of memory");
+        return -1;
+    }
+
+    rc = weaveit_render_set_colors(run->render, spans.spans, spans.n, err,
+                                   errlen);
+    free(spans.spans);
+
+    if (rc != 0) {
+        return -1;
+    }
+
+    return weaveit_run_holds(run, err, errlen);
+}
+
+
+/*
+ * A code block: its tokens in their colours and the text between them
+ * plain, all on the panel.  Highlighting that fails leaves the block
+ * plain, with a note: it is no reason to lose the video.
+ */
+
+static void
+weaveit_run_code(weaveit_run_t *run, weaveit_spans_t *spans,
+    const weaveit_mark_t *m)
+{
+    char                     lang[WEAVEIT_LANG_MAX + 1], err[256];
+    char                     note[sizeof(err) + 32];
+    size_t                   n;
+    const char              *name;
+    weaveit_code_t           code;
+    const weaveit_params_t  *p;
+
+    p = run->params;
+    code.spans = spans;
+    code.theme = weaveit_theme(p->theme);
+    code.base = m->start;
+    code.at = m->start;
+
+    /* the language is the info string's first word: "python title=x" */
+    name = run->script + m->lang;
+
+    for (n = 0; n < m->lang_len && n < WEAVEIT_LANG_MAX && name[n] != ' '
+                && name[n] != '\t' && name[n] != '{'; n++)
+    {
+        lang[n] = (name[n] >= 'A' && name[n] <= 'Z') ? name[n] - 'A' + 'a'
+                                                     : name[n];
+    }
+
+    lang[n] = '\0';
+
+    if (n > 0
+        && weaveit_highlight(lang, run->md.shown + m->start,
+                             m->end - m->start, weaveit_run_token, &code,
+                             err, sizeof(err)) != 0
+        && p->note != NULL)
+    {
+        (void) snprintf(note, sizeof(note), "code shown plain: %s", err);
+        p->note(p->note_data, note);
+    }
+
+    weaveit_spans_add(spans, code.at, m->end, WEAVEIT_COLOR_NONE,
+                      code.theme->panel);
+}
+
+
+static void
+weaveit_run_token(void *data, size_t start, size_t end, int token)
+{
+    weaveit_code_t  *code;
+
+    code = data;
+    start += code->base;
+    end += code->base;
+
+    if (start < code->at || token < 0 || token >= WEAVEIT_TOKENS) {
+        return;
+    }
+
+    weaveit_spans_add(code->spans, code->at, start, WEAVEIT_COLOR_NONE,
+                      code->theme->panel);
+    weaveit_spans_add(code->spans, start, end, code->theme->tokens[token],
+                      code->theme->panel);
+    code->at = end;
+}
+
+
+/* an empty span is none; one that continues the last in its colours
+ * extends it (Source-highlight gives a comment word by word) */
+
+static void
+weaveit_spans_add(weaveit_spans_t *spans, size_t start, size_t end,
+    uint32_t foreground, uint32_t background)
+{
+    size_t           size;
+    weaveit_span_t  *s;
+
+    if (start >= end || spans->oom) {
+        return;
+    }
+
+    s = spans->n ? &spans->spans[spans->n - 1] : NULL;
+
+    if (s != NULL && s->end == start && s->foreground == foreground
+        && s->background == background)
+    {
+        s->end = end;
+        return;
+    }
+
+    if (spans->n == spans->size) {
+        size = spans->size ? 2 * spans->size : 64;
+        s = realloc(spans->spans, size * sizeof(weaveit_span_t));
+
+        if (s == NULL) {
+            spans->oom = 1;
+            return;
+        }
+
+        spans->spans = s;
+        spans->size = size;
+    }
+
+    s = &spans->spans[spans->n++];
+    s->start = start;
+    s->end = end;
+    s->foreground = foreground;
+    s->background = background;
+}
+
+
+/* the holds, which the renderer copies */
+
+static int
+weaveit_run_holds(weaveit_run_t *run, char *err, size_t errlen)
+{
+    int              rc;
+    size_t           n;
+    weaveit_hold_t  *holds;
+
+    holds = malloc(run->md.nmarks * sizeof(weaveit_hold_t));
+    if (holds == NULL) {
+        weaveit_error(err, errlen, "out of memory");
+        return -1;
+    }
+
+    n = weaveit_markdown_holds(&run->md, holds);
+    rc = weaveit_render_set_holds(run->render, holds, n, err, errlen);
+    free(holds);
+
+    return rc;
+}
+
+
 /* the speech, and the scroll paced by its word timings */
 
 static int
-weaveit_run_speak(weaveit_run_t *run, const char *script, size_t len,
-    char *err, size_t errlen)
+weaveit_run_speak(weaveit_run_t *run, char *err, size_t errlen)
 {
     double                   end;
     weaveit_speech_t        *sp;
@@ -183,7 +464,24 @@ weaveit_run_speak(weaveit_run_t *run, const char *script, size_t len,
     p = run->params;
     sp = &run->speech;
 
-    if (weaveit_speak(p, script, len, sp, err, errlen) != 0) {
+    if (!run->markdown) {
+        if (weaveit_speak(p, run->text, run->text_len, sp, err, errlen)
+            != 0)
+        {
+            return -1;
+        }
+
+    } else if (weaveit_text_blank(run->md.spoken, run->md.spoken_len)) {
+        sp->sample_rate = WEAVEIT_SILENCE_RATE;
+
+        if (weaveit_run_pauses(run, err, errlen) != 0) {
+            return -1;
+        }
+
+    } else if (weaveit_speak(p, run->md.spoken, run->md.spoken_len, sp,
+                             err, errlen) != 0
+               || weaveit_run_pauses(run, err, errlen) != 0)
+    {
         return -1;
     }
 
@@ -191,6 +489,109 @@ weaveit_run_speak(weaveit_run_t *run, const char *script, size_t len,
 
     return weaveit_render_set_timing(run->render, sp->words, sp->nwords,
                                      sp->sample_rate, end, err, errlen);
+}
+
+
+/*
+ * The words move to where they are shown, and the audio opens a pause at
+ * each code block no prose follows, before the first word spoken after it.
+ */
+
+static int
+weaveit_run_pauses(weaveit_run_t *run, char *err, size_t errlen)
+{
+    size_t                     i, w, nw, at, out, cut, gap, extra, n;
+    int16_t                   *pcm;
+    weaveit_word_t            *words;
+    weaveit_speech_t          *sp;
+    const weaveit_mark_t      *m;
+    const weaveit_markdown_t  *md;
+
+    sp = &run->speech;
+    md = &run->md;
+    extra = 0;
+    n = 0;
+
+    for (i = 0; i < md->nmarks; i++) {
+        gap = weaveit_run_pause(run, &md->marks[i]);
+        extra += gap;
+        n += (gap > 0);
+    }
+
+    pcm = malloc((sp->samples + extra + 1) * sizeof(int16_t));
+    words = malloc((sp->nwords + n + 1) * sizeof(weaveit_word_t));
+
+    if (pcm == NULL || words == NULL) {
+        free(pcm);
+        free(words);
+        weaveit_error(err, errlen, "out of memory");
+        return -1;
+    }
+
+    w = 0;
+    nw = 0;
+    at = 0;
+    out = 0;
+
+    for (i = 0; i <= md->nmarks; i++) {
+        m = (i < md->nmarks) ? &md->marks[i] : NULL;
+        gap = m ? weaveit_run_pause(run, m) : 0;
+
+        if (m != NULL && gap == 0) {
+            continue;
+        }
+
+        while (w < sp->nwords && (m == NULL || sp->words[w].offset < m->spoken))
+        {
+            words[nw] = sp->words[w];
+            words[nw].offset = weaveit_markdown_shown(md, sp->words[w].offset);
+            words[nw].sample += (int64_t) (out - at);
+            nw++;
+            w++;
+        }
+
+        cut = (w < sp->nwords) ? (size_t) sp->words[w].sample : sp->samples;
+
+        if (cut > at) {
+            memcpy(pcm + out, sp->pcm + at, (cut - at) * sizeof(int16_t));
+            out += cut - at;
+            at = cut;
+        }
+
+        if (m == NULL) {
+            break;
+        }
+
+        memset(pcm + out, 0, gap * sizeof(int16_t));
+        words[nw].offset = m->start;
+        words[nw].length = 0;
+        words[nw].sample = (int64_t) out;
+        nw++;
+        out += gap;
+    }
+
+    free(sp->pcm);
+    free(sp->words);
+    sp->pcm = pcm;
+    sp->words = words;
+    sp->nwords = nw;
+    sp->samples = out;
+
+    return 0;
+}
+
+
+/* samples of silence a code block is held for; 0 if prose explains it */
+
+static size_t
+weaveit_run_pause(weaveit_run_t *run, const weaveit_mark_t *m)
+{
+    if (m->kind != WEAVEIT_MARK_CODE_BLOCK || m->followed) {
+        return 0;
+    }
+
+    return (size_t) lround(weaveit_markdown_pause(m)
+                           * run->speech.sample_rate);
 }
 
 
@@ -223,7 +624,8 @@ weaveit_run_timeline(weaveit_run_t *run)
  * moves, the highlight moves on, the title card ends): most of a narration
  * is the text at rest, and an unchanged picture simply lasts longer in the
  * MP4 (timestamps stay on the 1 / fps grid).  A picture is repeated at
- * least once a second so players never wait long for one.
+ * least once a second so players never wait long for one; p->cfr
+ * repeats every one, for editors that mis-time a variable frame rate.
  */
 
 static int
@@ -269,7 +671,7 @@ weaveit_generate_frames(weaveit_run_t *run, atomic_int *progress, char *err,
         changed = (title != last_title || scroll != last_scroll
                    || spoken != last_spoken);
 
-        if (!changed && i - sent < (unsigned) p->fps) {
+        if (!changed && !p->cfr && i - sent < (unsigned) p->fps) {
             continue;
         }
 

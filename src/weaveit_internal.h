@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "weaveit.h"
+#include "weaveit_highlight.h"
 
 
 /* the core's messages: weaveit_params.c */
@@ -36,6 +37,83 @@ int weaveit_text_blank(const char *text, size_t len);
 /* valid UTF-8 without NUL bytes and not blank; what names it in err */
 int weaveit_text_check(const char *text, size_t len, const char *what,
     char *err, size_t errlen);
+
+
+/*
+ * Markdown-lite (weaveit_text.c): the script as shown, the text handed to
+ * speech, and the way back from a spoken byte to a shown one.  A mark is a
+ * block (heading, list item, paragraph, code block) or an inline style,
+ * as a byte range of the shown text.
+ */
+
+enum {
+    WEAVEIT_MARK_PARAGRAPH,
+    WEAVEIT_MARK_HEADING,               /* level 1 to 3 */
+    WEAVEIT_MARK_LIST,
+    WEAVEIT_MARK_CODE_BLOCK,            /* lang: a byte range of the script */
+    WEAVEIT_MARK_CODE,                  /* inline */
+    WEAVEIT_MARK_BOLD,
+    WEAVEIT_MARK_EMPHASIS
+};
+
+typedef struct {
+    int               kind;
+    int               level;            /* heading level */
+    size_t            start;            /* shown bytes, end exclusive */
+    size_t            end;
+    size_t            lang;             /* code block: its language */
+    size_t            lang_len;
+    size_t            lines;            /* code block: lines shown */
+    size_t            spoken;           /* spoken offset the block comes at */
+    int               followed;         /* code block: prose is spoken after */
+} weaveit_mark_t;
+
+/*
+ * While a line starting in [start, end) of the text is spoken, the line
+ * at anchor is kept in view as far as the spoken line allows: a code
+ * block stays up while the paragraph after it explains it.
+ */
+typedef struct {
+    size_t            start;
+    size_t            end;
+    size_t            anchor;
+} weaveit_hold_t;
+
+/* spoken bytes [spoken, spoken + len) are shown at [shown, shown + len) */
+typedef struct {
+    size_t            spoken;
+    size_t            shown;
+    size_t            len;
+} weaveit_text_run_t;
+
+typedef struct {
+    char             *shown;
+    size_t            shown_len;
+    char             *spoken;
+    size_t            spoken_len;
+    weaveit_mark_t   *marks;            /* in increasing start order */
+    size_t            nmarks;
+    weaveit_text_run_t *runs;           /* in increasing order of both */
+    size_t            nruns;
+} weaveit_markdown_t;
+
+
+/* WEAVEIT_FORMAT_TEXT or _MARKDOWN: a line starting with ``` */
+int weaveit_format_detect(const char *text, size_t len);
+int weaveit_markdown_parse(const char *text, size_t len,
+    weaveit_markdown_t *md, char *err, size_t errlen);
+void weaveit_markdown_free(weaveit_markdown_t *md);
+/* the shown byte a spoken byte comes from */
+size_t weaveit_markdown_shown(const weaveit_markdown_t *md, size_t spoken);
+/*
+ * The holds of the code blocks, in order, into room for md->nmarks: from
+ * a block's first line to the end of the prose that explains it, or over
+ * the block alone when none does.  Returns how many.
+ */
+size_t weaveit_markdown_holds(const weaveit_markdown_t *md,
+    weaveit_hold_t *holds);
+/* seconds a code block no prose follows is held: 1 + 0.3 a line, <= 8 */
+double weaveit_markdown_pause(const weaveit_mark_t *block);
 
 
 /* speech: weaveit_tts.c */
@@ -160,6 +238,19 @@ typedef struct {
 } weaveit_span_t;
 
 
+/* a theme's colours, 0xRRGGBB */
+typedef struct {
+    uint32_t          background;
+    uint32_t          text;
+    uint32_t          band;             /* the spoken line */
+    uint32_t          panel;            /* code blocks */
+    uint32_t          code;             /* inline code */
+    uint32_t          tokens[WEAVEIT_TOKENS];
+} weaveit_theme_t;
+
+/* the colours of WEAVEIT_THEME_*, which weaveit_params_check() allows */
+const weaveit_theme_t *weaveit_theme(int theme);
+
 /* text is not copied: it must outlive the renderer */
 weaveit_render_t *weaveit_render_create(const weaveit_params_t *p,
     const char *text, size_t len, char *err, size_t errlen);
@@ -176,6 +267,10 @@ size_t weaveit_render_missing(weaveit_render_t *r);
 
 /* spans in increasing order, not overlapping; copied */
 int weaveit_render_set_colors(weaveit_render_t *r, const weaveit_span_t *s,
+    size_t n, char *err, size_t errlen);
+
+/* holds in increasing order, not overlapping; copied */
+int weaveit_render_set_holds(weaveit_render_t *r, const weaveit_hold_t *h,
     size_t n, char *err, size_t errlen);
 
 /* word timings (speech time, seconds from the first sample) and its end */

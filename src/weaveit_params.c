@@ -50,8 +50,59 @@ weaveit_params_init(weaveit_params_t *p)
     p->crf = WEAVEIT_DEFAULT_CRF;
     p->threads = 0;
     p->title = NULL;
+    p->format = WEAVEIT_FORMAT_AUTO;
+    p->theme = WEAVEIT_THEME_LIGHT;
+    p->cfr = 0;
     p->note = NULL;
     p->note_data = NULL;
+}
+
+
+int
+weaveit_format_parse(const char *name)
+{
+    if (strcmp(name, "auto") == 0) {
+        return WEAVEIT_FORMAT_AUTO;
+    }
+
+    if (strcmp(name, "text") == 0) {
+        return WEAVEIT_FORMAT_TEXT;
+    }
+
+    if (strcmp(name, "markdown") == 0) {
+        return WEAVEIT_FORMAT_MARKDOWN;
+    }
+
+    return -1;
+}
+
+
+static const char  *weaveit_themes[] = { "light", "dark" };
+
+
+int
+weaveit_theme_parse(const char *name)
+{
+    int  i;
+
+    for (i = 0; i < (int) weaveit_nelts(weaveit_themes); i++) {
+        if (strcmp(name, weaveit_themes[i]) == 0) {
+            return i;
+        }
+    }
+
+    return -1;
+}
+
+
+const char *
+weaveit_theme_name(int theme)
+{
+    if (theme < 0 || theme >= (int) weaveit_nelts(weaveit_themes)) {
+        return NULL;
+    }
+
+    return weaveit_themes[theme];
 }
 
 
@@ -118,6 +169,14 @@ weaveit_params_check(const weaveit_params_t *p, char *err, size_t errlen)
     if (p->crf < 0 || p->crf > 51 || p->threads < 0 || p->threads > 64) {
         weaveit_error(err, errlen, "invalid crf %d or threads %d", p->crf,
                       p->threads);
+        return -1;
+    }
+
+    if (p->format < WEAVEIT_FORMAT_AUTO || p->format > WEAVEIT_FORMAT_MARKDOWN
+        || weaveit_theme_name(p->theme) == NULL)
+    {
+        weaveit_error(err, errlen, "invalid format %d or theme %d",
+                      p->format, p->theme);
         return -1;
     }
 

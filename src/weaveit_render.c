@@ -37,6 +37,7 @@
 #define WEAVEIT_SCROLL_TIME    0.4      /* seconds a line change glides */
 #define WEAVEIT_FOCUS          3        /* spoken line at height / 3 */
 #define WEAVEIT_CHUNK_CHARS    2048     /* of a paragraph laid out at once */
+#define WEAVEIT_NO_ANCHOR      ((size_t) -1)
 
 
 /* one glyph of a shaped run, 26.6 px */
@@ -130,6 +131,15 @@ typedef struct {
 } weaveit_lines_t;
 
 
+/* a weaveit_hold_t in lines, last inclusive */
+
+typedef struct {
+    size_t              first;
+    size_t              last;
+    size_t              anchor;
+} weaveit_held_t;
+
+
 typedef struct {
     uint8_t             y;
     uint8_t             u;
@@ -161,6 +171,9 @@ struct weaveit_render_s {
 
     weaveit_segment_t  *segments;
     size_t              nsegments;
+
+    weaveit_held_t     *holds;
+    size_t              nholds;
 
     weaveit_strip_t    *strips;
     size_t              nstrips;
@@ -218,10 +231,19 @@ static void weaveit_blend(const weaveit_canvas_t *c, int px, int py, int a,
     uint8_t y, uint8_t u, uint8_t v);
 
 
-/* colours */
-#define WEAVEIT_BG_RGB       0xffffff
-#define WEAVEIT_TEXT_RGB     0x222222
-#define WEAVEIT_BAND_RGB     0xfff3c4
+/*
+ * The themes: light (the original's white page and #222 text) and dark.
+ * Tokens in WEAVEIT_TOKEN_* order: keyword, type, string, number,
+ * comment, function, preprocessor.
+ */
+static const weaveit_theme_t  weaveit_themes[] = {
+    { 0xffffff, 0x222222, 0xfff3c4, 0xf1f3f5, 0x9c2f1f,
+      { 0x0033b3, 0x00627a, 0x067d17, 0x1750eb, 0x8c8c8c, 0x7a3e9d,
+        0x9e880d } },
+    { 0x1e1f22, 0xdfe1e5, 0x3d3a26, 0x2b2d30, 0xe8a07f,
+      { 0xcf8e6d, 0x16baac, 0x6aab73, 0x2aacb8, 0x7a7e85, 0x56a8f5,
+        0xb3ae60 } }
+};
 
 
 static pthread_once_t  weaveit_linebreak_once = PTHREAD_ONCE_INIT;
@@ -234,11 +256,19 @@ weaveit_linebreak_init(void)
 }
 
 
+const weaveit_theme_t *
+weaveit_theme(int theme)
+{
+    return &weaveit_themes[theme == WEAVEIT_THEME_DARK];
+}
+
+
 weaveit_render_t *
 weaveit_render_create(const weaveit_params_t *p, const char *text, size_t len,
     char *err, size_t errlen)
 {
-    weaveit_render_t  *r;
+    weaveit_render_t       *r;
+    const weaveit_theme_t  *theme;
 
     pthread_once(&weaveit_linebreak_once, weaveit_linebreak_init);
 
@@ -258,10 +288,11 @@ weaveit_render_create(const weaveit_params_t *p, const char *text, size_t len,
     r->text_width = p->width - 2 * WEAVEIT_PAD_X;
     r->line_height = (int) lround(p->font_size * WEAVEIT_LINE_SPACING);
 
-    weaveit_rgb_to_yuv(WEAVEIT_BG_RGB, &r->bg.y, &r->bg.u, &r->bg.v);
-    weaveit_rgb_to_yuv(WEAVEIT_TEXT_RGB, &r->text_color.y, &r->text_color.u,
+    theme = weaveit_theme(p->theme);
+    weaveit_rgb_to_yuv(theme->background, &r->bg.y, &r->bg.u, &r->bg.v);
+    weaveit_rgb_to_yuv(theme->text, &r->text_color.y, &r->text_color.u,
                        &r->text_color.v);
-    weaveit_rgb_to_yuv(WEAVEIT_BAND_RGB, &r->band.y, &r->band.u, &r->band.v);
+    weaveit_rgb_to_yuv(theme->band, &r->band.y, &r->band.u, &r->band.v);
 
     if (r->text_width < p->font_size * 4 || r->line_height >= r->height) {
         weaveit_error(err, errlen, "frame %dx%d too small for %d px text",
@@ -362,6 +393,7 @@ weaveit_render_destroy(weaveit_render_t *r)
     free(r->layout.lines);
     free(r->spans);
     free(r->segments);
+    free(r->holds);
     free(r);
 }
 
@@ -1130,13 +1162,91 @@ weaveit_render_set_timing(weaveit_render_t *r, const weaveit_word_t *words,
 }
 
 
+int
+weaveit_render_set_holds(weaveit_render_t *r, const weaveit_hold_t *h,
+    size_t n, char *err, size_t errlen)
+{
+    size_t           i;
+    weaveit_held_t  *held;
+
+    free(r->holds);
+    r->nholds = 0;
+    r->holds = NULL;
+
+    if (n == 0) {
+        return 0;
+    }
+
+    held = malloc(n * sizeof(weaveit_held_t));
+    if (held == NULL) {
+        weaveit_error(err, errlen, "out of memory");
+        return -1;
+    }
+
+    for (i = 0; i < n; i++) {
+        held[i].first = weaveit_render_line_of(r, h[i].start);
+        held[i].last = weaveit_render_line_of(r, h[i].end);
+        held[i].anchor = weaveit_render_line_of(r, h[i].anchor);
+    }
+
+    r->holds = held;
+    r->nholds = n;
+
+    return 0;
+}
+
+
+/* the line a hold keeps in view while this one is spoken, or none */
+
+static size_t
+weaveit_scroll_anchor(weaveit_render_t *r, size_t line)
+{
+    size_t                lo, hi, mid;
+    const weaveit_held_t  *h;
+
+    lo = 0;
+    hi = r->nholds;
+
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+        h = &r->holds[mid];
+
+        if (line < h->first) {
+            hi = mid;
+
+        } else if (line > h->last) {
+            lo = mid + 1;
+
+        } else {
+            return h->anchor;
+        }
+    }
+
+    return WEAVEIT_NO_ANCHOR;
+}
+
+
+/*
+ * The spoken line rests at a third of the height; a held anchor rests at
+ * the top padding instead, if that is higher (the clamp in
+ * weaveit_render_scroll() then keeps the spoken line itself on screen).
+ */
+
 static int
 weaveit_scroll_target(weaveit_render_t *r, size_t line)
 {
-    int  target, max;
+    int     target, max, held;
+    size_t  anchor;
 
     target = weaveit_render_line_top(r, line) + r->line_height / 2
              - r->height / WEAVEIT_FOCUS;
+
+    anchor = weaveit_scroll_anchor(r, line);
+
+    if (anchor != WEAVEIT_NO_ANCHOR) {
+        held = weaveit_render_line_top(r, anchor) - WEAVEIT_PAD_TOP;
+        target = (held < target) ? held : target;
+    }
 
     max = WEAVEIT_PAD_TOP + (int) r->layout.n * r->line_height
           + WEAVEIT_PAD_BOTTOM - r->height;

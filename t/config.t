@@ -47,6 +47,8 @@ my @cases = (
     [ 'weaveit_max_pending_per_wallet 0;', qr/"weaveit_max_pending_per_wallet" directive must be at least 1/ ],
     [ 'weaveit_max_pending_per_wallet x;', qr/"weaveit_max_pending_per_wallet" directive invalid number/ ],
     [ 'weaveit_auth signature off;',     qr/invalid number of arguments in "weaveit_auth"/ ],
+    [ 'weaveit_theme blue;',             qr/invalid value "blue"/ ],
+    [ 'weaveit_video_cfr yes;',          qr/invalid value "yes" in "weaveit_video_cfr"/ ],
     [ 'weaveit_auth_window soon;',       qr/"weaveit_auth_window" directive invalid value/ ],
     [ 'weaveit_auth_window 0;',          qr/"weaveit_auth_window" must be at least 1s/ ],
 );

@@ -12,10 +12,15 @@ my $pg = WeaveIt::Pg->start;
 # The second generate location maps nginx's own 413 to JSON the way
 # conf/weaveit.conf does.
 my $ngx = WeaveIt::Nginx->start(pg => $pg, main => thread_pool(),
-    http => 'weaveit_thread_pool weaveit; client_max_body_size 64k;',
+    http => 'weaveit_thread_pool weaveit; client_max_body_size 64k;'
+          . 'weaveit_max_pending_per_wallet 100;',
     server => api_locations() . q{
         location = /api/generate-413 {
             error_page 413 = @body_too_large;
+            weaveit_generate;
+        }
+        location = /api/generate-dark {
+            weaveit_theme dark;
             weaveit_generate;
         }
         location @body_too_large {
@@ -88,6 +93,24 @@ my @cases = (
     [ 'title not a string', $json,
       body(script => 'hi', walletAddress => WALLET, title => [1]), 400,
       qr/^title must be a string$/ ],
+    [ 'format unknown', $json,
+      body(script => 'hi', walletAddress => WALLET, format => 'html'), 400,
+      qr/^format must be "text" or "markdown"$/ ],
+    [ 'format auto (no format is auto)', $json,
+      body(script => 'hi', walletAddress => WALLET, format => 'auto'), 400,
+      qr/^format must be "text" or "markdown"$/ ],
+    [ 'format not a string', $json,
+      body(script => 'hi', walletAddress => WALLET, format => ['text']),
+      400, qr/^format must be "text" or "markdown"$/ ],
+    [ 'format in capitals', $json,
+      body(script => 'hi', walletAddress => WALLET, format => 'Markdown'),
+      400, qr/^format must be "text" or "markdown"$/ ],
+    [ 'theme unknown', $json,
+      body(script => 'hi', walletAddress => WALLET, theme => 'blue'), 400,
+      qr/^theme must be "light" or "dark"$/ ],
+    [ 'theme not a string', $json,
+      body(script => 'hi', walletAddress => WALLET, theme => 1), 400,
+      qr/^theme must be "light" or "dark"$/ ],
     [ 'wrong content type', 'text/plain',
       body(script => 'hi', walletAddress => WALLET), 415,
       qr/^Content-Type must be application\/json$/ ],
@@ -137,6 +160,38 @@ $r = $ngx->request(method => 'POST', path => '/api/generate',
                  title => "\x{e9}" x 200, extra => 'ignored'));
 is $r->{status}, 202, '20000 bytes, 200 characters, extra field: accepted';
 is $pg->psql('SELECT count(*) FROM video_jobs'), 1, 'and written';
+is $pg->psql('SELECT count(*) FROM video_jobs WHERE script_format IS NULL'),
+    1, 'without a format: none recorded, the generator detects it';
+is $pg->psql('SELECT theme FROM video_jobs'), 'light',
+    'without a theme: the location\'s, weaveit_theme light by default';
+
+# "theme" chooses, weaveit_theme is the default of its location
+for my $c ([ '/api/generate', 'dark', 'dark' ],
+           [ '/api/generate-dark', undef, 'dark' ],
+           [ '/api/generate-dark', 'light', 'light' ])
+{
+    my ($path, $theme, $want) = @$c;
+    $r = $ngx->request(method => 'POST', path => $path,
+        headers => { 'Content-Type' => $json },
+        body => body(script => "Theme test.", walletAddress => WALLET,
+                     defined $theme ? (theme => $theme) : ()));
+    my $id = eval { decode_json($r->{body})->{jobId} } // '';
+    is $pg->psql("SELECT theme FROM video_jobs WHERE job_id = '$id'"),
+        $want, "$path, theme " . ($theme // 'none') . ": $want recorded";
+}
+
+# a format given is recorded with the job; null is no format
+for my $format ('markdown', 'text', undef) {
+    $r = $ngx->request(method => 'POST', path => '/api/generate',
+        headers => { 'Content-Type' => $json },
+        body => body(script => "Format test.", walletAddress => WALLET,
+                     format => $format));
+    my $f = $format // 'null';
+    is $r->{status}, 202, "format $f: accepted";
+    my $id = eval { decode_json($r->{body})->{jobId} } // '';
+    is $pg->psql("SELECT coalesce(script_format, 'null') FROM video_jobs "
+                 . "WHERE job_id = '$id'"), $f, "format $f: recorded";
+}
 
 $ngx->stop;
 unlike $ngx->error_log, qr/\[(alert|emerg|crit)\]/, 'no alert in error.log';

@@ -109,7 +109,62 @@ ok WeaveIt::Test::wait_until(60, sub { $pg->psql(
     'a wait-mode client that left: its job completes all the same';
 is $ngx->get('/api/db/health')->{status}, 200, 'and the worker is fine';
 
+# The format reaches the generator (issue 15): a script of one code block
+# is shown, not spoken, and held for 1 s + 0.3 s a line; as text, every
+# line of it is read aloud.
+my $code = "```python\n"
+         . "say('the quick brown fox jumps over the lazy dog once more')\n"
+         . "say('and the dog sleeps on under the warm sun all day long')\n"
+         . "```\n";
+for my $c ([ 'markdown', 'markdown', 1.5, 1.9 ],
+           [ 'detected', undef, 1.5, 1.9 ], [ 'text', 'text', 4, 60 ])
+{
+    my ($name, $format, $min, $max) = @$c;
+    my $m = post_job($ngx, query => '?wait=1', script => $code,
+                     defined $format ? (format => $format) : ());
+    is $m->{json}{status}, 'completed', "a code block as $name: completed";
+    my $f = stored_video($pg, $m->{json}{jobId}, $ngx->dir . "/$name.mp4");
+    my $d = ffprobe_json($f)->{format}{duration} // 0;
+    ok $d >= $min && $d <= $max,
+        "  lasts $min to $max s ($d s): "
+        . ($name eq 'text' ? 'spoken' : 'a pause of 2 lines, unspoken');
+}
+
+# "theme": the page of a dark video is dark, a light one's white
+for my $theme ('dark', 'light') {
+    my $t = post_job($ngx, query => '?wait=1', script => 'Dark or light.',
+                     theme => $theme);
+    my $f = stored_video($pg, $t->{json}{jobId}, $ngx->dir . "/$theme.mp4");
+    my $cmd = "ffmpeg -nostdin -v error -i '$f' -frames:v 1 -f rawvideo "
+            . '-pix_fmt gray -vf crop=16:16:0:0 -';
+    my $luma = `$cmd`;
+    my $mean = 0;
+    $mean += $_ for unpack 'C*', $luma;
+    $mean /= length($luma) || 1;
+    ok $theme eq 'dark' ? $mean < 60 : $mean > 200,
+        "theme $theme: the page's luma is $mean";
+}
+
 $ngx->stop;
 unlike $ngx->error_log, qr/\[(alert|emerg|crit)\]/, 'no alert in error.log';
+
+# weaveit_video_cfr on: every frame encoded, at the configured rate (and
+# above, without it, far fewer)
+my $cfr = WeaveIt::Nginx->start(pg => $pg, main => thread_pool(),
+    http => 'weaveit_thread_pool weaveit; weaveit_job_interval 200ms;'
+          . 'weaveit_video_size 320x180; weaveit_video_fps 12;'
+          . 'weaveit_video_cfr on;',
+    server => api_locations());
+my $c = post_job($cfr, query => '?wait=1', script => script_words(12));
+is $c->{json}{status}, 'completed', 'weaveit_video_cfr on: completed';
+my $cf = stored_video($pg, $c->{json}{jobId}, $cfr->dir . '/cfr.mp4');
+my $cmd = "ffprobe -v error -select_streams v -count_frames -show_entries "
+        . "stream=avg_frame_rate,nb_read_frames,duration -of json '$cf'";
+my $probe_cfr = `$cmd`;
+my ($s) = @{ (eval { decode_json($probe_cfr) } // {})->{streams} // [{}] };
+is $s->{avg_frame_rate}, '12/1', '  avg_frame_rate is the configured 12/1';
+is $s->{nb_read_frames}, int($s->{duration} * 12 + 0.5),
+    "  every frame is there ($s->{nb_read_frames} in $s->{duration} s)";
+$cfr->stop;
 
 done_testing;

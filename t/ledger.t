@@ -267,7 +267,7 @@ $ngx->stop;
 my $lost = '00000000-0000-4000-8000-00000000000a';
 is $pg->psql("SELECT outcome || ' ' || points FROM weaveit_create_job("
              . "'$lost', '$W{failing}', 'lost', NULL, 3, 2, 1000, 5,"
-             . " NULL, NULL, NULL)"), 'created 1', 'a job charged 2 points';
+             . " NULL, NULL, NULL, NULL, NULL)"), 'created 1', 'a job charged 2 points';
 $pg->psql("UPDATE video_jobs SET status = 'generating', attempts = 3, "
           . "claimed_by = 'gone', lease_until = now() - interval '1 minute' "
           . "WHERE job_id = '$lost'");
@@ -278,7 +278,8 @@ sub create_signed {
     my ($id, $wallet, $hash, $expires) = @_;
     return $pg->psql("SELECT outcome || ' ' || coalesce(points, -1) FROM "
         . "weaveit_create_job('$id', '$wallet', 'Signed.', NULL, 3, 1, "
-        . "1000, 5, '$hash', now() + interval '$expires', NULL)");
+        . "1000, 5, '$hash', now() + interval '$expires', NULL, NULL, "
+        . "NULL)");
 }
 is create_signed($ids[0], $W{signed}, $hash1, '1 hour'), 'created 2',
     'a signed job';

@@ -36,8 +36,8 @@ for my $round (1, 2) {
     unlike $ngx->error_log, qr/schema failed|\[(alert|emerg|crit)\]/,
         "start $round: no error";
     is $pg->psql("SELECT string_agg(version::text, ' ' ORDER BY version) "
-                 . "FROM weaveit_schema"), '1 2 3',
-        "start $round: migrations 1 to 3 recorded exactly once";
+                 . "FROM weaveit_schema"), '1 2 3 4',
+        "start $round: migrations 1 to 4 recorded exactly once";
     $ngx->stop;
 }
 
@@ -68,10 +68,14 @@ is $pg->psql("SELECT count(*) FROM pg_proc "
              . "WHERE proname = 'weaveit_create_job'"), 1,
     'one weaveit_create_job(), the one that writes the ledger';
 is $pg->psql("SELECT pronargs FROM pg_proc "
-             . "WHERE proname = 'weaveit_create_job'"), 11,
-    'and records the voice (migration 3)';
+             . "WHERE proname = 'weaveit_create_job'"), 13,
+    'and records the voice (migration 3), the format and theme (4)';
 is $pg->psql("SELECT count(*) FROM information_schema.columns "
              . "WHERE table_name = 'video_jobs' AND column_name = 'voice'"),
     1, 'video_jobs has a voice';
+ok !eval { $pg->psql("UPDATE video_jobs SET script_format = 'html'"); 1 },
+    'the script_format CHECK holds';
+ok !eval { $pg->psql("UPDATE video_jobs SET theme = 'blue'"); 1 },
+    'the theme CHECK holds';
 
 done_testing;

@@ -20,7 +20,7 @@
 
 
 static const char  *fuzz_generate_fields[] = {
-    "script", "walletAddress", "title", NULL
+    "script", "walletAddress", "title", "voice", "format", "theme", NULL
 };
 
 static const char  *fuzz_award_fields[] = {
@@ -151,6 +151,15 @@ fuzz_generate(ngx_str_t *body, json_t *json, size_t max,
                                       in->title.len, "title", err,
                                       sizeof(err))
                    == 0);
+
+    /* a format the generator takes, never "auto": that is no format */
+    fuzz_assert(in->format.len == 0
+                || (fuzz_is_field(&in->format, json, "format")
+                    && weaveit_format_parse((char *) in->format.data)
+                       > WEAVEIT_FORMAT_AUTO));
+    fuzz_assert(fuzz_is_field(&in->theme, json, "theme")
+                && (in->theme.len == 0
+                    || weaveit_theme_parse((char *) in->theme.data) >= 0));
 }
 
 

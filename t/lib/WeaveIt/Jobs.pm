@@ -55,6 +55,8 @@ sub post_job {
                 walletAddress => $a{wallet} // WALLET);
     $body{title} = $a{title} if defined $a{title};
     $body{voice} = $a{voice} if exists $a{voice};
+    $body{format} = $a{format} if exists $a{format};
+    $body{theme} = $a{theme} if exists $a{theme};
     my $r = $ngx->request(method => 'POST',
         path => '/api/generate' . ($a{query} // ''),
         headers => { 'Content-Type' => 'application/json' },

@@ -1,0 +1,554 @@
+/*
+ * Markdown-lite: what is shown, what is spoken, and the way back from a
+ * spoken word to the screen, for the blocks and inline styles and for the
+ * edge cases of issue 15 (unterminated fence, empty block, 500-line block,
+ * a script of one code block, quotes, CRLF, tabs); and on screen, a code
+ * block held whole in view while the paragraph after it is spoken, the
+ * spoken line highlighted.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "weaveit_internal.h"
+#include "tap.h"
+
+
+#define W     1280
+#define H     720
+#define RATE  10000                     /* samples a second of the timing */
+#define WORD  2000                      /* samples a word */
+
+
+static weaveit_markdown_t  md;
+static const char         *highlighted_code;
+
+static uint8_t  plane_y[W * H], plane_u[W * H / 4], plane_v[W * H / 4];
+static uint8_t *planes[3] = { plane_y, plane_u, plane_v };
+static const int linesize[3] = { W, W / 2, W / 2 };
+
+
+static int
+parse(const char *text)
+{
+    char  err[128];
+
+    weaveit_markdown_free(&md);
+
+    if (weaveit_markdown_parse(text, strlen(text), &md, err, sizeof(err))
+        != 0)
+    {
+        diag("parse: %s", err);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static int
+shown_is(const char *expect)
+{
+    if (md.shown_len == strlen(expect) && strcmp(md.shown, expect) == 0) {
+        return 1;
+    }
+
+    diag("shown: \"%s\"", md.shown);
+    return 0;
+}
+
+
+static int
+spoken_is(const char *expect)
+{
+    if (md.spoken_len == strlen(expect) && strcmp(md.spoken, expect) == 0) {
+        return 1;
+    }
+
+    diag("spoken: \"%s\"", md.spoken);
+    return 0;
+}
+
+
+/* the mark of this kind, the nth of them */
+
+static const weaveit_mark_t *
+mark(int kind, size_t nth)
+{
+    size_t  i;
+
+    for (i = 0; i < md.nmarks; i++) {
+        if (md.marks[i].kind == kind && nth-- == 0) {
+            return &md.marks[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+/* every spoken word is shown at its mapped offset, byte for byte */
+
+static int
+words_map_back(void)
+{
+    size_t  i, at;
+
+    for (i = 0; i < md.spoken_len; i++) {
+        if (md.spoken[i] == ' ' || md.spoken[i] == '\n') {
+            continue;
+        }
+
+        at = weaveit_markdown_shown(&md, i);
+
+        if (at >= md.shown_len || md.shown[at] != md.spoken[i]) {
+            diag("spoken byte %zu maps to shown %zu", i, at);
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static const char  tutorial[] =
+    "# Intro\n"
+    "\n"
+    "Call `main()` with **care** and _style_.\n"
+    "\n"
+    "- first\n"
+    "* second\n"
+    "12. third\n"
+    "\n"
+    "```c\n"
+    "int main(void)\n"
+    "{\n"
+    "\treturn 0;\n"
+    "}\n"
+    "```\n"
+    "This explains\n"
+    "the code.\n";
+
+
+/*
+ * The word timing a speech of md.spoken would give, a word every WORD
+ * samples, its offset mapped back to the shown text; returns how many.
+ */
+
+static size_t
+timing(weaveit_word_t *words, size_t max)
+{
+    size_t  i, n;
+
+    n = 0;
+
+    for (i = 0; i < md.spoken_len && n < max; i++) {
+        if (md.spoken[i] == ' ' || md.spoken[i] == '\n'
+            || (i > 0 && md.spoken[i - 1] != ' ' && md.spoken[i - 1] != '\n'))
+        {
+            continue;
+        }
+
+        words[n].offset = weaveit_markdown_shown(&md, i);
+        words[n].length = 1;
+        words[n].sample = (int64_t) n * WORD;
+        n++;
+    }
+
+    return n;
+}
+
+
+/* the picture's pixel at x, y is the highlight band's colour */
+
+static int
+highlighted(int x, int y)
+{
+    uint8_t  by, bu, bv;
+
+    weaveit_rgb_to_yuv(0xfff3c4, &by, &bu, &bv);
+
+    return plane_y[y * W + x] == by
+           && plane_u[(y / 2) * (W / 2) + x / 2] == bu
+           && plane_v[(y / 2) * (W / 2) + x / 2] == bv;
+}
+
+
+/*
+ * Ten paragraphs of prose push a six-line block well down the page; the
+ * paragraph after it wraps over several lines.  At the start of each of
+ * its words, every line of the block is on screen, and the spoken line
+ * is highlighted; without the hold the block's first line would be gone.
+ */
+
+static void
+test_hold(void)
+{
+    int                 scroll, top, fits, lit, line_height;
+    char                err[256], *p, script[8192];
+    size_t              i, l, n, nholds, spoken, first, last, held;
+    double              t;
+    weaveit_hold_t      holds[64];
+    weaveit_word_t      words[1024];
+    weaveit_params_t    params;
+    weaveit_render_t   *r;
+
+    p = script;
+
+    for (i = 0; i < 10; i++) {
+        p += sprintf(p, "Paragraph %zu of the preface.\n\n", i);
+    }
+
+    p += sprintf(p, "```c\nint\nmain(void)\n{\n    puts(\"hi\");\n"
+                 "    return 0;\n}\n```\n");
+
+    for (i = 0; i < 30; i++) {
+        p += sprintf(p, "explain%zu ", i);
+    }
+
+    sprintf(p, "\n\nThe end.\n");
+
+    weaveit_params_init(&params);
+    r = NULL;
+
+    if (parse(script) != 0) {
+        ok(0, "the held script parses");
+        return;
+    }
+
+    r = weaveit_render_create(&params, md.shown, md.shown_len, err,
+                              sizeof(err));
+    n = timing(words, 1024);
+    nholds = weaveit_markdown_holds(&md, holds);
+
+    ok(r != NULL && nholds == 1
+       && weaveit_render_set_holds(r, holds, nholds, err, sizeof(err)) == 0
+       && weaveit_render_set_timing(r, words, n, RATE,
+                                    (double) n * WORD / RATE, err,
+                                    sizeof(err)) == 0,
+       "a renderer with the block's hold and a word every 0.2 s");
+
+    if (r == NULL || nholds != 1) {
+        weaveit_render_destroy(r);
+        return;
+    }
+
+    first = weaveit_render_line_of(r, holds[0].start);
+    last = first + 5;
+    line_height = weaveit_render_line_height(r);
+    fits = 1;
+    lit = 1;
+    held = 0;
+
+    for (i = 0; i < n; i++) {
+        if (words[i].offset < md.shown_len
+            && strncmp(md.shown + words[i].offset, "explain", 7) != 0)
+        {
+            continue;
+        }
+
+        t = (double) words[i].sample / RATE + 0.01;
+        scroll = weaveit_render_scroll(r, t, &spoken);
+
+        for (l = first; l <= last; l++) {
+            top = weaveit_render_line_top(r, l) - scroll;
+            fits &= (top >= 0 && top + line_height <= H);
+        }
+
+        fits &= (spoken == weaveit_render_line_of(r, words[i].offset));
+
+        weaveit_render_frame(r, t, planes, linesize);
+        top = weaveit_render_line_top(r, spoken) - scroll;
+        lit &= highlighted(80 - 8, top + line_height / 2);
+        lit &= !highlighted(80 - 8, weaveit_render_line_top(r, first)
+                                    - scroll + line_height / 2);
+        held++;
+    }
+
+    ok(held == 30 && weaveit_render_line_of(r, holds[0].end) > first + 8,
+       "30 words explain the block, over several lines (%zu)", held);
+    ok(fits, "every line of the block is on screen while they are spoken");
+    ok(lit, "the spoken line is highlighted, the block's line is not");
+
+    weaveit_render_set_holds(r, NULL, 0, err, sizeof(err));
+    scroll = weaveit_render_scroll(r, (double) words[n - 8].sample / RATE
+                                      + 0.01, &spoken);
+    ok(weaveit_render_line_top(r, first) - scroll < 0,
+       "without the hold, the block's first line would have scrolled away");
+
+    weaveit_render_destroy(r);
+}
+
+
+/* the class of every byte of the code, and whether tokens came in order */
+
+typedef struct {
+    int     kind[256];
+    size_t  last;
+    int     ordered;
+} tokens_t;
+
+
+static void
+token(void *data, size_t start, size_t end, int kind)
+{
+    size_t     i;
+    tokens_t  *t;
+
+    t = data;
+    t->ordered &= (start >= t->last && end > start && end <= 256);
+    t->last = end;
+
+    for (i = start; i < end && i < 256; i++) {
+        t->kind[i] = kind;
+    }
+}
+
+
+/* every byte of the first occurrence of text is of class kind */
+
+static int
+all_of(const tokens_t *t, const char *text, int kind)
+{
+    size_t       i, at;
+    const char  *p;
+
+    p = strstr(highlighted_code, text);
+
+    if (p == NULL) {
+        return 0;
+    }
+
+    at = (size_t) (p - highlighted_code);
+
+    for (i = 0; i < strlen(text); i++) {
+        if (t->kind[at + i] != kind) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* no byte has a class */
+
+static int
+plain(const tokens_t *t)
+{
+    size_t  i;
+
+    for (i = 0; i < 256; i++) {
+        if (t->kind[i] != WEAVEIT_TOKEN_NONE) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static int
+highlight(const char *lang, const char *code, tokens_t *t)
+{
+    char    err[256];
+    size_t  i;
+
+    for (i = 0; i < 256; i++) {
+        t->kind[i] = WEAVEIT_TOKEN_NONE;
+    }
+
+    t->last = 0;
+    t->ordered = 1;
+    highlighted_code = code;
+
+    if (weaveit_highlight(lang, code, strlen(code), token, t, err,
+                          sizeof(err)) != 0)
+    {
+        diag("highlight: %s", err);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static void
+test_highlight(void)
+{
+    tokens_t  t;
+
+    ok(highlight("python", "def greet(name):\n    # say hi\n"
+                 "    return \"Hi, \" + name * 2\n", &t) == 0
+       && t.ordered, "python: tokens in order, as byte ranges");
+    ok(all_of(&t, "def", WEAVEIT_TOKEN_KEYWORD)
+       && all_of(&t, "return", WEAVEIT_TOKEN_KEYWORD),
+       "def and return are keywords");
+    ok(all_of(&t, "\"Hi, \"", WEAVEIT_TOKEN_STRING), "a string");
+    ok(all_of(&t, "# say hi", WEAVEIT_TOKEN_COMMENT),
+       "a comment, at the second line's offsets");
+    ok(all_of(&t, "2", WEAVEIT_TOKEN_NUMBER)
+       && all_of(&t, "greet", WEAVEIT_TOKEN_FUNCTION)
+       && all_of(&t, " + name ", WEAVEIT_TOKEN_NONE),
+       "a number, a function, and plain text between");
+
+    ok(highlight("c", "#include <stdio.h>\n/* a\n   b */ int x;\n", &t)
+       == 0 && all_of(&t, "int", WEAVEIT_TOKEN_TYPE)
+       && all_of(&t, "/* a", WEAVEIT_TOKEN_COMMENT)
+       && all_of(&t, "   b */", WEAVEIT_TOKEN_COMMENT),
+       "c: a type, and a comment over two lines");
+    ok(all_of(&t, "#include", WEAVEIT_TOKEN_PREPROCESSOR),
+       "c: the preprocessor");
+
+    ok(highlight("klingon", "def x(): pass\n", &t) == 0 && plain(&t),
+       "an unknown language: no token, no error");
+    ok(highlight("../../etc/passwd", "root\n", &t) == 0 && plain(&t),
+       "a path is no language");
+}
+
+
+int
+main(void)
+{
+    size_t                 i;
+    char                  *big, *p;
+    const weaveit_mark_t  *m;
+
+    tap_plan(52);
+
+    ok(weaveit_format_detect(tutorial, strlen(tutorial))
+       == WEAVEIT_FORMAT_MARKDOWN, "a line opening a fence means markdown");
+    ok(weaveit_format_detect("a ``` b\n# c", 11) == WEAVEIT_FORMAT_TEXT,
+       "backticks inside a line and a # heading alone do not");
+    ok(weaveit_format_parse("markdown") == WEAVEIT_FORMAT_MARKDOWN
+       && weaveit_format_parse("text") == WEAVEIT_FORMAT_TEXT
+       && weaveit_format_parse("Markdown") == -1, "format names");
+
+    ok(parse(tutorial) == 0, "a tutorial parses");
+    ok(shown_is("Intro\n\nCall main() with care and style.\n\n"
+                "\xe2\x80\xa2 first\n\xe2\x80\xa2 second\n12. third\n\n"
+                "int main(void)\n{\n\treturn 0;\n}\n\n"
+                "This explains the code."),
+       "shown: markers gone, bullets drawn, code verbatim with its tab");
+    ok(spoken_is("Intro\n\nCall main() with care and style.\n\nfirst\n\n"
+                 "second\n\nthird\n\nThis explains the code."),
+       "spoken: prose alone, no list marker, no code");
+    ok(words_map_back(), "every spoken byte maps back to the same shown one");
+
+    m = mark(WEAVEIT_MARK_HEADING, 0);
+    ok(m && m->level == 1 && m->start == 0 && m->end == 5, "heading mark");
+    m = mark(WEAVEIT_MARK_CODE, 0);
+    ok(m && md.shown + m->start == strstr(md.shown, "main()")
+       && m->end - m->start == 6, "inline code mark");
+    m = mark(WEAVEIT_MARK_BOLD, 0);
+    ok(m && m->end - m->start == 4
+       && memcmp(md.shown + m->start, "care", 4) == 0, "bold mark");
+    m = mark(WEAVEIT_MARK_EMPHASIS, 0);
+    ok(m && memcmp(md.shown + m->start, "style", m->end - m->start) == 0,
+       "emphasis mark");
+    ok(mark(WEAVEIT_MARK_LIST, 2) != NULL, "three list items");
+
+    m = mark(WEAVEIT_MARK_CODE_BLOCK, 0);
+    ok(m && m->lines == 4 && m->lang_len == 1
+       && tutorial[m->lang] == 'c', "code block: four lines, language c");
+    ok(m && m->followed
+       && strncmp(md.spoken + m->spoken, "\n\nThis explains", 15) == 0,
+       "the paragraph after it is spoken from the block's spoken offset");
+    ok(m && md.shown[m->start] == 'i' && md.shown[m->end - 1] == '}',
+       "the block's shown range is its code");
+
+    ok(parse("Keep snake_case, 2 * 3 * 4 and a *lone star.") == 0
+       && shown_is("Keep snake_case, 2 * 3 * 4 and a *lone star.")
+       && md.nmarks == 1, "no emphasis inside words or around spaces");
+    ok(parse("a `b and **c") == 0 && shown_is("a b and **c"),
+       "a lone backtick is dropped, a lone ** is text");
+
+    ok(parse("Intro.\n```python\ndef f():\n    return 1\n") == 0
+       && shown_is("Intro.\n\ndef f():\n    return 1")
+       && spoken_is("Intro."), "an unterminated fence: the rest is code");
+    m = mark(WEAVEIT_MARK_CODE_BLOCK, 0);
+    ok(m && !m->followed && m->lines == 2
+       && weaveit_markdown_pause(m) > 1.59
+       && weaveit_markdown_pause(m) < 1.61,
+       "no prose follows: a pause of 1 s + 0.3 s a line");
+
+    ok(parse("Before.\n```\n```\nAfter.\n") == 0
+       && spoken_is("Before.\n\nAfter."), "an empty block");
+    m = mark(WEAVEIT_MARK_CODE_BLOCK, 0);
+    ok(m && m->lines == 0 && m->start == m->end && m->followed,
+       "an empty block has no line and is followed");
+
+    big = malloc(20 + 500 * 12);
+    p = big + sprintf(big, "```js\n");
+
+    for (i = 0; i < 500; i++) {
+        p += sprintf(p, "x = %4zu;\n", i);
+    }
+
+    sprintf(p, "```\n");
+    ok(parse(big) == 0 && md.spoken_len == 0, "a 500-line block, unspoken");
+    m = mark(WEAVEIT_MARK_CODE_BLOCK, 0);
+    ok(m && m->lines == 500 && weaveit_markdown_pause(m) == 8.0
+       && !m->followed, "a script of one block: 500 lines, an 8 s pause");
+    ok(md.shown_len == 500 * 10 - 1, "every line of it is shown");
+    free(big);
+
+    ok(parse("> # Quoted\n> - one\n>> 2. two\n") == 0
+       && shown_is("Quoted\n\n\xe2\x80\xa2 one\n2. two")
+       && spoken_is("Quoted\n\none\n\ntwo"),
+       "headings and lists nested in quotes");
+    ok(mark(WEAVEIT_MARK_HEADING, 0) && mark(WEAVEIT_MARK_LIST, 1),
+       "they are a heading and list items");
+
+    ok(parse("# T\r\n\r\nOne\r\ntwo\r\n```\r\nx\r\n```\r\n") == 0
+       && shown_is("T\n\nOne two\n\nx") && spoken_is("T\n\nOne two"),
+       "CRLF line ends");
+    ok(parse("```\n\tif (a)\n\t\tb();\n```\nSee.") == 0
+       && shown_is("\tif (a)\n\t\tb();\n\nSee."), "tabs inside code kept");
+
+    ok(parse("#### Deep\n#nospace") == 0
+       && mark(WEAVEIT_MARK_HEADING, 0)->level == 3
+       && shown_is("Deep\n\n#nospace"), "#### is level 3; #word is text");
+
+    ok(parse("para one\n\n```\ncode\n```\n```\nmore\n```\n# H\n") == 0
+       && !mark(WEAVEIT_MARK_CODE_BLOCK, 0)->followed
+       && !mark(WEAVEIT_MARK_CODE_BLOCK, 1)->followed,
+       "a heading or a block after a block is no explanation of it");
+
+    ok(parse("```\na\n```\n- item\n") == 0
+       && mark(WEAVEIT_MARK_CODE_BLOCK, 0)->followed,
+       "a list after a block explains it");
+
+    /* linear time on unmatched delimiters: a long line of them */
+    big = malloc(2000001);
+    memset(big, '*', 2000000);
+    for (i = 1; i < 2000000; i += 2) {
+        big[i] = 'x';
+    }
+    big[2000000] = '\0';
+    ok(parse(big) == 0 && md.nmarks == 1 && md.shown_len == 2000000,
+       "2 MB of stars no word ends: text, in linear time");
+    memset(big, '`', 2000000);
+    ok(parse(big) == 0 && md.shown_len == 0 && md.spoken_len == 0,
+       "2 MB of backticks: paired inline code, all empty");
+    memset(big, '_', 2000000);
+    ok(parse(big) == 0, "2 MB of underscores");
+    free(big);
+
+    ok(parse("") == 0 && md.shown_len == 0 && md.nmarks == 0,
+       "an empty script");
+    ok(weaveit_markdown_shown(&md, 5) == 0, "no run maps to 0");
+
+    ok(parse("**a _b_ `c`**") == 0 && spoken_is("a b c")
+       && words_map_back(), "styles inside bold");
+
+    ok(parse("_a and *b* and _c") == 0 && spoken_is("_a and b and _c"),
+       "a lone _ leaves * emphasis alone");
+
+    test_hold();
+    test_highlight();
+
+    weaveit_markdown_free(&md);
+
+    return tap_done();
+}
