@@ -112,7 +112,8 @@ static const char  ngx_http_weaveit_create_job_sql[] =
 static const char  ngx_http_weaveit_status_sql[] =
     "SELECT j.job_id, j.status, j.error_message,"
     "  weaveit_iso(j.created_at), weaveit_iso(j.updated_at), j.progress,"
-    "  EXISTS (SELECT 1 FROM videos v WHERE v.job_id = j.job_id), j.voice"
+    "  EXISTS (SELECT 1 FROM videos v WHERE v.job_id = j.job_id), j.voice,"
+    "  j.script_format, coalesce(j.theme, 'light')"
     " FROM video_jobs j WHERE j.job_id = $1::uuid";
 
 /* one page, and the wallet's total even when the page is empty */
@@ -904,7 +905,7 @@ ngx_http_weaveit_status_done(ngx_http_weaveit_pg_query_t *q)
     status = PQgetvalue(res, 0, 1);
     available = (PQgetvalue(res, 0, 6)[0] == 't');
 
-    json = json_pack("{s:s,s:s,s:b,s:o,s:s,s:s,s:b,s:i,s:o}",
+    json = json_pack("{s:s,s:s,s:b,s:o,s:s,s:s,s:b,s:i,s:o,s:o,s:s}",
                      "jobId", PQgetvalue(res, 0, 0),
                      "status", status,
                      "ready", ngx_strcmp(status, "completed") == 0
@@ -918,7 +919,11 @@ ngx_http_weaveit_status_done(ngx_http_weaveit_pg_query_t *q)
                      "progress", atoi(PQgetvalue(res, 0, 5)),
                      "voice", PQgetisnull(res, 0, 7)
                               ? json_null()
-                              : json_string(PQgetvalue(res, 0, 7)));
+                              : json_string(PQgetvalue(res, 0, 7)),
+                     "format", PQgetisnull(res, 0, 8)
+                               ? json_null()
+                               : json_string(PQgetvalue(res, 0, 8)),
+                     "theme", PQgetvalue(res, 0, 9));
 
     ngx_http_weaveit_finalize(r,
                           ngx_http_weaveit_send_json(r, NGX_HTTP_OK, json));

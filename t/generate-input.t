@@ -178,6 +178,9 @@ for my $c ([ '/api/generate', 'dark', 'dark' ],
     my $id = eval { decode_json($r->{body})->{jobId} } // '';
     is $pg->psql("SELECT theme FROM video_jobs WHERE job_id = '$id'"),
         $want, "$path, theme " . ($theme // 'none') . ": $want recorded";
+    my $st = eval { decode_json($ngx->get("/api/videos/status/$id")->{body}) };
+    is $st->{theme}, $want, "$path, theme " . ($theme // 'none')
+        . ": the status says $want";
 }
 
 # a format given is recorded with the job; null is no format
@@ -191,6 +194,9 @@ for my $format ('markdown', 'text', undef) {
     my $id = eval { decode_json($r->{body})->{jobId} } // '';
     is $pg->psql("SELECT coalesce(script_format, 'null') FROM video_jobs "
                  . "WHERE job_id = '$id'"), $f, "format $f: recorded";
+    my $st = eval { decode_json($ngx->get("/api/videos/status/$id")->{body}) };
+    ok $st && exists $st->{format}, "format $f: the status has a format";
+    is $st->{format} // 'null', $f, "format $f: the status says $f";
 }
 
 $ngx->stop;
