@@ -832,13 +832,13 @@ ngx_http_weaveit_generate_ended(void *data, ngx_str_t *job_id, ngx_int_t rc,
 {
     ngx_http_request_t *r = data;
 
-    json_t      *json;
-    ngx_uint_t   status;
+    json_t                           *json;
+    ngx_uint_t                        status;
+    ngx_http_weaveit_generate_ctx_t  *ctx;
 
     if (rc == NGX_AGAIN) {
-        ngx_http_weaveit_finalize(r, ngx_http_weaveit_send_accepted(r,
-                              ngx_http_get_module_ctx(r,
-                                                      ngx_http_weaveit_module)));
+        ctx = ngx_http_get_module_ctx(r, ngx_http_weaveit_module);
+        ngx_http_weaveit_finalize(r, ngx_http_weaveit_send_accepted(r, ctx));
         return;
     }
 

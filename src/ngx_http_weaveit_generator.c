@@ -304,7 +304,8 @@ ngx_http_weaveit_gen_exchange(ngx_http_weaveit_gen_t *g,
 
         if (n == -1 && errno != EINTR) {
             ngx_http_weaveit_gen_set(g, NGX_HTTP_WEAVEIT_GEN_LOST,
-                                     "poll() failed: %s", strerrordesc_np(errno));
+                                     "poll() failed: %s",
+                                     strerrordesc_np(errno));
             (void) kill(pid, SIGKILL);
             g->killed = 1;
             break;
