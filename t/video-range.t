@@ -57,8 +57,10 @@ ok !exists $h->{'transfer-encoding'}, 'not chunked';
 my $head = get($video, method => 'HEAD');
 is $head->{status}, 200, 'HEAD is 200';
 is $head->{body}, '', 'HEAD has no body';
-is_deeply [ map { $head->{headers}{$_} } sort keys %$h ],
-          [ map { $h->{$_} } sort keys %$h ], 'HEAD has the same headers';
+# but Date, which moves on when the second does between the two
+my @same = grep { $_ ne 'date' } sort keys %$h;
+is_deeply [ map { $head->{headers}{$_} } @same ],
+          [ map { $h->{$_} } @same ], 'HEAD has the same headers';
 
 $r = get($job);
 is $r->{status}, 200, 'the job id finds the video';
