@@ -570,6 +570,11 @@ sub _run {
                                       PeerPort => $self->{port});
         return $s ? 1 : 0;
     }) or die "nginx does not listen:\n" . $self->error_log;
+    # the master listens before its workers have their titles: a test that
+    # takes worker_pids at once would otherwise see none
+    my $want = $self->{workers} // 1;
+    WeaveIt::Test::wait_until(10, sub { $self->worker_pids >= $want })
+        or die "nginx has not its $want workers:\n" . $self->error_log;
     $self->{running} = 1;
 }
 
