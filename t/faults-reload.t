@@ -17,17 +17,8 @@ my $slow_port = free_port();
 my $pg = WeaveIt::Pg->start;
 my $ngx = WeaveIt::Nginx->start(pg => $pg, workers => 2,
     main => 'thread_pool weaveit threads=4 max_queue=64;',
-    http => "weaveit_thread_pool weaveit; weaveit_max_jobs 2;
-             weaveit_job_interval 200ms; weaveit_video_size 320x180;
-             weaveit_signup_points 100; weaveit_generate_cost 1;
-             weaveit_max_pending_per_wallet 20;
-             server {
-                 listen 127.0.0.1:$slow_port sndbuf=32k;
-                 location ~ ^/api/videos/(?<video_id>[^/]+)\$ {
-                     weaveit_video \$video_id;
-                     weaveit_video_chunk 64k;
-                 }
-             }",
+    http => "weaveit_thread_pool weaveit; weaveit_max_jobs 2; "
+          . WeaveIt::Downloads::busy_http($slow_port),
     server => api_locations());
 $pg->wait_schema;
 

@@ -133,4 +133,22 @@ sub answering {
                   values %{ $self->{open} };
 }
 
+# The http block of a fault test that generates while slow clients
+# download: jobs every 200 ms, small videos, points for 100 jobs a wallet
+# and 20 pending, and a second server on $port whose small send buffer
+# keeps each download going for several steps.
+sub busy_http {
+    my ($port) = @_;
+    return "weaveit_job_interval 200ms; weaveit_video_size 320x180;
+            weaveit_signup_points 100; weaveit_generate_cost 1;
+            weaveit_max_pending_per_wallet 20;
+            server {
+                listen 127.0.0.1:$port sndbuf=32k;
+                location ~ ^/api/videos/(?<video_id>[^/]+)\$ {
+                    weaveit_video \$video_id;
+                    weaveit_video_chunk 64k;
+                }
+            }";
+}
+
 1;
