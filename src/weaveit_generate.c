@@ -147,8 +147,10 @@ weaveit_generate(const weaveit_params_t *p, const char *script, size_t len,
     }
 
     /* the font before the speech: it fails fast, speech takes a while */
-    run.render = weaveit_render_create(p, run.text, run.text_len, err,
-                                       errlen);
+    run.render = run.markdown
+                 ? weaveit_render_markdown(p, &run.md, err, errlen)
+                 : weaveit_render_create(p, run.text, run.text_len, err,
+                                         errlen);
 
     if (run.render == NULL
         || weaveit_run_decorate(&run, err, errlen) != 0

@@ -333,6 +333,7 @@ weaveit_markdown_holds(const weaveit_markdown_t *md, weaveit_hold_t *holds)
         holds[n].start = m->start;
         holds[n].end = m->end;
         holds[n].anchor = m->start;
+        holds[n].anchor_end = m->end;
 
         for (j = i + 1; m->followed && j < md->nmarks; j++) {
             if (md->marks[j].kind == WEAVEIT_MARK_PARAGRAPH
