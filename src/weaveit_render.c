@@ -167,6 +167,7 @@ struct weaveit_render_s {
     /* Markdown: a style a shown byte, and the sets of the styles used */
     uint8_t            *style;
     weaveit_fonts_t    *sets[WEAVEIT_STYLES];
+    char                patterns[WEAVEIT_STYLES][256];  /* sets keep them */
     size_t             *sections;       /* lines a level-1 heading starts */
     size_t              nsections;
     int                 heights[WEAVEIT_STYLES];   /* of their lines */
@@ -411,7 +412,7 @@ weaveit_styles_open(weaveit_render_t *r, const weaveit_params_t *p,
     const weaveit_markdown_t *md, char *err, size_t errlen)
 {
     int                    style, size;
-    char                   pattern[256];
+    char                  *pattern;
     size_t                 i, k;
     const weaveit_mark_t  *m;
 
@@ -450,10 +451,12 @@ weaveit_styles_open(weaveit_render_t *r, const weaveit_params_t *p,
             }
 
             size = (int) lround(p->font_size * weaveit_styles[k].scale);
+            pattern = r->patterns[style];
 
             if (weaveit_style_pattern(
                     weaveit_fonts_family(r->sets[WEAVEIT_STYLE_PROSE]),
-                    weaveit_styles[k].variant, pattern, sizeof(pattern))
+                    weaveit_styles[k].variant, pattern,
+                    sizeof(r->patterns[style]))
                 != 0)
             {
                 weaveit_error(err, errlen, "prose font's family is too long");
