@@ -9,10 +9,14 @@
  * does not depend on the script's length beyond the line table: a long
  * paragraph is laid out in chunks, a frame is composed from a small cache
  * of pre-painted line strips (only the visible lines are ever painted),
- * and glyphs live in a fixed-size cache.  Positions on the page are ints,
- * in px (26.6 within a line): a line holds at most a chunk, its pen never
- * goes far past the text width, and a page taller than an int reaches is
- * refused.
+ * and glyphs live in a fixed-size cache (a Markdown script adds a style
+ * byte per shown byte).  Positions on the page are ints, in px (26.6
+ * within a line): a line holds at most a chunk, its pen never goes far
+ * past the text width, and a page taller than an int reaches is refused.
+ *
+ * A Markdown script has a font set per style (weaveit_internal.h), each
+ * character shaped in its style's; a line is as tall as its largest
+ * style, so line tops are a running sum.
  */
 
 #include <limits.h>
@@ -1318,6 +1322,9 @@ weaveit_layout_emit(weaveit_lines_t *out, size_t start, size_t end, int x,
     out->lines[out->n].x = x;
     out->lines[out->n].rtl = rtl;
     out->lines[out->n].background = WEAVEIT_COLOR_NONE;
+    out->lines[out->n].top = 0;
+    out->lines[out->n].height = 0;
+    out->lines[out->n].baseline = 0;
     out->n++;
 
     return 0;
