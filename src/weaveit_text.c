@@ -368,7 +368,8 @@ weaveit_buf_add(weaveit_md_t *st, weaveit_buf_t *b, const char *s, size_t n)
     char    *data;
     size_t   size;
 
-    if (st->oom) {
+    /* nothing to add may come with no buffer yet: memcpy() wants one */
+    if (st->oom || n == 0) {
         return;
     }
 
