@@ -385,6 +385,13 @@ static ngx_command_t  ngx_http_weaveit_commands[] = {
       offsetof(ngx_http_weaveit_main_conf_t, font),
       NULL },
 
+    { ngx_string("weaveit_prose_font"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_weaveit_main_conf_t, prose_font),
+      NULL },
+
     { ngx_string("weaveit_font_size"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -543,6 +550,7 @@ ngx_http_weaveit_create_main_conf(ngx_conf_t *cf)
      *     wmcf->generates = 0;
      *     wmcf->thread_pool_name = { 0, NULL };
      *     wmcf->font = { 0, NULL };
+     *     wmcf->prose_font = { 0, NULL };
      *     wmcf->voice = { 0, NULL };
      *     wmcf->x264_preset = { 0, NULL };
      *     wmcf->speech_url = { 0, NULL };
@@ -643,6 +651,7 @@ ngx_http_weaveit_init_render_conf(ngx_http_weaveit_main_conf_t *wmcf)
     ngx_conf_init_value(wmcf->speech_rate, defaults.speech_rate);
 
     ngx_http_weaveit_init_str(&wmcf->font, defaults.font_path);
+    ngx_http_weaveit_init_str(&wmcf->prose_font, defaults.prose_font);
     ngx_http_weaveit_init_str(&wmcf->x264_preset, defaults.x264_preset);
 }
 

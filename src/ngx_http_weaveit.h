@@ -166,6 +166,7 @@ typedef struct {
     ngx_int_t                       video_fps;
     ngx_flag_t                      video_cfr;
     ngx_str_t                       font;
+    ngx_str_t                       prose_font;
     ngx_int_t                       font_size;
     ngx_str_t                       voice;
     ngx_int_t                       speech_rate;

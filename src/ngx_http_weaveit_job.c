@@ -121,6 +121,8 @@ struct ngx_http_weaveit_jobs_s {
 
 static ngx_int_t ngx_http_weaveit_job_check_generator(ngx_conf_t *cf,
     ngx_http_weaveit_main_conf_t *wmcf);
+static ngx_int_t ngx_http_weaveit_job_check_font(ngx_conf_t *cf,
+    char *directive, ngx_str_t *font);
 static ngx_int_t ngx_http_weaveit_job_argv(ngx_http_weaveit_jobs_t *jobs,
     ngx_pool_t *pool);
 static ngx_int_t ngx_http_weaveit_job_option(ngx_array_t *args, char *name,
@@ -329,13 +331,12 @@ ngx_http_weaveit_job_init_conf(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    /* a fontconfig pattern is checked by the generator as it starts */
-    if (ngx_strlchr(wmcf->font.data, wmcf->font.data + wmcf->font.len, '/')
-        && access((char *) wmcf->font.data, R_OK) != 0)
+    if (ngx_http_weaveit_job_check_font(cf, "weaveit_font", &wmcf->font)
+        != NGX_OK
+        || ngx_http_weaveit_job_check_font(cf, "weaveit_prose_font",
+                                           &wmcf->prose_font)
+           != NGX_OK)
     {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "\"weaveit_font\" \"%V\" is not readable",
-                           &wmcf->font);
         return NGX_CONF_ERROR;
     }
 
@@ -374,6 +375,25 @@ ngx_http_weaveit_job_check_generator(ngx_conf_t *cf,
     ngx_conf_log_error(NGX_LOG_EMERG, cf, err,
                        "\"weaveit_generator\" \"%V\" is not an executable "
                        "file", &wmcf->generator);
+
+    return NGX_ERROR;
+}
+
+
+/* a fontconfig pattern is checked by the generator as it starts */
+
+static ngx_int_t
+ngx_http_weaveit_job_check_font(ngx_conf_t *cf, char *directive,
+    ngx_str_t *font)
+{
+    if (ngx_strlchr(font->data, font->data + font->len, '/') == NULL
+        || access((char *) font->data, R_OK) == 0)
+    {
+        return NGX_OK;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                       "\"%s\" \"%V\" is not readable", directive, font);
 
     return NGX_ERROR;
 }
@@ -493,6 +513,8 @@ ngx_http_weaveit_job_argv(ngx_http_weaveit_jobs_t *jobs, ngx_pool_t *pool)
            != NGX_OK
         || ngx_http_weaveit_job_option(args, "--font", "%V", &wmcf->font)
            != NGX_OK
+        || ngx_http_weaveit_job_option(args, "--prose-font", "%V",
+                                       &wmcf->prose_font) != NGX_OK
         || ngx_http_weaveit_job_option(args, "--font-size", "%i",
                                        wmcf->font_size) != NGX_OK
         || ngx_http_weaveit_job_speech_args(jobs, args) != NGX_OK

@@ -17,6 +17,7 @@
 typedef struct {
     int           width, height, fps;   /* 1280, 720, 30 */
     const char   *font_path;            /* DejaVu Sans Mono */
+    const char   *prose_font;           /* DejaVu Sans: Markdown's prose */
     int           font_size;            /* 28 px */
     int           speech;               /* WEAVEIT_SPEECH_ESPEAK, _OPENAI */
     const char   *voice;                /* espeak-ng's, or the server's */
@@ -54,6 +55,8 @@ typedef struct {
 
 #define WEAVEIT_DEFAULT_FONT                                                  \
     "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf"
+#define WEAVEIT_DEFAULT_PROSE_FONT                                            \
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 /* measured (bench/): as fast as ultrafast here, a third smaller */
 #define WEAVEIT_DEFAULT_PRESET  "superfast"
 #define WEAVEIT_DEFAULT_CRF     23

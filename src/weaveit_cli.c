@@ -9,7 +9,7 @@
  *   weaveit-render --list-voices
  *
  *   options: [--size WxH] [--fps N] [--font F] [--font-size N] [--voice V]
- *            [--rate N] [--preset P] [--crf N] [--threads N]
+ *            [--prose-font F] [--rate N] [--preset P] [--crf N] [--threads N]
  *            [--format auto|text|markdown] [--theme light|dark] [--cfr]
  *            [--speech espeak|openai] [--speech-url URL]
  *            [--speech-model NAME] [--speech-key-file F]
@@ -178,6 +178,7 @@ static const weaveit_cli_option_t  weaveit_cli_options[] = {
     { "fps",        weaveit_cli_number, weaveit_cli_param(fps) },
     { "font",       weaveit_cli_string, weaveit_cli_param(font_path) },
     { "font-size",  weaveit_cli_number, weaveit_cli_param(font_size) },
+    { "prose-font", weaveit_cli_string, weaveit_cli_param(prose_font) },
     { "voice",      weaveit_cli_string, weaveit_cli_param(voice) },
     { "rate",       weaveit_cli_number, weaveit_cli_param(speech_rate) },
     { "preset",     weaveit_cli_string, weaveit_cli_param(x264_preset) },
@@ -218,7 +219,8 @@ weaveit_cli_usage(FILE *f)
             "       weaveit-render --list-voices\n"
             "options: [--size WxH] [--fps N] [--font F] [--font-size N] "
             "[--voice V]\n"
-            "         [--rate N] [--preset P] [--crf N] [--threads N]\n"
+            "         [--prose-font F] [--rate N] [--preset P] [--crf N] "
+            "[--threads N]\n"
             "         [--format auto|text|markdown] [--theme light|dark] "
             "[--cfr]\n"
             "         [--speech espeak|openai] [--speech-url URL] "

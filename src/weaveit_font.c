@@ -402,6 +402,13 @@ weaveit_fonts_monospace(const weaveit_fonts_t *fs)
 }
 
 
+const char *
+weaveit_fonts_family(const weaveit_fonts_t *fs)
+{
+    return fs->family;
+}
+
+
 struct hb_font_t *
 weaveit_fonts_hb(const weaveit_fonts_t *fs, int face)
 {

@@ -147,8 +147,10 @@ weaveit_generate(const weaveit_params_t *p, const char *script, size_t len,
     }
 
     /* the font before the speech: it fails fast, speech takes a while */
-    run.render = weaveit_render_create(p, run.text, run.text_len, err,
-                                       errlen);
+    run.render = run.markdown
+                 ? weaveit_render_markdown(p, &run.md, err, errlen)
+                 : weaveit_render_create(p, run.text, run.text_len, err,
+                                         errlen);
 
     if (run.render == NULL
         || weaveit_run_decorate(&run, err, errlen) != 0
@@ -195,13 +197,20 @@ done:
 }
 
 
-/* a renderer for one letter opens the font as a video's would */
+/*
+ * A renderer of a letter in every Markdown style opens the fonts as a
+ * video's would: the monospace, the prose font and its bold and oblique.
+ */
 
 int
 weaveit_generate_preload(const weaveit_params_t *p, char *err,
     size_t errlen)
 {
-    weaveit_render_t  *r;
+    static const char    styles[] = "# W\n\n## W\n\n### W\n\n"
+                                    "W **W** _W_ `W`\n";
+    int                  rc;
+    weaveit_render_t    *r;
+    weaveit_markdown_t   md;
 
     if (weaveit_params_check(p, err, errlen) != 0
         || (p->speech == WEAVEIT_SPEECH_OPENAI
@@ -209,19 +218,20 @@ weaveit_generate_preload(const weaveit_params_t *p, char *err,
             : weaveit_tts_preload(weaveit_params_voice(p),
                                   p->speech_rate, err, errlen)) != 0
         || weaveit_encoder_preload(err, errlen) != 0
-        || weaveit_fonts_preload(err, errlen) != 0)
+        || weaveit_fonts_preload(err, errlen) != 0
+        || weaveit_markdown_parse(styles, sizeof(styles) - 1, &md, err,
+                                  errlen) != 0)
     {
         return -1;
     }
 
-    r = weaveit_render_create(p, "W", 1, err, errlen);
-    if (r == NULL) {
-        return -1;
-    }
+    r = weaveit_render_markdown(p, &md, err, errlen);
+    rc = (r == NULL) ? -1 : 0;
 
     weaveit_render_destroy(r);
+    weaveit_markdown_free(&md);
 
-    return 0;
+    return rc;
 }
 
 

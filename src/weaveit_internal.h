@@ -77,6 +77,7 @@ typedef struct {
     size_t            start;
     size_t            end;
     size_t            anchor;
+    size_t            anchor_end;       /* where the held block ends */
 } weaveit_hold_t;
 
 /* spoken bytes [spoken, spoken + len) are shown at [shown, shown + len) */
@@ -201,6 +202,8 @@ int weaveit_fonts_ascender(const weaveit_fonts_t *fs);
 int weaveit_fonts_descender(const weaveit_fonts_t *fs);
 int weaveit_fonts_space(const weaveit_fonts_t *fs);           /* 26.6 */
 int weaveit_fonts_monospace(const weaveit_fonts_t *fs);
+/* the family name of the configured font */
+const char *weaveit_fonts_family(const weaveit_fonts_t *fs);
 /* the face for cp: 0 the configured font, > 0 a stand-in, -1 none has it */
 int weaveit_fonts_face(weaveit_fonts_t *fs, uint32_t cp);
 int weaveit_fonts_has(const weaveit_fonts_t *fs, int face, uint32_t cp);
@@ -223,7 +226,28 @@ typedef struct {
     int               x;            /* px from the margin the line starts at */
     int               rtl;          /* right-to-left: from the right margin */
     uint32_t          background;   /* WEAVEIT_COLOR_NONE: the page's */
+    int               top;          /* px below the first line's top */
+    int               height;       /* px */
+    int               baseline;     /* px below the line's top */
 } weaveit_line_t;
+
+
+/*
+ * The fonts of a Markdown script's parts, each a font set of its own:
+ * code in the monospace font (all of a plain text script), prose in the
+ * proportional one, bold and emphasis in its bold and oblique faces,
+ * headings bold and larger.
+ */
+enum {
+    WEAVEIT_STYLE_CODE,
+    WEAVEIT_STYLE_PROSE,
+    WEAVEIT_STYLE_BOLD,
+    WEAVEIT_STYLE_EMPHASIS,
+    WEAVEIT_STYLE_H1,
+    WEAVEIT_STYLE_H2,
+    WEAVEIT_STYLE_H3,
+    WEAVEIT_STYLES
+};
 
 
 /*
@@ -254,12 +278,16 @@ const weaveit_theme_t *weaveit_theme(int theme);
 /* text is not copied: it must outlive the renderer */
 weaveit_render_t *weaveit_render_create(const weaveit_params_t *p,
     const char *text, size_t len, char *err, size_t errlen);
+/* md->shown in the styles of its marks; md must outlive the renderer */
+weaveit_render_t *weaveit_render_markdown(const weaveit_params_t *p,
+    const weaveit_markdown_t *md, char *err, size_t errlen);
 void weaveit_render_destroy(weaveit_render_t *r);
 
 size_t weaveit_render_nlines(weaveit_render_t *r);
 const weaveit_line_t *weaveit_render_line(weaveit_render_t *r, size_t i);
 size_t weaveit_render_line_of(weaveit_render_t *r, size_t offset);
 int weaveit_render_line_top(weaveit_render_t *r, size_t line);
+/* of a body line; weaveit_render_line(r, i)->height of line i */
 int weaveit_render_line_height(weaveit_render_t *r);
 int weaveit_render_advance(weaveit_render_t *r);
 /* characters of the script and title no installed font has a glyph for */

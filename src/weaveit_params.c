@@ -35,6 +35,7 @@ weaveit_params_init(weaveit_params_t *p)
     p->height = 720;
     p->fps = 30;
     p->font_path = WEAVEIT_DEFAULT_FONT;
+    p->prose_font = WEAVEIT_DEFAULT_PROSE_FONT;
     p->font_size = 28;
     p->speech = WEAVEIT_SPEECH_ESPEAK;
     p->voice = NULL;
@@ -180,8 +181,10 @@ weaveit_params_check(const weaveit_params_t *p, char *err, size_t errlen)
         return -1;
     }
 
-    if (p->font_path == NULL || p->x264_preset == NULL) {
-        weaveit_error(err, errlen, "font and preset are required");
+    if (p->font_path == NULL || p->prose_font == NULL
+        || p->x264_preset == NULL)
+    {
+        weaveit_error(err, errlen, "fonts and preset are required");
         return -1;
     }
 

@@ -9,10 +9,14 @@
  * does not depend on the script's length beyond the line table: a long
  * paragraph is laid out in chunks, a frame is composed from a small cache
  * of pre-painted line strips (only the visible lines are ever painted),
- * and glyphs live in a fixed-size cache.  Positions on the page are ints,
- * in px (26.6 within a line): a line holds at most a chunk, its pen never
- * goes far past the text width, and a page taller than an int reaches is
- * refused.
+ * and glyphs live in a fixed-size cache (a Markdown script adds a style
+ * byte per shown byte).  Positions on the page are ints, in px (26.6
+ * within a line): a line holds at most a chunk, its pen never goes far
+ * past the text width, and a page taller than an int reaches is refused.
+ *
+ * A Markdown script has a font set per style (weaveit_internal.h), each
+ * character shaped in its style's; a line is as tall as its largest
+ * style, so line tops are a running sum.
  */
 
 #include <limits.h>
@@ -37,7 +41,6 @@
 #define WEAVEIT_SCROLL_TIME    0.4      /* seconds a line change glides */
 #define WEAVEIT_FOCUS          3        /* spoken line at height / 3 */
 #define WEAVEIT_CHUNK_CHARS    2048     /* of a paragraph laid out at once */
-#define WEAVEIT_NO_ANCHOR      ((size_t) -1)
 
 
 /* one glyph of a shaped run, 26.6 px */
@@ -58,6 +61,7 @@ typedef struct {
     size_t              n;
     size_t              glyph;
     size_t              nglyphs;
+    weaveit_fonts_t    *fonts;          /* of the character's style */
     int                 face;
     int                 level;
     hb_script_t         script;
@@ -74,6 +78,7 @@ typedef struct {
     uint32_t           *cps;            /* tabs and controls as spaces */
     size_t             *offsets;        /* in the text */
     int                *advances;       /* 26.6, on a cluster's first */
+    weaveit_fonts_t   **sets;           /* the font set of each */
     int                *faces;
     uint8_t            *starts;         /* a cluster starts here */
     char               *breaks;         /* LINEBREAK_* after a character */
@@ -137,6 +142,7 @@ typedef struct {
     size_t              first;
     size_t              last;
     size_t              anchor;
+    size_t              anchor_last;    /* the held block's last line */
 } weaveit_held_t;
 
 
@@ -159,8 +165,18 @@ struct weaveit_render_s {
     int                 font_size;
     const char         *font_path;
 
-    weaveit_fonts_t    *fonts;
+    weaveit_fonts_t    *fonts;          /* monospace: code, plain text */
     weaveit_fonts_t    *title_fonts;
+
+    /* Markdown: a style a shown byte, and the sets of the styles used */
+    uint8_t            *style;
+    weaveit_fonts_t    *sets[WEAVEIT_STYLES];
+    char                patterns[WEAVEIT_STYLES][256];  /* sets keep them */
+    size_t             *sections;       /* lines a level-1 heading starts */
+    size_t              nsections;
+    int                 heights[WEAVEIT_STYLES];   /* of their lines */
+    int                 doc_height;     /* px, the lines alone */
+    int                 strip_height;   /* the tallest line's */
     weaveit_shaper_t    shaper;
     size_t              missing;
 
@@ -171,6 +187,7 @@ struct weaveit_render_s {
 
     weaveit_segment_t  *segments;
     size_t              nsegments;
+    double              end;            /* of the speech */
 
     weaveit_held_t     *holds;
     size_t              nholds;
@@ -185,6 +202,16 @@ struct weaveit_render_s {
 
 
 static void weaveit_linebreak_init(void);
+static weaveit_render_t *weaveit_render_open(const weaveit_params_t *p,
+    const char *text, size_t len, const weaveit_markdown_t *md, char *err,
+    size_t errlen);
+static int weaveit_styles_open(weaveit_render_t *r, const weaveit_params_t *p,
+    const weaveit_markdown_t *md, char *err, size_t errlen);
+static int weaveit_style_pattern(const char *family, const char *variant,
+    char *buf, size_t size);
+static int weaveit_sections(weaveit_render_t *r,
+    const weaveit_markdown_t *md);
+static int weaveit_measure(weaveit_render_t *r);
 static int weaveit_strips_create(weaveit_render_t *r);
 static int weaveit_shaper_reserve(weaveit_shaper_t *sh, size_t n);
 static void weaveit_shaper_free(weaveit_shaper_t *sh);
@@ -193,31 +220,31 @@ static int weaveit_shape(weaveit_render_t *r, weaveit_fonts_t *fs,
 static size_t weaveit_decode(weaveit_shaper_t *sh, const char *text,
     size_t start, size_t end, size_t max);
 static int weaveit_bidi(weaveit_shaper_t *sh, int rtl);
-static void weaveit_faces(weaveit_shaper_t *sh, weaveit_fonts_t *fs);
+static void weaveit_sets(weaveit_render_t *r, weaveit_shaper_t *sh,
+    weaveit_fonts_t *fs);
+static void weaveit_faces(weaveit_shaper_t *sh);
 static int weaveit_itemize(weaveit_render_t *r, weaveit_shaper_t *sh);
-static int weaveit_shape_run(weaveit_shaper_t *sh, weaveit_fonts_t *fs,
-    weaveit_run_t *run);
+static int weaveit_shape_run(weaveit_shaper_t *sh, weaveit_run_t *run);
 static void weaveit_visual_order(weaveit_shaper_t *sh);
 static int weaveit_tab_advance(weaveit_fonts_t *fs, int pen);
-static int weaveit_char_advance(weaveit_shaper_t *sh, weaveit_fonts_t *fs,
-    const char *text, size_t i, int pen);
+static int weaveit_char_advance(weaveit_shaper_t *sh, const char *text,
+    size_t i, int pen);
 static int weaveit_layout(weaveit_render_t *r, weaveit_fonts_t *fs,
     const char *text, size_t len, weaveit_lines_t *out, size_t *missing);
 static int weaveit_layout_paragraph(weaveit_render_t *r, weaveit_fonts_t *fs,
     const char *text, size_t ls, size_t le, weaveit_lines_t *out,
     size_t *missing);
-static int weaveit_layout_hang(weaveit_render_t *r, weaveit_fonts_t *fs,
-    const char *text);
-static size_t weaveit_layout_chunk(weaveit_render_t *r, weaveit_fonts_t *fs,
-    const char *text, int first, int hang, int rtl, int last,
-    weaveit_lines_t *out);
+static int weaveit_layout_hang(weaveit_render_t *r, const char *text);
+static size_t weaveit_layout_chunk(weaveit_render_t *r, const char *text,
+    int first, int hang, int rtl, int last, weaveit_lines_t *out);
 static int weaveit_is_space(const weaveit_shaper_t *sh, size_t i);
 static int weaveit_layout_emit(weaveit_lines_t *out, size_t start,
     size_t end, int x, int rtl);
 static const weaveit_span_t *weaveit_span_of(weaveit_render_t *r,
     size_t offset);
 static uint32_t weaveit_span_color(weaveit_render_t *r, size_t offset);
-static int weaveit_scroll_target(weaveit_render_t *r, size_t line);
+static int weaveit_scroll_target(weaveit_render_t *r, size_t line, double t,
+    const weaveit_held_t **tall);
 static weaveit_strip_t *weaveit_strip_get(weaveit_render_t *r, size_t line,
     int highlight);
 static void weaveit_fill(const weaveit_canvas_t *c, int x0, int x1,
@@ -267,6 +294,22 @@ weaveit_render_t *
 weaveit_render_create(const weaveit_params_t *p, const char *text, size_t len,
     char *err, size_t errlen)
 {
+    return weaveit_render_open(p, text, len, NULL, err, errlen);
+}
+
+
+weaveit_render_t *
+weaveit_render_markdown(const weaveit_params_t *p,
+    const weaveit_markdown_t *md, char *err, size_t errlen)
+{
+    return weaveit_render_open(p, md->shown, md->shown_len, md, err, errlen);
+}
+
+
+static weaveit_render_t *
+weaveit_render_open(const weaveit_params_t *p, const char *text, size_t len,
+    const weaveit_markdown_t *md, char *err, size_t errlen)
+{
     weaveit_render_t       *r;
     const weaveit_theme_t  *theme;
 
@@ -305,19 +348,25 @@ weaveit_render_create(const weaveit_params_t *p, const char *text, size_t len,
         goto failed;
     }
 
+    r->sets[WEAVEIT_STYLE_CODE] = r->fonts;
+    r->heights[WEAVEIT_STYLE_CODE] = r->line_height;
+
+    if (md != NULL && weaveit_styles_open(r, p, md, err, errlen) != 0) {
+        goto failed;
+    }
+
     r->shaper.buffer = hb_buffer_create();
 
     if (!hb_buffer_allocation_successful(r->shaper.buffer)
         || weaveit_layout(r, r->fonts, text, len, &r->layout, &r->missing)
-           != 0)
+           != 0
+        || (md != NULL && weaveit_sections(r, md) != 0))
     {
         weaveit_error(err, errlen, "out of memory");
         goto failed;
     }
 
-    if (r->layout.n > (size_t) (INT_MAX - WEAVEIT_PAD_TOP - WEAVEIT_PAD_BOTTOM)
-                      / r->line_height)
-    {
+    if (weaveit_measure(r) != 0) {
         weaveit_error(err, errlen, "script of %zu lines is too long for "
                       "%d px text", r->layout.n, p->font_size);
         goto failed;
@@ -337,15 +386,218 @@ failed:
 }
 
 
-/* the visible lines plus one partial line each side, twice (highlight) */
+/*
+ * The style of each shown byte: prose, then emphasis, bold, headings and
+ * code over it, each mark over those before it in that order (inline
+ * code in a heading is code).  A set is opened for each style used: the
+ * prose font's family with fontconfig's bold or oblique face of it.
+ */
+
+static const struct {
+    int          kind;
+    int          style;                 /* a heading's: + level - 1 */
+    double       scale;
+    const char  *variant;
+} weaveit_styles[] = {
+    { WEAVEIT_MARK_EMPHASIS,   WEAVEIT_STYLE_EMPHASIS, 1.0, "oblique" },
+    { WEAVEIT_MARK_BOLD,       WEAVEIT_STYLE_BOLD,     1.0, "bold" },
+    { WEAVEIT_MARK_HEADING,    WEAVEIT_STYLE_H1,       1.6, "bold" },
+    { WEAVEIT_MARK_HEADING,    WEAVEIT_STYLE_H2,       1.3, "bold" },
+    { WEAVEIT_MARK_HEADING,    WEAVEIT_STYLE_H3,       1.15, "bold" },
+    { WEAVEIT_MARK_CODE,       WEAVEIT_STYLE_CODE,     1.0, NULL },
+    { WEAVEIT_MARK_CODE_BLOCK, WEAVEIT_STYLE_CODE,     1.0, NULL }
+};
+
+#define WEAVEIT_NSTYLES  (sizeof(weaveit_styles) / sizeof(weaveit_styles[0]))
+
+
+static int
+weaveit_styles_open(weaveit_render_t *r, const weaveit_params_t *p,
+    const weaveit_markdown_t *md, char *err, size_t errlen)
+{
+    int                    style, size;
+    char                  *pattern;
+    size_t                 i, k;
+    const weaveit_mark_t  *m;
+
+    r->style = malloc(md->shown_len + 1);
+    r->sets[WEAVEIT_STYLE_PROSE] = weaveit_fonts_open(p->prose_font,
+                                                      p->font_size, err,
+                                                      errlen);
+
+    if (r->style == NULL || r->sets[WEAVEIT_STYLE_PROSE] == NULL) {
+        if (r->style == NULL) {
+            weaveit_error(err, errlen, "out of memory");
+        }
+
+        return -1;
+    }
+
+    memset(r->style, WEAVEIT_STYLE_PROSE, md->shown_len + 1);
+    r->heights[WEAVEIT_STYLE_PROSE] = r->line_height;
+
+    for (k = 0; k < WEAVEIT_NSTYLES; k++) {
+        for (i = 0; i < md->nmarks; i++) {
+            m = &md->marks[i];
+            style = weaveit_styles[k].style;
+
+            if (m->kind != weaveit_styles[k].kind
+                || (m->kind == WEAVEIT_MARK_HEADING
+                    && style != WEAVEIT_STYLE_H1 + m->level - 1))
+            {
+                continue;
+            }
+
+            memset(r->style + m->start, style, m->end - m->start);
+
+            if (r->sets[style] != NULL) {
+                continue;
+            }
+
+            size = (int) lround(p->font_size * weaveit_styles[k].scale);
+            pattern = r->patterns[style];
+
+            if (weaveit_style_pattern(
+                    weaveit_fonts_family(r->sets[WEAVEIT_STYLE_PROSE]),
+                    weaveit_styles[k].variant, pattern,
+                    sizeof(r->patterns[style]))
+                != 0)
+            {
+                weaveit_error(err, errlen, "prose font's family is too long");
+                return -1;
+            }
+
+            r->sets[style] = weaveit_fonts_open(pattern, size, err, errlen);
+            if (r->sets[style] == NULL) {
+                return -1;
+            }
+
+            r->heights[style] = (int) lround(size * WEAVEIT_LINE_SPACING);
+        }
+    }
+
+    return 0;
+}
+
+
+/* "family:variant", the family's - : , and \\ escaped for FcNameParse() */
+
+static int
+weaveit_style_pattern(const char *family, const char *variant, char *buf,
+    size_t size)
+{
+    size_t  n;
+
+    for (n = 0; *family != '\0' && n + 2 < size; family++) {
+        if (strchr("-:,\\", *family) != NULL) {
+            buf[n++] = '\\';
+        }
+
+        buf[n++] = *family;
+    }
+
+    if (*family != '\0' || n + strlen(variant) + 2 > size) {
+        return -1;
+    }
+
+    buf[n++] = ':';
+    strcpy(buf + n, variant);
+
+    return 0;
+}
+
+
+/* a new level-1 heading brings its section to the top of the view */
+
+static int
+weaveit_sections(weaveit_render_t *r, const weaveit_markdown_t *md)
+{
+    size_t  i;
+
+    r->sections = malloc((md->nmarks + 1) * sizeof(size_t));
+    if (r->sections == NULL) {
+        return -1;
+    }
+
+    for (i = 0; i < md->nmarks; i++) {
+        if (md->marks[i].kind == WEAVEIT_MARK_HEADING
+            && md->marks[i].level == 1)
+        {
+            r->sections[r->nsections++] = weaveit_render_line_of(
+                                              r, md->marks[i].start);
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * Each line is as tall as the largest style on it, its baseline placed
+ * as that style's font wants it; the tops add up, and a page taller than
+ * an int reaches is refused.
+ */
+
+static int
+weaveit_measure(weaveit_render_t *r)
+{
+    int              *height, best;
+    size_t            i, k;
+    int64_t           top;
+    weaveit_line_t   *l;
+    weaveit_fonts_t  *fs;
+
+    height = r->heights;
+    top = 0;
+    r->strip_height = r->line_height;
+
+    for (i = 0; i < r->layout.n; i++) {
+        l = &r->layout.lines[i];
+        best = WEAVEIT_STYLE_CODE;
+
+        if (r->style != NULL) {
+            best = r->style[l->start];
+
+            for (k = l->start + 1; k < l->end; k++) {
+                best = (height[r->style[k]] > height[best]) ? r->style[k]
+                                                            : best;
+            }
+        }
+
+        fs = r->sets[best];
+        l->top = (int) top;
+        l->height = height[best];
+        l->baseline = (l->height - (weaveit_fonts_ascender(fs)
+                                    - weaveit_fonts_descender(fs))) / 2
+                      + weaveit_fonts_ascender(fs);
+
+        r->strip_height = (l->height > r->strip_height) ? l->height
+                                                        : r->strip_height;
+        top += l->height;
+
+        if (top > INT_MAX - WEAVEIT_PAD_TOP - WEAVEIT_PAD_BOTTOM) {
+            return -1;
+        }
+    }
+
+    r->doc_height = (int) top;
+
+    return 0;
+}
+
+
+/*
+ * The visible lines plus one partial line each side, twice (highlight),
+ * as many as body lines fill the frame, each as tall as the tallest line
+ */
 
 static int
 weaveit_strips_create(weaveit_render_t *r)
 {
     size_t  i, luma, chroma;
 
-    luma = (size_t) r->width * r->line_height;
-    chroma = (size_t) (r->width + 1) / 2 * r->line_height;
+    luma = (size_t) r->width * r->strip_height;
+    chroma = (size_t) (r->width + 1) / 2 * r->strip_height;
 
     r->nstrips = 2 * ((size_t) (r->height / r->line_height) + 3);
     r->strips = calloc(r->nstrips, sizeof(weaveit_strip_t));
@@ -386,11 +638,17 @@ weaveit_render_destroy(weaveit_render_t *r)
         free(r->strips);
     }
 
+    for (i = WEAVEIT_STYLE_CODE + 1; i < WEAVEIT_STYLES; i++) {
+        weaveit_fonts_close(r->sets[i]);
+    }
+
     weaveit_fonts_close(r->fonts);
     weaveit_fonts_close(r->title_fonts);
     weaveit_shaper_free(&r->shaper);
 
     free(r->layout.lines);
+    free(r->style);
+    free(r->sections);
     free(r->spans);
     free(r->segments);
     free(r->holds);
@@ -421,6 +679,7 @@ weaveit_shaper_reserve(weaveit_shaper_t *sh, size_t n)
     weaveit_grow(cps);
     weaveit_grow(offsets);
     weaveit_grow(advances);
+    weaveit_grow(sets);
     weaveit_grow(faces);
     weaveit_grow(starts);
     weaveit_grow(breaks);
@@ -445,6 +704,7 @@ weaveit_shaper_free(weaveit_shaper_t *sh)
     free(sh->cps);
     free(sh->offsets);
     free(sh->advances);
+    free(sh->sets);
     free(sh->faces);
     free(sh->starts);
     free(sh->breaks);
@@ -484,7 +744,8 @@ weaveit_shape(weaveit_render_t *r, weaveit_fonts_t *fs, const char *text,
     *rtl = weaveit_bidi(sh, *rtl);
 
     set_linebreaks_utf32((const utf32_t *) sh->cps, n, NULL, sh->breaks);
-    weaveit_faces(sh, fs);
+    weaveit_sets(r, sh, fs);
+    weaveit_faces(sh);
 
     if (weaveit_itemize(r, sh) != 0) {
         return -1;
@@ -495,7 +756,7 @@ weaveit_shape(weaveit_render_t *r, weaveit_fonts_t *fs, const char *text,
     sh->nglyphs = 0;
 
     for (i = 0; i < sh->nruns; i++) {
-        if (weaveit_shape_run(sh, fs, &sh->runs[i]) != 0) {
+        if (weaveit_shape_run(sh, &sh->runs[i]) != 0) {
             return -1;
         }
     }
@@ -559,16 +820,34 @@ weaveit_bidi(weaveit_shaper_t *sh, int rtl)
 
 
 /*
+ * Each character's font set: its style's in a Markdown script, else the
+ * one the text is laid out in.
+ */
+
+static void
+weaveit_sets(weaveit_render_t *r, weaveit_shaper_t *sh, weaveit_fonts_t *fs)
+{
+    size_t  i;
+
+    for (i = 0; i < sh->n; i++) {
+        sh->sets[i] = (r->style != NULL && sh->text == r->text)
+                      ? r->sets[r->style[sh->offsets[i]]] : fs;
+    }
+}
+
+
+/*
  * Each character's face; a mark or joiner stays with its base's face when
  * that face has it (so the accent is positioned on its letter).
  */
 
 static void
-weaveit_faces(weaveit_shaper_t *sh, weaveit_fonts_t *fs)
+weaveit_faces(weaveit_shaper_t *sh)
 {
     int                        face;
     size_t                     i;
     uint32_t                   cp;
+    weaveit_fonts_t           *fs;
     hb_unicode_funcs_t        *uf;
     hb_unicode_general_category_t  gc;
 
@@ -576,9 +855,10 @@ weaveit_faces(weaveit_shaper_t *sh, weaveit_fonts_t *fs)
 
     for (i = 0; i < sh->n; i++) {
         cp = sh->cps[i];
+        fs = sh->sets[i];
         gc = hb_unicode_general_category(uf, cp);
 
-        if (i > 0 && sh->faces[i - 1] >= 0
+        if (i > 0 && sh->faces[i - 1] >= 0 && sh->sets[i - 1] == fs
             && (gc == HB_UNICODE_GENERAL_CATEGORY_NON_SPACING_MARK
                 || gc == HB_UNICODE_GENERAL_CATEGORY_SPACING_MARK
                 || gc == HB_UNICODE_GENERAL_CATEGORY_ENCLOSING_MARK
@@ -647,7 +927,7 @@ weaveit_itemize(weaveit_render_t *r, weaveit_shaper_t *sh)
 
         face = (sh->faces[i] < 0) ? 0 : sh->faces[i];
 
-        if (run != NULL && run->face == face
+        if (run != NULL && run->face == face && run->fonts == sh->sets[i]
             && run->level == sh->levels[i] && run->script == script
             && run->foreground == fg)
         {
@@ -658,6 +938,7 @@ weaveit_itemize(weaveit_render_t *r, weaveit_shaper_t *sh)
         run = &sh->runs[sh->nruns++];
         run->start = i;
         run->n = 1;
+        run->fonts = sh->sets[i];
         run->face = face;
         run->level = sh->levels[i];
         run->script = script;
@@ -687,15 +968,17 @@ weaveit_wide(uint32_t cp)
 
 
 static int
-weaveit_shape_run(weaveit_shaper_t *sh, weaveit_fonts_t *fs,
-    weaveit_run_t *run)
+weaveit_shape_run(weaveit_shaper_t *sh, weaveit_run_t *run)
 {
     int                   cell;
     size_t                i;
     unsigned              n;
+    weaveit_fonts_t      *fs;
     weaveit_shaped_t     *g;
     hb_glyph_info_t      *info;
     hb_glyph_position_t  *pos;
+
+    fs = run->fonts;
 
     hb_buffer_clear_contents(sh->buffer);
     hb_buffer_add_codepoints(sh->buffer, sh->cps, (int) sh->n,
@@ -799,11 +1082,11 @@ weaveit_tab_advance(weaveit_fonts_t *fs, int pen)
 
 
 static int
-weaveit_char_advance(weaveit_shaper_t *sh, weaveit_fonts_t *fs,
-    const char *text, size_t i, int pen)
+weaveit_char_advance(weaveit_shaper_t *sh, const char *text, size_t i,
+    int pen)
 {
     if (text[sh->offsets[i]] == '\t') {
-        return weaveit_tab_advance(fs, pen);
+        return weaveit_tab_advance(sh->sets[i], pen);
     }
 
     return sh->advances[i];
@@ -871,10 +1154,10 @@ weaveit_layout_paragraph(weaveit_render_t *r, weaveit_fonts_t *fs,
         }
 
         if (first) {
-            hang = weaveit_layout_hang(r, fs, text);
+            hang = weaveit_layout_hang(r, text);
         }
 
-        next = weaveit_layout_chunk(r, fs, text, first, hang, rtl,
+        next = weaveit_layout_chunk(r, text, first, hang, rtl,
                                     r->shaper.offsets[n] >= le, out);
         if (next == (size_t) -1) {
             return -1;
@@ -898,8 +1181,7 @@ weaveit_layout_paragraph(weaveit_render_t *r, weaveit_fonts_t *fs,
 /* the source line's indentation, unless it takes half the width */
 
 static int
-weaveit_layout_hang(weaveit_render_t *r, weaveit_fonts_t *fs,
-    const char *text)
+weaveit_layout_hang(weaveit_render_t *r, const char *text)
 {
     int                pen;
     size_t             i;
@@ -909,7 +1191,7 @@ weaveit_layout_hang(weaveit_render_t *r, weaveit_fonts_t *fs,
     pen = 0;
 
     for (i = 0; i < sh->n && weaveit_is_space(sh, i); i++) {
-        pen += weaveit_char_advance(sh, fs, text, i, pen);
+        pen += weaveit_char_advance(sh, text, i, pen);
     }
 
     return (pen < r->text_width * 64 / 2) ? pen / 64 : 0;
@@ -925,9 +1207,8 @@ weaveit_layout_hang(weaveit_render_t *r, weaveit_fonts_t *fs,
  */
 
 static size_t
-weaveit_layout_chunk(weaveit_render_t *r, weaveit_fonts_t *fs,
-    const char *text, int first, int hang, int rtl, int last,
-    weaveit_lines_t *out)
+weaveit_layout_chunk(weaveit_render_t *r, const char *text, int first,
+    int hang, int rtl, int last, weaveit_lines_t *out)
 {
     int                pen, limit, w, x;
     size_t             i, start, brk, end, indent, lines;
@@ -954,7 +1235,7 @@ weaveit_layout_chunk(weaveit_render_t *r, weaveit_fonts_t *fs,
     indent = first ? indent : 0;
 
     for (i = start; i < sh->n; i++) {
-        w = weaveit_char_advance(sh, fs, text, i, pen);
+        w = weaveit_char_advance(sh, text, i, pen);
 
         if (pen + w <= limit || i == start || !sh->starts[i]) {
             pen += w;
@@ -1041,6 +1322,9 @@ weaveit_layout_emit(weaveit_lines_t *out, size_t start, size_t end, int x,
     out->lines[out->n].x = x;
     out->lines[out->n].rtl = rtl;
     out->lines[out->n].background = WEAVEIT_COLOR_NONE;
+    out->lines[out->n].top = 0;
+    out->lines[out->n].height = 0;
+    out->lines[out->n].baseline = 0;
     out->n++;
 
     return 0;
@@ -1085,10 +1369,45 @@ weaveit_render_line_of(weaveit_render_t *r, size_t offset)
 }
 
 
+/* past the last line: where the page's bottom padding starts */
+
 int
 weaveit_render_line_top(weaveit_render_t *r, size_t line)
 {
-    return WEAVEIT_PAD_TOP + (int) line * r->line_height;
+    return WEAVEIT_PAD_TOP + ((line < r->layout.n) ? r->layout.lines[line].top
+                                                    : r->doc_height);
+}
+
+
+static int
+weaveit_line_bottom(weaveit_render_t *r, size_t line)
+{
+    return weaveit_render_line_top(r, line) + r->layout.lines[line].height;
+}
+
+
+/* the line at px y below the first line's top, y in the page */
+
+static size_t
+weaveit_line_at(weaveit_render_t *r, int y)
+{
+    size_t  lo, hi, mid;
+
+    lo = 0;
+    hi = r->layout.n;
+
+    while (hi - lo > 1) {
+        mid = lo + (hi - lo) / 2;
+
+        if (r->layout.lines[mid].top <= y) {
+            lo = mid;
+
+        } else {
+            hi = mid;
+        }
+    }
+
+    return lo;
 }
 
 
@@ -1115,6 +1434,7 @@ weaveit_render_set_timing(weaveit_render_t *r, const weaveit_word_t *words,
 
     free(r->segments);
     r->nsegments = 0;
+    r->end = end;
 
     /* one segment per run of words on the same line, plus the final glide */
     r->segments = malloc((nwords + 2) * sizeof(weaveit_segment_t));
@@ -1187,6 +1507,11 @@ weaveit_render_set_holds(weaveit_render_t *r, const weaveit_hold_t *h,
         held[i].first = weaveit_render_line_of(r, h[i].start);
         held[i].last = weaveit_render_line_of(r, h[i].end);
         held[i].anchor = weaveit_render_line_of(r, h[i].anchor);
+        held[i].anchor_last = weaveit_render_line_of(r, h[i].anchor_end);
+
+        if (held[i].anchor_last < held[i].anchor) {
+            held[i].anchor_last = held[i].anchor;
+        }
     }
 
     r->holds = held;
@@ -1196,10 +1521,10 @@ weaveit_render_set_holds(weaveit_render_t *r, const weaveit_hold_t *h,
 }
 
 
-/* the line a hold keeps in view while this one is spoken, or none */
+/* the hold that keeps a line in view while this one is spoken, or none */
 
-static size_t
-weaveit_scroll_anchor(weaveit_render_t *r, size_t line)
+static const weaveit_held_t *
+weaveit_scroll_hold(weaveit_render_t *r, size_t line)
 {
     size_t                lo, hi, mid;
     const weaveit_held_t  *h;
@@ -1218,38 +1543,139 @@ weaveit_scroll_anchor(weaveit_render_t *r, size_t line)
             lo = mid + 1;
 
         } else {
-            return h->anchor;
+            return h;
         }
     }
 
-    return WEAVEIT_NO_ANCHOR;
+    return NULL;
+}
+
+
+/* the scroll that puts the top of the line's section under the padding */
+
+static int
+weaveit_scroll_section(weaveit_render_t *r, size_t line)
+{
+    size_t  lo, hi, mid;
+
+    lo = 0;
+    hi = r->nsections;
+
+    /* the first section starting after the line */
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+
+        if (r->sections[mid] <= line) {
+            lo = mid + 1;
+
+        } else {
+            hi = mid;
+        }
+    }
+
+    return (lo == 0) ? 0 : weaveit_render_line_top(r, r->sections[lo - 1])
+                           - WEAVEIT_PAD_TOP;
+}
+
+
+/* the first segment at or after the line */
+
+static size_t
+weaveit_segment_from(weaveit_render_t *r, size_t line)
+{
+    size_t  lo, hi, mid;
+
+    lo = 0;
+    hi = r->nsegments;
+
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+
+        if (r->segments[mid].line < line) {
+            lo = mid + 1;
+
+        } else {
+            hi = mid;
+        }
+    }
+
+    return lo;
 }
 
 
 /*
- * The spoken line rests at a third of the height; a held anchor rests at
- * the top padding instead, if that is higher (the clamp in
- * weaveit_render_scroll() then keeps the spoken line itself on screen).
+ * A held block taller than the view scrolls through at an even pace over
+ * the time its hold is spoken: from its first line under the top padding
+ * to its last one above the bottom padding.
  */
 
 static int
-weaveit_scroll_target(weaveit_render_t *r, size_t line)
+weaveit_scroll_through(weaveit_render_t *r, const weaveit_held_t *h,
+    double t)
 {
-    int     target, max, held;
-    size_t  anchor;
+    int     from, to;
+    double  t0, t1, u;
+    size_t  first, after;
 
-    target = weaveit_render_line_top(r, line) + r->line_height / 2
-             - r->height / WEAVEIT_FOCUS;
+    from = weaveit_render_line_top(r, h->anchor) - WEAVEIT_PAD_TOP;
+    to = weaveit_line_bottom(r, h->anchor_last) + WEAVEIT_PAD_BOTTOM
+         - r->height;
 
-    anchor = weaveit_scroll_anchor(r, line);
+    first = weaveit_segment_from(r, h->first);
+    after = weaveit_segment_from(r, h->last + 1);
 
-    if (anchor != WEAVEIT_NO_ANCHOR) {
-        held = weaveit_render_line_top(r, anchor) - WEAVEIT_PAD_TOP;
+    if (first >= after) {
+        return from;
+    }
+
+    t0 = r->segments[first].start;
+    t1 = (after < r->nsegments) ? r->segments[after].start : r->end;
+    u = (t1 > t0) ? (t - t0) / (t1 - t0) : 1;
+    u = (u < 0) ? 0 : ((u > 1) ? 1 : u);
+
+    return from + (int) lround((to - from) * u);
+}
+
+
+/*
+ * The spoken line rests at a third of the height, or lower when that
+ * would show what comes before its level-1 section; a held anchor rests
+ * at the top padding instead, if that is higher (the clamp in
+ * weaveit_render_scroll() then keeps the spoken line itself on screen),
+ * and a held block taller than the view scrolls through (*tall: its hold).
+ */
+
+static int
+weaveit_scroll_target(weaveit_render_t *r, size_t line, double t,
+    const weaveit_held_t **tall)
+{
+    int                    target, max, held, section;
+    const weaveit_held_t  *h;
+
+    *tall = NULL;
+
+    target = weaveit_render_line_top(r, line)
+             + r->layout.lines[line].height / 2 - r->height / WEAVEIT_FOCUS;
+
+    section = weaveit_scroll_section(r, line);
+    target = (section > target) ? section : target;
+
+    h = weaveit_scroll_hold(r, line);
+
+    if (h != NULL
+        && weaveit_line_bottom(r, h->anchor_last)
+           - weaveit_render_line_top(r, h->anchor)
+           > r->height - WEAVEIT_PAD_TOP - WEAVEIT_PAD_BOTTOM)
+    {
+        *tall = h;
+        target = weaveit_scroll_through(r, h, t);
+
+    } else if (h != NULL) {
+        held = weaveit_render_line_top(r, h->anchor) - WEAVEIT_PAD_TOP;
         target = (held < target) ? held : target;
     }
 
-    max = WEAVEIT_PAD_TOP + (int) r->layout.n * r->line_height
-          + WEAVEIT_PAD_BOTTOM - r->height;
+    max = WEAVEIT_PAD_TOP + r->doc_height + WEAVEIT_PAD_BOTTOM - r->height;
 
     if (target > max) {
         target = max;
@@ -1264,15 +1690,17 @@ weaveit_scroll_target(weaveit_render_t *r, size_t line)
  * glides (smoothstep) to the next line's rest position during the last
  * WEAVEIT_SCROLL_TIME seconds before its first word, so it arrives as the
  * word starts.  A final clamp keeps the spoken line fully on screen even
- * across a long run of unspoken lines.
+ * across a long run of unspoken lines, but for a tall block scrolling
+ * through, which shows the block rather than what explains it.
  */
 
 int
 weaveit_render_scroll(weaveit_render_t *r, double t, size_t *spoken)
 {
-    int                       top;
+    int                       top, bottom;
     double                    s, d, u, from, to;
     size_t                    lo, hi, mid, line;
+    const weaveit_held_t     *tall, *next;
     const weaveit_segment_t  *seg;
 
     seg = r->segments;
@@ -1296,7 +1724,7 @@ weaveit_render_scroll(weaveit_render_t *r, double t, size_t *spoken)
         }
     }
 
-    s = weaveit_scroll_target(r, seg[lo].line);
+    s = weaveit_scroll_target(r, seg[lo].line, t, &tall);
 
     if (lo + 1 < r->nsegments) {
         d = seg[lo + 1].start - seg[lo].start;
@@ -1306,27 +1734,33 @@ weaveit_render_scroll(weaveit_render_t *r, double t, size_t *spoken)
         }
 
         u = (t - (seg[lo + 1].start - d)) / d;
+        to = weaveit_scroll_target(r, seg[lo + 1].line, seg[lo + 1].start,
+                                   &next);
 
-        if (d > 0 && u > 0) {
+        if (d > 0 && u > 0 && (tall == NULL || next != tall)) {
             from = s;
-            to = weaveit_scroll_target(r, seg[lo + 1].line);
             u = (u > 1) ? 1 : u;
             s = from + (to - from) * u * u * (3 - 2 * u);
         }
     }
 
     line = (seg[lo].spoken || lo == 0) ? seg[lo].line : seg[lo - 1].line;
+    *spoken = line;
+
+    if (tall != NULL) {
+        return (int) lround(s);
+    }
+
     top = weaveit_render_line_top(r, line);
+    bottom = weaveit_line_bottom(r, line);
 
     if (s > top) {
         s = top;
     }
 
-    if (s < top + r->line_height - r->height) {
-        s = top + r->line_height - r->height;
+    if (s < bottom - r->height) {
+        s = bottom - r->height;
     }
-
-    *spoken = line;
 
     return (int) lround(s);
 }
@@ -1336,16 +1770,16 @@ void
 weaveit_render_frame(weaveit_render_t *r, double t, uint8_t *data[3],
     const int linesize[3])
 {
-    int               y, dy, scroll, doc_end, row, cw;
-    long              line, cached;
-    size_t            spoken;
-    uint8_t          *dst_u, *dst_v;
-    weaveit_strip_t  *strip;
+    int                    y, dy, scroll, row, cw;
+    size_t                 spoken, line;
+    uint8_t               *dst_u, *dst_v;
+    weaveit_strip_t       *strip;
+    const weaveit_line_t  *l;
 
     scroll = weaveit_render_scroll(r, t, &spoken);
-    doc_end = (int) r->layout.n * r->line_height;
     cw = (r->width + 1) / 2;
-    cached = -1;
+    line = 0;
+    l = NULL;
     strip = NULL;
 
     /* a chroma row is the strip's row of the even picture row it covers */
@@ -1354,7 +1788,7 @@ weaveit_render_frame(weaveit_render_t *r, double t, uint8_t *data[3],
         dst_u = data[1] + (ptrdiff_t) (y / 2) * linesize[1];
         dst_v = data[2] + (ptrdiff_t) (y / 2) * linesize[2];
 
-        if (dy < 0 || dy >= doc_end) {
+        if (dy < 0 || dy >= r->doc_height) {
             memset(data[0] + (ptrdiff_t) y * linesize[0], r->bg.y, r->width);
 
             if ((y & 1) == 0) {
@@ -1365,13 +1799,13 @@ weaveit_render_frame(weaveit_render_t *r, double t, uint8_t *data[3],
             continue;
         }
 
-        line = dy / r->line_height;
-        row = dy % r->line_height;
-
-        if (line != cached) {
-            strip = weaveit_strip_get(r, line, (size_t) line == spoken);
-            cached = line;
+        if (l == NULL || dy >= l->top + l->height) {
+            line = (l == NULL) ? weaveit_line_at(r, dy) : line + 1;
+            l = &r->layout.lines[line];
+            strip = weaveit_strip_get(r, line, line == spoken);
         }
+
+        row = dy - l->top;
 
         memcpy(data[0] + (ptrdiff_t) y * linesize[0],
                strip->y + (size_t) row * r->width, r->width);
@@ -1392,7 +1826,6 @@ weaveit_render_frame(weaveit_render_t *r, double t, uint8_t *data[3],
 static weaveit_strip_t *
 weaveit_strip_get(weaveit_render_t *r, size_t line, int highlight)
 {
-    int                    baseline;
     weaveit_yuv_t          bg;
     weaveit_strip_t       *s;
     weaveit_canvas_t       c;
@@ -1416,7 +1849,7 @@ weaveit_strip_get(weaveit_render_t *r, size_t line, int highlight)
     c.c_stride = (r->width + 1) / 2;
     c.c_shift = 0;
     c.width = r->width;
-    c.height = r->line_height;
+    c.height = l->height;
 
     weaveit_fill(&c, 0, r->width, r->bg);
 
@@ -1431,11 +1864,7 @@ weaveit_strip_get(weaveit_render_t *r, size_t line, int highlight)
                      r->width - WEAVEIT_PAD_X + WEAVEIT_BAND_MARGIN, bg);
     }
 
-    baseline = (r->line_height - (weaveit_fonts_ascender(r->fonts)
-                                  - weaveit_fonts_descender(r->fonts))) / 2
-               + weaveit_fonts_ascender(r->fonts);
-
-    weaveit_draw_line(r, r->fonts, r->text, l, &c, WEAVEIT_PAD_X, baseline,
+    weaveit_draw_line(r, r->fonts, r->text, l, &c, WEAVEIT_PAD_X, l->baseline,
                       0);
 
     return s;
@@ -1499,7 +1928,7 @@ weaveit_draw_line(weaveit_render_t *r, weaveit_fonts_t *fs, const char *text,
         for (j = 0; j < run->nglyphs; j++) {
             g = &sh->glyphs[run->glyph + j];
             pen += (text[sh->offsets[g->cluster]] == '\t')
-                   ? weaveit_tab_advance(fs, pen) : g->x_advance;
+                   ? weaveit_tab_advance(run->fonts, pen) : g->x_advance;
         }
     }
 
@@ -1527,13 +1956,14 @@ weaveit_draw_line(weaveit_render_t *r, weaveit_fonts_t *fs, const char *text,
             g = &sh->glyphs[run->glyph + j];
 
             if (text[sh->offsets[g->cluster]] == '\t') {
-                pen += weaveit_tab_advance(fs, pen);
+                pen += weaveit_tab_advance(run->fonts, pen);
                 continue;
             }
 
             k = (origin + pen + g->x_offset) >> 6;
 
-            weaveit_draw_glyph(c, weaveit_fonts_glyph(fs, run->face, g->gid),
+            weaveit_draw_glyph(c, weaveit_fonts_glyph(run->fonts, run->face,
+                                                      g->gid),
                                k, baseline - (g->y_offset >> 6), color);
             pen += g->x_advance;
         }

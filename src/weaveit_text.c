@@ -333,6 +333,7 @@ weaveit_markdown_holds(const weaveit_markdown_t *md, weaveit_hold_t *holds)
         holds[n].start = m->start;
         holds[n].end = m->end;
         holds[n].anchor = m->start;
+        holds[n].anchor_end = m->end;
 
         for (j = i + 1; m->followed && j < md->nmarks; j++) {
             if (md->marks[j].kind == WEAVEIT_MARK_PARAGRAPH
@@ -367,7 +368,8 @@ weaveit_buf_add(weaveit_md_t *st, weaveit_buf_t *b, const char *s, size_t n)
     char    *data;
     size_t   size;
 
-    if (st->oom) {
+    /* nothing to add may come with no buffer yet: memcpy() wants one */
+    if (st->oom || n == 0) {
         return;
     }
 

@@ -34,6 +34,8 @@ my @cases = (
     [ 'weaveit_max_jobs 9223372036854775807;', qr/"weaveit_max_jobs" directive must be between 1 and 1024/ ],
     [ 'weaveit_font /nonexistent.ttf;',  qr/"weaveit_font" "\/nonexistent.ttf" is not readable/,
       'location = /g { weaveit_generate; }' ],
+    [ 'weaveit_prose_font /nonexistent.ttf;', qr/"weaveit_prose_font" "\/nonexistent.ttf" is not readable/,
+      'location = /g { weaveit_generate; }' ],
     [ 'weaveit_generator /nonexistent;', qr/"weaveit_generator" "\/nonexistent" is not an executable file/,
       'location = /g { weaveit_generate; }' ],
     [ 'weaveit_generator /tmp;', qr/"weaveit_generator" "\/tmp" is not an executable file/,

@@ -1,8 +1,10 @@
 # POST /api/generate end to end: 202, the job moves through pending and
 # generating to completed with progress 100, the stored video is a real
 # H.264/AAC MP4 with duration_sec filled, and wait mode answers exactly
-# like the original service.  The font is a fontconfig pattern, and a
-# script in several languages logs no character without a glyph.
+# like the original service.  The fonts are fontconfig patterns (the
+# generator opens the prose font's bold and oblique before it takes a
+# job), and a script in several languages logs no character without a
+# glyph.
 use strict;
 use warnings;
 use lib 't/lib';
@@ -17,7 +19,8 @@ my $pg = WeaveIt::Pg->start;
 my $ngx = WeaveIt::Nginx->start(pg => $pg, main => thread_pool(),
     http => 'weaveit_thread_pool weaveit; weaveit_job_interval 200ms;'
           . 'weaveit_max_jobs 1; weaveit_video_size 640x360;'
-          . 'weaveit_font "DejaVu Sans Mono";',
+          . 'weaveit_font "DejaVu Sans Mono";'
+          . 'weaveit_prose_font "DejaVu Serif";',
     server => api_locations());
 
 # A long job A holds the only slot, so job B is seen pending.

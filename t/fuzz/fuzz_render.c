@@ -2,12 +2,15 @@
  * The core's text path: the input's first bytes choose a small frame, a
  * font size, the frame rate and the pace of the speech; its first line is
  * a title and the rest a script, any bytes (the renderer draws what it
- * cannot decode).  The script is laid out, timed by words at its tokens
- * as espeak-ng would report them, and painted at a few instants, then
- * the title card.  The layout keeps every visible byte, in order, on
- * lines of one source line each; the spoken line is on screen; every
- * pixel is painted, within the limited range.  Inputs are bounded so that
- * one run stays fast.
+ * cannot decode), Markdown if a line opens a fence: then what it shows
+ * is laid out in its styles, its code blocks held.  The script is laid
+ * out, timed by words at its tokens as espeak-ng would report them, and
+ * painted at a few instants, then the title card.  The layout keeps
+ * every visible byte, in order, on lines of one source line each, each
+ * starting where the one above ends; the spoken line is on screen (but
+ * while a block taller than the frame goes by, or when the line itself
+ * is taller); every pixel is painted, within the limited range.  Inputs
+ * are bounded so that one run stays fast.
  */
 
 #include <math.h>
@@ -59,6 +62,11 @@ fuzz_check_layout(weaveit_render_t *r, const char *text, size_t len,
     for (i = 0; i < n; i++) {
         l = weaveit_render_line(r, i);
 
+        fuzz_assert(l->height > 0 && l->baseline > 0
+                    && l->baseline < l->height);
+        fuzz_assert(weaveit_render_line_top(r, i)
+                    == weaveit_render_line_top(r, 0)
+                       + (i ? l[-1].top + l[-1].height : 0));
         fuzz_assert(l->start >= prev && l->start <= l->end && l->end <= len);
         fuzz_assert(memchr(text + l->start, '\n', l->end - l->start)
                     == NULL);
@@ -141,22 +149,28 @@ fuzz_check_frame(int width, int height)
 }
 
 
-/* timed: the spoken line is on screen (untimed, the scroll rests at 0) */
+/*
+ * timed: the spoken line is on screen (untimed, the scroll rests at 0),
+ * unless it is taller than the frame or blocks are held
+ */
 
 static void
 fuzz_paint(weaveit_render_t *r, int timed, double t, int width, int height)
 {
-    int        scroll, top;
+    int        scroll, top, tall;
     size_t     spoken;
     uint8_t   *data[3] = { fuzz_y, fuzz_u, fuzz_v };
     const int  linesize[3] = { width, width / 2, width / 2 };
 
     scroll = weaveit_render_scroll(r, t, &spoken);
-    top = weaveit_render_line_top(r, spoken) - scroll;
-
     fuzz_assert(spoken < weaveit_render_nlines(r));
-    fuzz_assert(!timed || (top >= 0
-                           && top + weaveit_render_line_height(r) <= height));
+
+    top = weaveit_render_line_top(r, spoken) - scroll;
+    tall = weaveit_render_line(r, spoken)->height;
+
+    fuzz_assert(scroll >= 0);
+    fuzz_assert(timed != 1 || tall > height
+                || (top >= 0 && top + tall <= height));
 
     memset(fuzz_y, 0, sizeof(fuzz_y));
     memset(fuzz_u, 0, sizeof(fuzz_u));
@@ -200,15 +214,18 @@ __lsan_default_suppressions(void)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    int                too_small;
-    char               err[256], title[FUZZ_TITLE_MAX + 1], *text;
-    double             end, instant;
-    size_t             len, tlen, nwords, i;
-    int64_t            pace;
-    const void        *nl;
-    weaveit_word_t    *words;
-    weaveit_params_t   p;
-    weaveit_render_t  *r;
+    int                 too_small, timed;
+    char                err[256], title[FUZZ_TITLE_MAX + 1], *text;
+    double              end, instant;
+    size_t              len, tlen, nwords, nholds, i;
+    int64_t             pace;
+    const char         *shown;
+    const void         *nl;
+    weaveit_hold_t     *holds;
+    weaveit_word_t     *words;
+    weaveit_params_t    p;
+    weaveit_render_t   *r;
+    weaveit_markdown_t  md;
 
     if (size < FUZZ_HEADER) {
         return 0;
@@ -247,32 +264,54 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     too_small = (p.width - 160 < p.font_size * 4
                  || lround(p.font_size * 1.8) >= p.height);
 
-    r = weaveit_render_create(&p, text, len, err, sizeof(err));
+    memset(&md, 0, sizeof(weaveit_markdown_t));
+    holds = NULL;
+    nholds = 0;
+    shown = text;
+    timed = 1;
+
+    if (weaveit_format_detect(text, len) == WEAVEIT_FORMAT_MARKDOWN) {
+        fuzz_assert(weaveit_markdown_parse(text, len, &md, err, sizeof(err))
+                    == 0);
+        holds = malloc((md.nmarks + 1) * sizeof(weaveit_hold_t));
+        fuzz_assert(holds != NULL);
+        nholds = weaveit_markdown_holds(&md, holds);
+        shown = md.shown;
+        len = md.shown_len;
+        timed = nholds ? 2 : 1;
+        r = weaveit_render_markdown(&p, &md, err, sizeof(err));
+
+    } else {
+        r = weaveit_render_create(&p, text, len, err, sizeof(err));
+    }
+
     fuzz_assert((r == NULL) == too_small);
 
     if (r == NULL) {
         goto done;
     }
 
-    fuzz_check_layout(r, text, len, p.width - 160);
+    fuzz_check_layout(r, shown, len, p.width - 160);
+    fuzz_assert(weaveit_render_set_holds(r, holds, nholds, err, sizeof(err))
+                == 0);
 
     fuzz_paint(r, 0, instant, p.width, p.height);
 
-    nwords = fuzz_words(text, len, words, pace);
+    nwords = fuzz_words(shown, len, words, pace);
     end = (double) ((int64_t) nwords * pace + FUZZ_RATE) / FUZZ_RATE;
 
     fuzz_assert(weaveit_render_set_timing(r, words, nwords, FUZZ_RATE, end,
                                           err, sizeof(err))
                 == 0);
 
-    fuzz_paint(r, 1, -1, p.width, p.height);
-    fuzz_paint(r, 1, instant, p.width, p.height);
-    fuzz_paint(r, 1, end, p.width, p.height);
+    fuzz_paint(r, timed, -1, p.width, p.height);
+    fuzz_paint(r, timed, instant, p.width, p.height);
+    fuzz_paint(r, timed, end, p.width, p.height);
 
     /* a glide's middle, before a few words */
     for (i = 0; i < nwords; i += 1 + nwords / 4) {
-        fuzz_paint(r, 1, (double) words[i].sample / FUZZ_RATE - 0.2, p.width,
-                   p.height);
+        fuzz_paint(r, timed, (double) words[i].sample / FUZZ_RATE - 0.2,
+                   p.width, p.height);
     }
 
     fuzz_title(r, title, p.width, p.height);
@@ -281,6 +320,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 done:
 
+    weaveit_markdown_free(&md);
+    free(holds);
     free(words);
     free(text);
 

@@ -77,6 +77,13 @@ is($r->{progress}[-2], 'missing 0', '  no character without a glyph');
 $r = serve(job('', "a \xf4\x8f\xbf\xbd b\n"), @small);
 is($r->{progress}[-2], 'missing 1', 'a character no font has: missing 1');
 
+# Markdown in the sandbox: the prose font a pattern, its bold and oblique
+# faces found by fontconfig
+$r = serve(job('', "# Title\n\nSome **bold** and _oblique_ prose, `code`.\n"),
+           @small, '--prose-font', 'DejaVu Serif');
+is($r->{exit}, 0, 'Markdown with headings, bold and emphasis, prose font '
+   . '"DejaVu Serif": exit 0') or diag $r->{stderr};
+
 # --voice auto: the voice of the script's writing system, said on fd 3
 my $chinese = "\xe4\xbb\x8a\xe5\xa4\xa9\xe6\x88\x91\xe4\xbb\xac\xe5\xad\xa6"
     . "\xe4\xb9\xa0\xe8\xbf\x99\xe4\xb8\xaa\xe5\x87\xbd\xe6\x95\xb0\xe3\x80\x82\n";
@@ -122,6 +129,8 @@ for my $c (@bad) {
 my @usage = (
     ['crf out of range', ['--crf', '99'], qr/invalid crf 99/],
     ['missing font', ['--font', '/nonexistent.ttf'], qr/cannot use font/],
+    ['missing prose font', ['--prose-font', '/nonexistent.ttf'],
+        qr/cannot use font "\/nonexistent.ttf"/],
     ['unknown voice', ['--voice', 'xx-none'], qr/voice does not exist/],
     ['title as an option', ['--title', 'T'], qr/reads the title from stdin/],
     ['bad number', ['--max-cpu', '-1'], qr/bad number "-1"/],

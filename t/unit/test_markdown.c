@@ -4,9 +4,12 @@
  * edge cases of issue 15 (unterminated fence, empty block, 500-line block,
  * a script of one code block, quotes, CRLF, tabs); and on screen, a code
  * block held whole in view while the paragraph after it is spoken, the
- * spoken line highlighted.
+ * spoken line highlighted; prose in the proportional font and code in
+ * the monospace one, headings larger and bold, a level-1 heading brought
+ * to the top, a block taller than the frame scrolled through evenly.
  */
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -216,8 +219,7 @@ test_hold(void)
         return;
     }
 
-    r = weaveit_render_create(&params, md.shown, md.shown_len, err,
-                              sizeof(err));
+    r = weaveit_render_markdown(&params, &md, err, sizeof(err));
     n = timing(words, 1024);
     nholds = weaveit_markdown_holds(&md, holds);
 
@@ -275,6 +277,394 @@ test_hold(void)
                                       + 0.01, &spoken);
     ok(weaveit_render_line_top(r, first) - scroll < 0,
        "without the hold, the block's first line would have scrolled away");
+
+    weaveit_render_destroy(r);
+}
+
+
+/* a renderer of the script parsed into md, with its holds and a timing */
+
+static weaveit_render_t *
+render(const char *script, weaveit_word_t *words, size_t *n)
+{
+    char                err[256];
+    size_t              nholds;
+    weaveit_hold_t      holds[64];
+    weaveit_params_t    params;
+    weaveit_render_t   *r;
+
+    weaveit_params_init(&params);
+
+    if (parse(script) != 0) {
+        return NULL;
+    }
+
+    r = weaveit_render_markdown(&params, &md, err, sizeof(err));
+    *n = timing(words, 4096);
+    nholds = weaveit_markdown_holds(&md, holds);
+
+    if (r == NULL || nholds > 64
+        || weaveit_render_set_holds(r, holds, nholds, err, sizeof(err)) != 0
+        || weaveit_render_set_timing(r, words, *n, RATE,
+                                     (double) *n * WORD / RATE + 1, err,
+                                     sizeof(err)) != 0)
+    {
+        diag("render: %s", r ? err : "no renderer");
+        weaveit_render_destroy(r);
+        return NULL;
+    }
+
+    return r;
+}
+
+
+/* the box of the ink (dark pixels, on any background) of a line painted */
+
+typedef struct {
+    int     x0, x1, y0, y1;             /* inclusive; x0 > x1: none */
+    long    pixels;
+} ink_t;
+
+
+static ink_t
+ink(weaveit_render_t *r, size_t line, int scroll)
+{
+    int                    x, y, top;
+    ink_t                  k;
+    const weaveit_line_t  *l;
+
+    l = weaveit_render_line(r, line);
+    top = weaveit_render_line_top(r, line) - scroll;
+    k.x0 = W;
+    k.x1 = -1;
+    k.y0 = H;
+    k.y1 = -1;
+    k.pixels = 0;
+
+    for (y = (top < 0) ? 0 : top; y < top + l->height && y < H; y++) {
+        for (x = 0; x < W; x++) {
+            if (plane_y[y * W + x] >= 100) {
+                continue;
+            }
+
+            k.x0 = (x < k.x0) ? x : k.x0;
+            k.x1 = (x > k.x1) ? x : k.x1;
+            k.y0 = (y < k.y0) ? y : k.y0;
+            k.y1 = (y > k.y1) ? y : k.y1;
+            k.pixels++;
+        }
+    }
+
+    return k;
+}
+
+
+/* the line the first occurrence of s in the shown text starts on */
+
+static size_t
+line_with(weaveit_render_t *r, const char *s)
+{
+    const char  *p;
+
+    p = strstr(md.shown, s);
+
+    return p ? weaveit_render_line_of(r, (size_t) (p - md.shown)) : 0;
+}
+
+
+static int
+width_of(weaveit_render_t *r, const char *s)
+{
+    ink_t  k;
+
+    k = ink(r, line_with(r, s), 0);
+
+    return k.x1 - k.x0 + 1;
+}
+
+
+/*
+ * The same letters in prose and in code: "iiii" and "MMMM" are far apart
+ * in width in the proportional font, a cell each in the monospace one;
+ * bold is wider and darker, a heading taller, bolder and on a taller
+ * line.
+ */
+
+static void
+test_fonts(void)
+{
+    int                    wi, wm, ci, cm, lh;
+    size_t                 n, l, body, h1, h2, h3;
+    ink_t                  plain, bold, big;
+    weaveit_word_t         words[4096];
+    weaveit_render_t      *r;
+    const weaveit_line_t  *line;
+
+    r = render("iiii\n\nMMMM\n\nplain\n\n**plain**\n\n"
+               "```\niiiicode\nMMMMcode\n```\nafter\n", words, &n);
+
+    ok(r != NULL, "a renderer of prose, bold and code");
+
+    if (r == NULL) {
+        return;
+    }
+
+    /* the highlight is on line 0 at time 0, ink is dark on any background */
+    weaveit_render_frame(r, 0, planes, linesize);
+
+    wi = width_of(r, "iiii\n");
+    wm = width_of(r, "MMMM\n");
+    ci = width_of(r, "iiiicode");
+    cm = width_of(r, "MMMMcode");
+    diag("prose iiii %d MMMM %d px, code iiiicode %d MMMMcode %d px",
+         wi, wm, ci, cm);
+
+    ok(wi > 0 && wm > 2 * wi, "prose is proportional: MMMM over twice iiii");
+    ok(ci > 0 && cm - ci < weaveit_render_advance(r)
+       && ci - cm < weaveit_render_advance(r),
+       "code is monospace: iiiicode and MMMMcode as wide within a cell");
+
+    plain = ink(r, line_with(r, "plain"), 0);
+    bold = ink(r, line_with(r, "plain") + 2, 0);
+    ok(bold.x1 - bold.x0 > plain.x1 - plain.x0
+       && bold.pixels > plain.pixels * 5 / 4,
+       "**plain** is wider and darker than plain (%ld, %ld px of ink)",
+       bold.pixels, plain.pixels);
+
+    weaveit_render_destroy(r);
+    r = render("# Big\n\n## Big2\n\n### Big3\n\nBig\n", words, &n);
+
+    ok(r != NULL, "a renderer of headings");
+
+    if (r == NULL) {
+        return;
+    }
+
+    weaveit_render_frame(r, 0, planes, linesize);
+
+    h1 = line_with(r, "Big\n");
+    h2 = line_with(r, "Big2");
+    h3 = line_with(r, "Big3");
+    body = weaveit_render_line_of(r, (size_t) (strstr(md.shown, "\nBig\n")
+                                               - md.shown) + 1);
+    lh = weaveit_render_line_height(r);
+
+    ok(weaveit_render_line(r, h1)->height > weaveit_render_line(r, h2)->height
+       && weaveit_render_line(r, h2)->height
+          > weaveit_render_line(r, h3)->height
+       && weaveit_render_line(r, h3)->height > lh
+       && weaveit_render_line(r, body)->height == lh,
+       "heading lines are taller, # over ## over ### over a body line");
+
+    plain = ink(r, body, 0);
+    big = ink(r, h1, 0);
+    diag("ink of Big: %d px high in the heading, %d in the body",
+         big.y1 - big.y0 + 1, plain.y1 - plain.y0 + 1);
+    ok((big.y1 - big.y0 + 1) * 10 > (plain.y1 - plain.y0 + 1) * 14
+       && big.pixels > plain.pixels * 3,
+       "# Big is drawn over 1.4 times as high and much bolder as Big");
+
+    for (l = 1; l < weaveit_render_nlines(r); l++) {
+        line = weaveit_render_line(r, l);
+
+        if (line->top != weaveit_render_line(r, l - 1)->top
+                         + weaveit_render_line(r, l - 1)->height)
+        {
+            break;
+        }
+    }
+
+    ok(l == weaveit_render_nlines(r), "each line starts where the one "
+       "above it ends");
+
+    weaveit_render_destroy(r);
+}
+
+
+/*
+ * Each word of a heading, a paragraph and a list is on the line the
+ * highlight is on; a level-1 heading far down the script comes to the
+ * top of the view as it is spoken, and stays there over its first
+ * paragraph.
+ */
+
+static void
+test_headings(void)
+{
+    int                    scroll, top, follows, at_top, stays;
+    char                   script[8192], *p;
+    size_t                 i, n, spoken, heading, words_in;
+    double                 t;
+    weaveit_word_t         words[4096];
+    weaveit_render_t      *r;
+    const weaveit_line_t  *l;
+
+    p = script;
+
+    for (i = 0; i < 12; i++) {
+        p += sprintf(p, "Paragraph %zu of the first part.\n\n", i);
+    }
+
+    p += sprintf(p, "# Second part\n\nIts first paragraph is short.\n\n"
+                 "## A list\n\n- one item\n- another item\n\n");
+
+    for (i = 0; i < 8; i++) {
+        p += sprintf(p, "Paragraph %zu of the second part.\n\n", i);
+    }
+
+    r = render(script, words, &n);
+
+    ok(r != NULL, "a renderer of a script of two parts");
+
+    if (r == NULL) {
+        return;
+    }
+
+    heading = line_with(r, "Second part");
+    follows = 1;
+    at_top = 0;
+    stays = -1;
+    words_in = 0;
+
+    for (i = 0; i < n; i++) {
+        t = (double) words[i].sample / RATE + 0.01;
+        scroll = weaveit_render_scroll(r, t, &spoken);
+        weaveit_render_frame(r, t, planes, linesize);
+        l = weaveit_render_line(r, spoken);
+        top = weaveit_render_line_top(r, spoken) - scroll;
+
+        follows &= (spoken == weaveit_render_line_of(r, words[i].offset)
+                    && top >= 0 && top + l->height <= H
+                    && highlighted(80 - 8, top + l->height / 2)
+                    && !highlighted(80 - 8, top - 2)
+                    && !highlighted(80 - 8, top + l->height + 1));
+
+        if (spoken == heading) {
+            at_top |= (weaveit_render_line_top(r, heading) - scroll == 60);
+        }
+
+        /* its later words glide on towards the next line */
+        if (spoken == heading + 2 && stays < 0) {
+            stays = (weaveit_render_line_top(r, heading) - scroll == 60);
+        }
+
+        words_in += (spoken >= heading);
+    }
+
+    ok(follows && words_in >= 12, "the highlight follows every word, over "
+       "the heading, the ## heading and the list (%zu words)", words_in);
+    ok(at_top, "the # heading comes to the top of the view as it is spoken");
+    ok(stays == 1, "and stays there as its first paragraph is spoken");
+
+    weaveit_render_destroy(r);
+}
+
+
+/*
+ * A 500-line block, then a paragraph: while the paragraph is spoken, the
+ * block goes by from its first line to its last at an even pace.
+ */
+
+static void
+test_tall_block(void)
+{
+    int                scroll, first_scroll, last_scroll, monotonic, even;
+    char              *script, *p;
+    size_t             i, n, spoken, block, nsamples;
+    double             t, t0, t1, expect, span;
+    weaveit_word_t     words[4096];
+    weaveit_render_t  *r;
+    struct {
+        double  t;
+        int     scroll;
+    }                  samples[64];
+
+    script = malloc(500 * 16 + 4096);
+    if (script == NULL) {
+        ok(0, "memory for the script");
+        return;
+    }
+
+    p = script + sprintf(script, "Look at this long block.\n\n```\n");
+
+    for (i = 0; i < 500; i++) {
+        p += sprintf(p, "line %zu;\n", i);
+    }
+
+    p += sprintf(p, "```\n");
+
+    for (i = 0; i < 40; i++) {
+        p += sprintf(p, "word%zu ", i);
+    }
+
+    sprintf(p, "\n\nThe end.\n");
+
+    r = render(script, words, &n);
+    free(script);
+
+    ok(r != NULL, "a renderer of a 500-line block and its paragraph");
+
+    if (r == NULL) {
+        return;
+    }
+
+    block = line_with(r, "line 0;");
+    nsamples = 0;
+
+    for (i = 0; i < n && nsamples < 64; i++) {
+        if (strncmp(md.shown + words[i].offset, "word", 4) == 0) {
+            samples[nsamples].t = (double) words[i].sample / RATE + 0.01;
+            samples[nsamples].scroll = weaveit_render_scroll(
+                                           r, samples[nsamples].t, &spoken);
+            nsamples++;
+        }
+    }
+
+    if (nsamples != 40) {
+        ok(0, "40 words explain the block (%zu)", nsamples);
+        weaveit_render_destroy(r);
+        return;
+    }
+
+    first_scroll = samples[0].scroll;
+    last_scroll = samples[nsamples - 1].scroll;
+    t0 = samples[0].t;
+    t1 = samples[nsamples - 1].t;
+    span = last_scroll - first_scroll;
+    monotonic = 1;
+    even = 1;
+
+    for (i = 1; i < nsamples; i++) {
+        monotonic &= (samples[i].scroll > samples[i - 1].scroll);
+        expect = first_scroll + span * (samples[i].t - t0) / (t1 - t0);
+        even &= (fabs(samples[i].scroll - expect) < span * 0.05);
+    }
+
+    diag("scroll from %d to %d px over %.1f s", first_scroll, last_scroll,
+         t1 - t0);
+
+    ok(weaveit_render_line_top(r, block) - first_scroll >= 0
+       && weaveit_render_line_top(r, block) - first_scroll < 100,
+       "its first line is at the top as the paragraph starts");
+    ok(weaveit_render_line_top(r, block + 499) - last_scroll < H
+       && span > 400 * weaveit_render_line_height(r),
+       "its last line is on screen by the paragraph's last word");
+    ok(monotonic, "the block moves up at every word");
+    ok(even, "at an even pace: within 5%% of a straight line in time");
+
+    t = (t0 + t1) / 2;
+    weaveit_render_frame(r, t, planes, linesize);
+    scroll = weaveit_render_scroll(r, t, &spoken);
+
+    for (i = block; i < block + 499; i++) {
+        if (weaveit_render_line_top(r, i) - scroll >= H / 2) {
+            break;
+        }
+    }
+
+    ok(i > block + 200 && i < block + 300 && ink(r, i, scroll).pixels > 0,
+       "half way through, the middle of the block is painted (line %zu)",
+       i - block);
 
     weaveit_render_destroy(r);
 }
@@ -414,7 +804,7 @@ main(void)
     char                  *big, *p;
     const weaveit_mark_t  *m;
 
-    tap_plan(52);
+    tap_plan(70);
 
     ok(weaveit_format_detect(tutorial, strlen(tutorial))
        == WEAVEIT_FORMAT_MARKDOWN, "a line opening a fence means markdown");
@@ -547,6 +937,9 @@ main(void)
 
     test_hold();
     test_highlight();
+    test_fonts();
+    test_headings();
+    test_tall_block();
 
     weaveit_markdown_free(&md);
 

@@ -140,8 +140,8 @@ main(int argc, char **argv)
 
     weaveit_params_init(&p);
 
-    r = weaveit_render_create(&p, shown, markdown ? md.shown_len : len, err,
-                              sizeof(err));
+    r = markdown ? weaveit_render_markdown(&p, &md, err, sizeof(err))
+                 : weaveit_render_create(&p, shown, len, err, sizeof(err));
     if (r == NULL
         || weaveit_render_set_holds(r, holds, nholds, err, sizeof(err)) != 0
         || weaveit_render_set_timing(r, words, n, 22050, end, err,
