@@ -477,7 +477,8 @@ sub generator_path {
 
 # Builds nginx.conf.  Arguments: pg (a WeaveIt::Pg), workers, main (main
 # context lines), http (http context lines), server (server context lines,
-# usually locations).
+# usually locations).  start() and test_config() take a whole nginx.conf
+# in conf instead (an example configuration moved into the test's dir).
 sub config_text {
     my (%a) = @_;
     my $dir = $a{dir};
@@ -528,7 +529,7 @@ sub _write_config {
         && chmod 0755, "$a{dir}/weaveit-render"
         or die "copy the generator: $!" unless -e "$a{dir}/weaveit-render";
     open my $fh, '>', "$a{dir}/nginx.conf" or die "$a{dir}/nginx.conf: $!";
-    print $fh config_text(%a);
+    print $fh $a{conf} // config_text(%a);
     close $fh;
 }
 
