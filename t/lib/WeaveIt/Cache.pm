@@ -35,7 +35,7 @@ sub start {
         [ qr{weaveit_db "[^"]*";}, "weaveit_db \"$conninfo\";" ],
         [ qr{127\.0\.0\.1:8080;}, "127.0.0.1:$port;" ],
         [ qr{127\.0\.0\.1:8081;}, "127.0.0.1:$origin;" ],
-        [ qr{/var/cache/nginx/weaveit }, "$cache " ],
+        [ qr{/var/lib/nginx/weaveit-videos }, "$cache " ],
         [ qr{weaveit_auth signature;}, "weaveit_auth $auth;" ],
     );
     for my $m (@moved) {
