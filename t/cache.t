@@ -5,15 +5,17 @@
 # byte for byte, cold and then from the cache; a cached video served while
 # PostgreSQL is stopped; a 404 (a job whose video is not made yet) never
 # kept; status, lists and points never cached; a video deleted after part
-# of it was cached.  The example's signatures are turned off so that the
-# lists and points answer 200 to plain requests.
+# of it was cached; a slice past its hour revalidated, served stale while
+# PostgreSQL is down, and gone once its video is deleted.  The example's
+# signatures are turned off so that the lists and points answer 200 to
+# plain requests.
 use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
 use JSON::PP;
-use WeaveIt::Test qw(random_bytes wait_until open_client read_client
-                     read_more);
+use Time::HiRes qw(sleep);
+use WeaveIt::Test qw(random_bytes wait_until open_client read_client);
 use WeaveIt::Cache;
 
 my $MB = 1 << 20;
@@ -276,7 +278,40 @@ is_deeply [ sort $ngx->worker_pids ], [ sort @workers ],
     'no worker died';
 is through_cache('/api/db/health')->{status}, 200, 'health is still 200';
 
-$ngx->stop;
-unlike $ngx->error_log, qr/\[(alert|emerg|crit)\]/, 'no alert in error.log';
+# Past its hour (here 2 s, in an nginx of its own) a slice is revalidated
+# with a 304 from the module; with PostgreSQL down it is served stale;
+# once its video is deleted the 404 goes to the client.
+
+my $fresh = WeaveIt::Cache::start(pg => $pg, auth => 'off', valid => '2s');
+my ($job5, $video5) = $pg->store_video(random_bytes(2000, 6),
+                                       wallet => $WALLET);
+my $data5 = $pg->video_data($video5);
+sub after_expiry {
+    sleep 3.1;
+    return $fresh->get("/api/videos/$video5");
+}
+
+$r = $fresh->get("/api/videos/$video5");
+is $r->{headers}{'x-cache-status'}, 'MISS', 'a slice valid for 2 s: MISS';
+$r = after_expiry();
+is $r->{headers}{'x-cache-status'}, 'REVALIDATED',
+    '  past its time: REVALIDATED';
+ok $r->{body} eq $data5, '  byte-exact';
+$pg->stop;
+$r = after_expiry();
+is $r->{headers}{'x-cache-status'}, 'STALE', '  PostgreSQL stopped: STALE';
+ok $r->{body} eq $data5, '  byte-exact';
+$pg->restart;
+ok wait_until(30, sub { $fresh->get('/api/db/health')->{status} == 200 }),
+    '  PostgreSQL back';
+$pg->psql("DELETE FROM videos WHERE video_id = '$video5'");
+$r = after_expiry();
+is $r->{status}, 404, '  its video deleted: 404 at the next revalidation';
+
+for my $n ($ngx, $fresh) {
+    $n->stop;
+    unlike $n->error_log, qr/\[(alert|emerg|crit)\]/,
+        'no alert in error.log';
+}
 
 done_testing;

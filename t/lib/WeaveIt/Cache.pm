@@ -16,7 +16,8 @@ my $EXAMPLE = 'conf/weaveit-cache.conf';
 # Starts it and returns the WeaveIt::Nginx, whose port is the public
 # server's, {origin} the port of the module's video location behind the
 # cache and {cache} the cache directory.  Arguments: pg, workers (1),
-# auth (the example's weaveit_auth: signature).
+# auth (the example's weaveit_auth: signature), valid (how long a slice
+# is fresh: the example's 1h).
 sub start {
     my (%a) = @_;
     my $dir = WeaveIt::Test::new_dir();
@@ -25,6 +26,7 @@ sub start {
     my $cache = "$dir/cache";
     my $conninfo = $a{pg}->conninfo;
     my $auth = $a{auth} // 'signature';
+    my $valid = $a{valid} // '1h';
 
     open my $in, '<', WeaveIt::Test::root() . "/$EXAMPLE"
         or die "$EXAMPLE: $!";
@@ -37,6 +39,8 @@ sub start {
         [ qr{127\.0\.0\.1:8081;}, "127.0.0.1:$origin;" ],
         [ qr{/var/lib/nginx/weaveit-videos }, "$cache " ],
         [ qr{weaveit_auth signature;}, "weaveit_auth $auth;" ],
+        [ qr{proxy_cache_valid 200 206 1h;},
+          "proxy_cache_valid 200 206 $valid;" ],
     );
     for my $m (@moved) {
         $site =~ s/$m->[0]/$m->[1]/g
