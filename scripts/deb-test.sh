@@ -83,9 +83,10 @@ check "the snippet loads modules/ngx_http_weaveit_module.so" \
     grep -qx 'load_module modules/ngx_http_weaveit_module.so;' "$enabled"
 check "the generator is where the module expects it" \
     test -x /usr/bin/weaveit-render
-check "the documentation has the example, the site block and the schema" \
+check "the documentation has the examples and the schema" \
     test -f /usr/share/doc/$pkg/weaveit.conf \
          -a -f /usr/share/doc/$pkg/weaveit-site.conf \
+         -a -f /usr/share/doc/$pkg/weaveit-cache.conf \
          -a -f /usr/share/doc/$pkg/schema.sql
 check "nginx -t passes with the stock /etc/nginx and the module" nginx -t
 

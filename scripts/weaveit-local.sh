@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make run` / `make stop`: a PostgreSQL cluster under var/ (127.0.0.1:54329
 # and a socket in var/run) and nginx with conf/weaveit.conf on
-# 127.0.0.1:8080, both in the background.  Starting twice is harmless.
+# 127.0.0.1:8080, both in the background.  nginx reaches PostgreSQL through
+# the socket, whose directory it gets as PGHOST.  Starting twice is
+# harmless.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 var=$top/var
@@ -38,10 +40,11 @@ start() {
     mkdir -p "$var/log" "$var/tmp"
     chmod 1777 "$var/tmp"
     "$top/scripts/pg.sh" start "$pgdata" "$pgsock" "$pg_port" 127.0.0.1
-    if ! psql -X -h 127.0.0.1 -p "$pg_port" -U postgres -tAc \
+    export PGHOST=$pgsock
+    if ! psql -X -p "$pg_port" -U postgres -tAc \
         "SELECT 1 FROM pg_database WHERE datname = 'weaveit'" | grep -q 1
     then
-        createdb -h 127.0.0.1 -p "$pg_port" -U postgres weaveit
+        createdb -p "$pg_port" -U postgres weaveit
     fi
 
     # A reload would keep the module already loaded: restart, so a new
