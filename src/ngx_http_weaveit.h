@@ -533,6 +533,7 @@ ngx_int_t ngx_http_weaveit_metrics_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_weaveit_metrics_handler(ngx_http_request_t *r);
 void ngx_http_weaveit_metrics_job_ended(const char *status,
     ngx_msec_t elapsed, double video_seconds);
+void ngx_http_weaveit_metrics_replica_read(ngx_uint_t primary);
 
 
 /* ngx_http_weaveit_api.c */

@@ -336,6 +336,7 @@ ngx_http_weaveit_replica_answered(ngx_http_weaveit_pg_query_t *q)
     if (q->pool == set->primary
         || (q->error == NULL && PQntuples(q->result) > 0))
     {
+        ngx_http_weaveit_metrics_replica_read(q->pool == set->primary);
         q->handler(q);
         return;
     }

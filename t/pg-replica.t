@@ -42,7 +42,7 @@ my $ngx = WeaveIt::Nginx->start(pg => $pg, main => thread_pool(),
           . 'weaveit_db_replica_max_lag 1h; weaveit_video_chunk 64k;'
           . 'weaveit_thread_pool weaveit; weaveit_job_interval 200ms;'
           . 'weaveit_db_replica_pool max=2 timeout=3s;',
-    server => $server);
+    server => $server . 'location = /metrics { weaveit_metrics; }');
 my $ngx_c = WeaveIt::Nginx->start(pg => $pg,
     http => replica('replica-c') . 'weaveit_db_replica_max_lag 1s;',
     server => 'location ~ ^/api/videos/(?<video_id>[^/]+)$ {
@@ -178,6 +178,17 @@ like $log, qr/\Q$fresh_video\E/, '  then the primary';
 like $log, qr/\Q$failed\E/, '  (the job too)';
 like $log, qr/\Q$nowhere\E/, '  (and for the ids nowhere)';
 
+sub replica_reads {
+    my $body = $ngx->get('/metrics')->{body};
+    return map { $body =~ /^weaveit_db_replica_reads_total
+                           \{answered_by="$_"\}[ ](\d+)$/mx ? $1 : -1 }
+               qw(replica primary);
+}
+my ($by_replica, $by_primary) = replica_reads();
+cmp_ok $by_replica, '>=', 10,
+    "metrics: $by_replica reads answered by the replicas";
+cmp_ok $by_primary, '>=', 6, "  $by_primary by the primary after them";
+
 # the 1 s lag bound: skipped once, used again when replay resumes
 
 ok wait_until(15, sub { count($ngx_c, $skipped) == 1 }),
@@ -241,6 +252,12 @@ like $out, qr/invalid "weaveit_db_replica" value .*replica\.invalid/,
     server => 'location = /h { weaveit_health; }');
 ok !$ok, 'nginx -t refuses weaveit_db_replica_pool max=0';
 
+my ($old) = $ngx->worker_pids;
+$ngx->signal('HUP');
+ok wait_until(15, sub { count($ngx, $in_use) == 6 }),
+    'a reload: the new worker checks and uses both';
+ok wait_until(15, sub { !kill 0, $old }),
+    '  and the old one exits: the checks hold no worker';
 $ngx->stop;
 $ngx_c->stop;
 unlike $ngx->error_log . $ngx_c->error_log, qr/\[(alert|emerg)\]/,
