@@ -59,8 +59,8 @@ struct ngx_http_weaveit_pg_query_s {
     unsigned                        priority:1;
 
     /*
-     * set by ngx_http_weaveit_replica_read(): the caller's handler, while
-     * the query's own goes through the replica's answer first
+     * set by ngx_http_weaveit_replica_read(): the caller's handler, called
+     * once the replica, or the primary after it, has answered
      */
     ngx_http_weaveit_pg_handler_pt  read_handler;
 
