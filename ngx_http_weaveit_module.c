@@ -168,6 +168,29 @@ static ngx_command_t  ngx_http_weaveit_commands[] = {
       offsetof(ngx_http_weaveit_main_conf_t, db.prepare),
       NULL },
 
+    /* each one a conf of its own, handed to the pool's setter at offset 0 */
+
+    { ngx_string("weaveit_db_replica"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_weaveit_replica_add,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("weaveit_db_replica_pool"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_weaveit_pg_set_pool,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_weaveit_main_conf_t, replica.pool),
+      NULL },
+
+    { ngx_string("weaveit_db_replica_max_lag"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_weaveit_main_conf_t, replica.max_lag),
+      NULL },
+
     { ngx_string("weaveit_health"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_weaveit_set_handler,
@@ -546,6 +569,8 @@ ngx_http_weaveit_create_main_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     wmcf->pool = NULL;
+ *     wmcf->replica.confs = NULL;
+ *     wmcf->replica.set = NULL;
      *     wmcf->used = 0;
      *     wmcf->generates = 0;
      *     wmcf->thread_pool_name = { 0, NULL };
@@ -565,6 +590,7 @@ ngx_http_weaveit_create_main_conf(ngx_conf_t *cf)
      */
 
     ngx_http_weaveit_pg_conf_unset(&wmcf->db);
+    ngx_http_weaveit_replica_conf_unset(&wmcf->replica);
 
     /* each worker's pool brings the schema up to date when it connects */
 
@@ -598,7 +624,9 @@ ngx_http_weaveit_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_weaveit_main_conf_t  *wmcf = conf;
 
-    if (ngx_http_weaveit_pg_conf_init(cf, &wmcf->db) != NGX_CONF_OK) {
+    if (ngx_http_weaveit_pg_conf_init(cf, &wmcf->db) != NGX_CONF_OK
+        || ngx_http_weaveit_replica_conf_init(cf, wmcf) != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -1009,6 +1037,10 @@ ngx_http_weaveit_init_process(ngx_cycle_t *cycle)
         }
     }
 
+    if (ngx_http_weaveit_replica_init_process(cycle, wmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_weaveit_job_init_process(cycle, wmcf);
 }
 
@@ -1023,6 +1055,8 @@ ngx_http_weaveit_exit_process(ngx_cycle_t *cycle)
     if (wmcf == NULL) {
         return;
     }
+
+    ngx_http_weaveit_replica_exit_process(wmcf);
 
     if (wmcf->pool) {
         ngx_http_weaveit_pg_pool_destroy(wmcf->pool);

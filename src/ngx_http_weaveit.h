@@ -58,6 +58,12 @@ struct ngx_http_weaveit_pg_query_s {
     ngx_log_t                      *log;
     unsigned                        priority:1;
 
+    /*
+     * set by ngx_http_weaveit_replica_read(): the caller's handler, called
+     * once the replica, or the primary after it, has answered
+     */
+    ngx_http_weaveit_pg_handler_pt  read_handler;
+
     /* ---- filled by the pool ---- */
     PGresult                       *result;
     const char                     *error;
@@ -99,6 +105,9 @@ typedef struct {
     ngx_str_t                       conninfo;
     ngx_str_t                       directive;
 
+    /* host, hostaddr and port as completed, for logs (no credentials) */
+    ngx_str_t                       target;
+
     /* built from conninfo, NULL-terminated, as PQconnectStartParams() */
     const char                    **keywords;
     const char                    **values;
@@ -125,7 +134,29 @@ typedef struct {
 
     /* NULL: nobody watches */
     const ngx_http_weaveit_pg_observer_t  *observer;
+
+    /*
+     * of the pool's connection and query errors: NGX_LOG_ERR; a replica's
+     * are told once, when it is skipped, and go at NGX_LOG_INFO
+     */
+    ngx_uint_t                      error_level;
 } ngx_http_weaveit_pg_conf_t;
+
+
+typedef struct ngx_http_weaveit_replicas_s  ngx_http_weaveit_replicas_t;
+
+
+/* what the weaveit_db_replica* directives say, and a worker's replicas */
+typedef struct {
+    ngx_array_t                    *confs;    /* ngx_http_weaveit_pg_conf_t */
+
+    /* weaveit_db_replica_pool: the max and timeout of each */
+    ngx_http_weaveit_pg_conf_t      pool;
+    ngx_msec_t                      max_lag;
+
+    /* NULL: none, or not a worker */
+    ngx_http_weaveit_replicas_t    *set;
+} ngx_http_weaveit_replica_conf_t;
 
 
 typedef struct ngx_http_weaveit_jobs_s  ngx_http_weaveit_jobs_t;
@@ -144,6 +175,7 @@ typedef struct {
 typedef struct {
     ngx_http_weaveit_pg_conf_t      db;
     ngx_http_weaveit_pg_pool_t     *pool;
+    ngx_http_weaveit_replica_conf_t replica;
     ngx_flag_t                      used;
 
     /* jobs (ngx_http_weaveit_job.c) */
@@ -238,6 +270,24 @@ ngx_int_t ngx_http_weaveit_pg_query(ngx_http_weaveit_pg_pool_t *pool,
     ngx_http_weaveit_pg_query_t *q, ngx_pool_t *owner);
 void ngx_http_weaveit_pg_cancel(ngx_http_weaveit_pg_query_t *q);
 PGresult *ngx_http_weaveit_pg_take_result(ngx_http_weaveit_pg_query_t *q);
+
+/*
+ * ngx_http_weaveit_replica.c: read replicas; reads go through
+ * ngx_http_weaveit_replica_read(), everything else to the primary's pool
+ */
+char *ngx_http_weaveit_replica_add(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void ngx_http_weaveit_replica_conf_unset(ngx_http_weaveit_replica_conf_t *rcf);
+char *ngx_http_weaveit_replica_conf_init(ngx_conf_t *cf,
+    ngx_http_weaveit_main_conf_t *wmcf);
+ngx_int_t ngx_http_weaveit_replica_init_process(ngx_cycle_t *cycle,
+    ngx_http_weaveit_main_conf_t *wmcf);
+void ngx_http_weaveit_replica_exit_process(
+    ngx_http_weaveit_main_conf_t *wmcf);
+ngx_int_t ngx_http_weaveit_replica_read(ngx_http_weaveit_main_conf_t *wmcf,
+    ngx_http_weaveit_pg_query_t *q, ngx_pool_t *owner);
+ngx_uint_t ngx_http_weaveit_replica_in_use(
+    ngx_http_weaveit_main_conf_t *wmcf);
 
 /*
  * ngx_http_weaveit_conninfo.c: a conninfo completed at configuration time
@@ -484,6 +534,7 @@ ngx_int_t ngx_http_weaveit_metrics_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_weaveit_metrics_handler(ngx_http_request_t *r);
 void ngx_http_weaveit_metrics_job_ended(const char *status,
     ngx_msec_t elapsed, double video_seconds);
+void ngx_http_weaveit_metrics_replica_read(ngx_uint_t primary);
 
 
 /* ngx_http_weaveit_api.c */

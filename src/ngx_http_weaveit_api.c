@@ -44,13 +44,14 @@ typedef struct {
 
 static ngx_int_t ngx_http_weaveit_send_query(ngx_http_request_t *r,
     ngx_http_weaveit_pg_query_t *q, const char *sql, int nparams,
-    const char *const *values, ngx_http_weaveit_pg_handler_pt handler);
+    const char *const *values, ngx_http_weaveit_pg_handler_pt handler,
+    ngx_uint_t read);
 static ngx_int_t ngx_http_weaveit_body_query(ngx_http_request_t *r,
     const char *sql, int nparams, const char *const *values,
-    ngx_http_weaveit_pg_handler_pt handler);
+    ngx_http_weaveit_pg_handler_pt handler, ngx_uint_t read);
 static ngx_int_t ngx_http_weaveit_request_query(ngx_http_request_t *r,
     const char *sql, int nparams, const char *const *values,
-    ngx_http_weaveit_pg_handler_pt handler);
+    ngx_http_weaveit_pg_handler_pt handler, ngx_uint_t read);
 static ngx_int_t ngx_http_weaveit_eval_key(ngx_http_request_t *r,
     ngx_http_complex_value_t *cv, ngx_uint_t (*valid)(ngx_str_t *key),
     const char *invalid, ngx_str_t *key);
@@ -157,12 +158,16 @@ static const char  ngx_http_weaveit_award_sql[] =
     ") SELECT wallet_address, prompt_points FROM a";
 
 
-/* sends one query on behalf of a request; its handler gets q->data == r */
+/*
+ * sends one query on behalf of a request, a "read" one to a replica if
+ * there is one in use; its handler gets q->data == r
+ */
 
 static ngx_int_t
 ngx_http_weaveit_send_query(ngx_http_request_t *r,
     ngx_http_weaveit_pg_query_t *q, const char *sql, int nparams,
-    const char *const *values, ngx_http_weaveit_pg_handler_pt handler)
+    const char *const *values, ngx_http_weaveit_pg_handler_pt handler,
+    ngx_uint_t read)
 {
     ngx_http_weaveit_main_conf_t  *wmcf;
 
@@ -174,6 +179,10 @@ ngx_http_weaveit_send_query(ngx_http_request_t *r,
     q->handler = handler;
     q->data = r;
     q->log = r->connection->log;
+
+    if (read) {
+        return ngx_http_weaveit_replica_read(wmcf, q, r->pool);
+    }
 
     return ngx_http_weaveit_pg_query(wmcf->pool, q, r->pool);
 }
@@ -187,7 +196,7 @@ ngx_http_weaveit_send_query(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_weaveit_body_query(ngx_http_request_t *r, const char *sql,
     int nparams, const char *const *values,
-    ngx_http_weaveit_pg_handler_pt handler)
+    ngx_http_weaveit_pg_handler_pt handler, ngx_uint_t read)
 {
     ngx_http_weaveit_pg_query_t  *q;
 
@@ -196,7 +205,8 @@ ngx_http_weaveit_body_query(ngx_http_request_t *r, const char *sql,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_weaveit_send_query(r, q, sql, nparams, values, handler)
+    if (ngx_http_weaveit_send_query(r, q, sql, nparams, values, handler,
+                                    read)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -215,11 +225,11 @@ ngx_http_weaveit_body_query(ngx_http_request_t *r, const char *sql,
 static ngx_int_t
 ngx_http_weaveit_request_query(ngx_http_request_t *r, const char *sql,
     int nparams, const char *const *values,
-    ngx_http_weaveit_pg_handler_pt handler)
+    ngx_http_weaveit_pg_handler_pt handler, ngx_uint_t read)
 {
     ngx_int_t  rc;
 
-    rc = ngx_http_weaveit_body_query(r, sql, nparams, values, handler);
+    rc = ngx_http_weaveit_body_query(r, sql, nparams, values, handler, read);
 
     if (rc == NGX_DONE) {
         r->main->count++;
@@ -316,7 +326,7 @@ ngx_http_weaveit_query_key(ngx_http_request_t *r, ngx_str_t *key,
 
     values[0] = (char *) key->data;
 
-    return ngx_http_weaveit_request_query(r, sql, 1, values, handler);
+    return ngx_http_weaveit_request_query(r, sql, 1, values, handler, 1);
 }
 
 
@@ -335,16 +345,17 @@ ngx_http_weaveit_health_handler(ngx_http_request_t *r)
 
     return ngx_http_weaveit_request_query(r, ngx_http_weaveit_health_sql,
                                           0, NULL,
-                                          ngx_http_weaveit_health_done);
+                                          ngx_http_weaveit_health_done, 0);
 }
 
 
 static void
 ngx_http_weaveit_health_done(ngx_http_weaveit_pg_query_t *q)
 {
-    json_t              *json;
-    ngx_uint_t           status;
-    ngx_http_request_t  *r;
+    json_t                        *json;
+    ngx_uint_t                     status;
+    ngx_http_request_t            *r;
+    ngx_http_weaveit_main_conf_t  *wmcf;
 
     r = q->data;
 
@@ -357,6 +368,22 @@ ngx_http_weaveit_health_done(ngx_http_weaveit_pg_query_t *q)
     } else {
         status = NGX_HTTP_OK;
         json = json_pack("{sb}", "ok", 1);
+    }
+
+    wmcf = ngx_http_get_module_main_conf(r, ngx_http_weaveit_module);
+
+    /* this worker's view: each checks the replicas on its own */
+
+    if (json && wmcf->replica.confs
+        && json_object_set_new(json, "replicas",
+               json_pack("{s:I,s:I}",
+                         "configured", (json_int_t) wmcf->replica.confs->nelts,
+                         "inUse", (json_int_t)
+                                  ngx_http_weaveit_replica_in_use(wmcf)))
+           != 0)
+    {
+        json_decref(json);
+        json = NULL;
     }
 
     ngx_http_weaveit_finalize(r, ngx_http_weaveit_send_json(r, status, json));
@@ -668,7 +695,7 @@ ngx_http_weaveit_generate_create(ngx_http_request_t *r,
     if (ngx_http_weaveit_send_query(r, &ctx->query,
                                     ngx_http_weaveit_create_job_sql, 13,
                                     ctx->values,
-                                    ngx_http_weaveit_generate_created)
+                                    ngx_http_weaveit_generate_created, 0)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -987,7 +1014,8 @@ ngx_http_weaveit_wallet_videos_handler(ngx_http_request_t *r)
     return ngx_http_weaveit_request_query(r,
                                           ngx_http_weaveit_wallet_videos_sql,
                                           3, values,
-                                          ngx_http_weaveit_wallet_videos_done);
+                                          ngx_http_weaveit_wallet_videos_done,
+                                          1);
 }
 
 
@@ -1227,7 +1255,8 @@ ngx_http_weaveit_award_body(ngx_http_request_t *r)
 
     if (rc == NGX_DECLINED) {
         rc = ngx_http_weaveit_body_query(r, ngx_http_weaveit_award_sql, 3,
-                                         values, ngx_http_weaveit_award_done);
+                                         values, ngx_http_weaveit_award_done,
+                                         0);
     }
 
     if (rc != NGX_DONE) {

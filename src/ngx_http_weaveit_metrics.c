@@ -94,6 +94,7 @@ typedef struct {
     ngx_atomic_t                    video_ranges;
     ngx_atomic_t                    jobs[ngx_http_weaveit_job_results];
     ngx_atomic_t                    db_errors;
+    ngx_atomic_t                    replica_reads[2]; /* replica, primary */
     ngx_http_weaveit_histogram_t    hists[ngx_http_weaveit_hists];
     ngx_http_weaveit_worker_slot_t  workers[NGX_MAX_PROCESSES];
 
@@ -458,6 +459,18 @@ ngx_http_weaveit_metrics_db_failed(void)
 }
 
 
+/* a read sent to a replica, answered by it or, after it, by the primary */
+
+void
+ngx_http_weaveit_metrics_replica_read(ngx_uint_t primary)
+{
+    if (ngx_http_weaveit_metrics) {
+        (void) ngx_atomic_fetch_add(
+                   &ngx_http_weaveit_metrics->replica_reads[primary != 0], 1);
+    }
+}
+
+
 /* a worker's pool, after each change */
 
 static void
@@ -780,8 +793,18 @@ ngx_http_weaveit_metrics_db(u_char *p, u_char *last)
             "counter", "Queries that failed: refused, broken connection, "
             "PostgreSQL down or timed out.");
 
-    return ngx_slprintf(p, last, "weaveit_db_errors_total %uA\n",
-                        m->db_errors);
+    p = ngx_slprintf(p, last, "weaveit_db_errors_total %uA\n",
+                     m->db_errors);
+
+    p = ngx_http_weaveit_metrics_header(p, last,
+            "weaveit_db_replica_reads_total", "counter",
+            "Reads sent to a replica, by what answered them: the replica, "
+            "or the primary after it (no row there yet, or a failure).");
+
+    return ngx_slprintf(p, last,
+               "weaveit_db_replica_reads_total{answered_by=\"replica\"} %uA\n"
+               "weaveit_db_replica_reads_total{answered_by=\"primary\"} %uA\n",
+               m->replica_reads[0], m->replica_reads[1]);
 }
 
 

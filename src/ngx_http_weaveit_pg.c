@@ -17,10 +17,12 @@
  * name), connects at once and, if the conf has setup SQL (the module
  * gives the schema), runs it on its first connection before any query.
  *
- * A second database, a read replica say, is one more conf embedded in the
- * main conf, its directives as command entries with these setters and
- * its offset, one more ngx_http_weaveit_pg_conf_init() and one more pool
- * created at worker start and destroyed at exit, without setup SQL.
+ * A second database, a read replica say, is one more conf, its directives
+ * as command entries with these setters and its offset, one more
+ * ngx_http_weaveit_pg_conf_init() and one more pool created at worker
+ * start and destroyed at exit, without setup SQL
+ * (ngx_http_weaveit_replica.c).  Its errors may be logged at a lower
+ * level ("error_level") when someone above tells them once.
  *
  * Each connection's socket is wrapped in an ngx_connection_t.  Its read
  * event is registered level-triggered for the connection's whole life: one
@@ -134,12 +136,13 @@ static ngx_int_t ngx_http_weaveit_pg_resolve(void *data, const char *host,
 static const char *ngx_http_weaveit_pg_workers_home(ngx_conf_t *cf);
 static char *ngx_http_weaveit_pg_build_conninfo(ngx_conf_t *cf,
     ngx_http_weaveit_pg_conf_t *pcf, ngx_http_weaveit_conninfo_t *ci);
+static char *ngx_http_weaveit_pg_target(ngx_conf_t *cf,
+    ngx_http_weaveit_pg_conf_t *pcf);
 static char *ngx_http_weaveit_pg_statement_timeout(ngx_pool_t *pool,
     ngx_msec_t timeout);
 static char *ngx_http_weaveit_pg_strdup(ngx_pool_t *pool, const char *s);
 static ngx_int_t ngx_http_weaveit_pg_worker_conninfo(
     ngx_http_weaveit_pg_pool_t *pool, ngx_pool_t *mem);
-static void ngx_http_weaveit_pg_log_target(ngx_http_weaveit_pg_pool_t *pool);
 static void ngx_http_weaveit_pg_notice(void *arg, const char *message);
 static void ngx_http_weaveit_pg_post_dispatch(
     ngx_http_weaveit_pg_pool_t *pool);
@@ -319,6 +322,7 @@ ngx_http_weaveit_pg_conf_unset(ngx_http_weaveit_pg_conf_t *pcf)
     pcf->max = NGX_CONF_UNSET_UINT;
     pcf->timeout = NGX_CONF_UNSET_MSEC;
     pcf->prepare = NGX_CONF_UNSET;
+    pcf->error_level = NGX_LOG_ERR;
 }
 
 
@@ -596,6 +600,47 @@ ngx_http_weaveit_pg_build_conninfo(ngx_conf_t *cf,
         }
     }
 
+    return ngx_http_weaveit_pg_target(cf, pcf);
+}
+
+
+/*
+ * Where connects go, as libpq is told, for the logs: every host name with
+ * its hostaddr means no name is looked up on the event loop.  No user, no
+ * password.
+ */
+
+static char *
+ngx_http_weaveit_pg_target(ngx_conf_t *cf, ngx_http_weaveit_pg_conf_t *pcf)
+{
+    u_char      target[NGX_HTTP_WEAVEIT_PG_ERRLEN], *p, *last;
+    ngx_uint_t  i;
+
+    p = target;
+    last = target + sizeof(target);
+
+    for (i = 0; pcf->keywords[i]; i++) {
+        if (ngx_strcmp(pcf->keywords[i], "host") == 0
+            || ngx_strcmp(pcf->keywords[i], "hostaddr") == 0
+            || ngx_strcmp(pcf->keywords[i], "port") == 0)
+        {
+            p = ngx_slprintf(p, last, "%s%s=%s", p == target ? "" : " ",
+                             pcf->keywords[i], pcf->values[i]);
+        }
+    }
+
+    if (p == target) {
+        p = ngx_slprintf(p, last, "libpq's default socket");
+    }
+
+    pcf->target.len = p - target;
+    pcf->target.data = ngx_pnalloc(cf->pool, pcf->target.len);
+    if (pcf->target.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(pcf->target.data, target, pcf->target.len);
+
     return NGX_CONF_OK;
 }
 
@@ -670,7 +715,8 @@ ngx_http_weaveit_pg_pool_create(ngx_cycle_t *cycle,
         return NULL;
     }
 
-    ngx_http_weaveit_pg_log_target(pool);
+    ngx_log_error(NGX_LOG_INFO, pool->log, 0, "weaveit: PostgreSQL at %V",
+                  &conf->target);
 
     /*
      * Connect at once, so the setup has run (the schema is in place) and a
@@ -719,39 +765,6 @@ ngx_http_weaveit_pg_worker_conninfo(ngx_http_weaveit_pg_pool_t *pool,
     pool->values[n + 1] = NULL;
 
     return NGX_OK;
-}
-
-
-/*
- * Where connects go, as libpq is told: every host name with its hostaddr
- * means no name is looked up on the event loop.
- */
-
-static void
-ngx_http_weaveit_pg_log_target(ngx_http_weaveit_pg_pool_t *pool)
-{
-    u_char      target[NGX_HTTP_WEAVEIT_PG_ERRLEN], *p, *last;
-    ngx_uint_t  i;
-
-    p = target;
-    last = target + sizeof(target);
-
-    for (i = 0; pool->keywords[i]; i++) {
-        if (ngx_strcmp(pool->keywords[i], "host") == 0
-            || ngx_strcmp(pool->keywords[i], "hostaddr") == 0
-            || ngx_strcmp(pool->keywords[i], "port") == 0)
-        {
-            p = ngx_slprintf(p, last, " %s=%s", pool->keywords[i],
-                             pool->values[i]);
-        }
-    }
-
-    if (p == target) {
-        p = ngx_slprintf(p, last, " libpq's default socket");
-    }
-
-    ngx_log_error(NGX_LOG_INFO, pool->log, 0,
-                  "weaveit: PostgreSQL at%*s", p - target, target);
 }
 
 
@@ -1016,7 +1029,8 @@ ngx_http_weaveit_pg_connect(ngx_http_weaveit_pg_pool_t *pool)
                                          pc->pgconn
                                          ? PQerrorMessage(pc->pgconn)
                                          : "out of memory");
-        ngx_log_error(NGX_LOG_ERR, pool->log, 0, "weaveit: %s", error);
+        ngx_log_error(pool->conf->error_level, pool->log, 0, "weaveit: %s",
+                      error);
         PQfinish(pc->pgconn);
         ngx_free(pc);
         ngx_http_weaveit_pg_fail_waiting(pool, error);
@@ -1611,7 +1625,7 @@ ngx_http_weaveit_pg_complete(ngx_http_weaveit_pg_conn_t *pc)
     }
 
     if (error) {
-        ngx_log_error(NGX_LOG_ERR, q ? q->log : pool->log, 0,
+        ngx_log_error(pool->conf->error_level, q ? q->log : pool->log, 0,
                       "weaveit: query failed: %s", error);
     }
 
@@ -1825,7 +1839,7 @@ ngx_http_weaveit_pg_close(ngx_http_weaveit_pg_conn_t *pc, const char *reason)
     }
 
     if (reason) {
-        ngx_log_error(NGX_LOG_ERR, q ? q->log : pool->log, 0,
+        ngx_log_error(pool->conf->error_level, q ? q->log : pool->log, 0,
                       "weaveit: %s", reason);
     }
 
@@ -1973,7 +1987,7 @@ ngx_http_weaveit_pg_query_timeout(ngx_event_t *ev)
         ngx_http_weaveit_pg_unqueue(q);
     }
 
-    ngx_log_error(NGX_LOG_ERR, q->log, 0,
+    ngx_log_error(pool->conf->error_level, q->log, 0,
                   "weaveit: no PostgreSQL connection within %M ms",
                   pool->conf->timeout);
 

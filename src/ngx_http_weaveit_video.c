@@ -148,7 +148,7 @@ ngx_http_weaveit_video_handler(ngx_http_request_t *r)
     q->data = r;
     q->log = r->connection->log;
 
-    if (ngx_http_weaveit_pg_query(wmcf->pool, q, r->pool) != NGX_OK) {
+    if (ngx_http_weaveit_replica_read(wmcf, q, r->pool) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -532,7 +532,7 @@ ngx_http_weaveit_video_fetch(ngx_http_request_t *r,
 
     ctx->fetching = 1;
 
-    if (ngx_http_weaveit_pg_query(wmcf->pool, q, r->pool) != NGX_OK) {
+    if (ngx_http_weaveit_replica_read(wmcf, q, r->pool) != NGX_OK) {
         ctx->fetching = 0;
         ngx_http_weaveit_finalize(r, NGX_ERROR);
     }

@@ -275,12 +275,30 @@ sub start {
 
 sub _start {
     my ($self) = @_;
-    system(WeaveIt::Test::root() . '/scripts/pg.sh', 'start', $self->{data},
-           $self->{sock}, $self->{port}, $self->{listen}) == 0
+    my $p = $self->{primary};
+    system(WeaveIt::Test::root() . '/scripts/pg.sh',
+           $p ? ('standby', $self->{data}, $self->{sock}, $self->{port},
+                 $p->{sock}, $p->{port})
+              : ('start', $self->{data}, $self->{sock}, $self->{port},
+                 $self->{listen})) == 0
         or die "PostgreSQL did not start";
 }
 
 sub restart { $_[0]->_start }
+
+# A streaming standby of this cluster (pg_basebackup -R), started: a
+# WeaveIt::Pg of its own, read-only, whose restart() starts it again.
+sub standby {
+    my ($self) = @_;
+    my $dir = WeaveIt::Test::new_dir();
+    my $standby = bless { dir => $dir, data => "$dir/pg",
+                          sock => "$dir/pgsock",
+                          port => WeaveIt::Test::free_port(), listen => '',
+                          primary => $self }, ref $self;
+    $standby->_start;
+    push @CLEANUPS, sub { $standby->thaw; $standby->stop('immediate') };
+    return $standby;
+}
 
 sub stop {
     my ($self, $mode) = @_;
@@ -292,6 +310,15 @@ sub conninfo {
     my ($self) = @_;
     return "host=$self->{sock} port=$self->{port} user=postgres "
          . "dbname=postgres";
+}
+
+# A standby: waits until it has replayed all its primary has written.
+sub wait_replayed {
+    my ($self) = @_;
+    my $lsn = $self->{primary}->psql('SELECT pg_current_wal_lsn()');
+    WeaveIt::Test::wait_until(20, sub {
+        $self->psql("SELECT pg_last_wal_replay_lsn() >= '$lsn'") eq 't';
+    }) or die "the standby did not replay up to $lsn";
 }
 
 # Runs SQL with psql and returns its unaligned, tuples-only output; dies
