@@ -208,8 +208,7 @@ weaveit_generate_preload(const weaveit_params_t *p, char *err,
             ? weaveit_tts_openai_preload(p, err, errlen)
             : weaveit_tts_preload(weaveit_params_voice(p),
                                   p->speech_rate, err, errlen)) != 0
-        || weaveit_encoder_preload(err, errlen) != 0
-        || weaveit_fonts_preload(err, errlen) != 0)
+        || weaveit_encoder_preload(err, errlen) != 0)
     {
         return -1;
     }
