@@ -7,6 +7,11 @@
  * takes milliseconds: the answer is kept for the process per configured
  * font and block of WEAVEIT_FALLBACK_BLOCK characters, with the
  * characters no font has, so a script costs a lookup per block it uses.
+ * fontconfig loads its configuration (some 30 XML files, several ms) on
+ * the first question asked of it, a pattern to resolve or a character to
+ * find, even in the sandbox, where reading files is allowed.  The
+ * generator asks it before its sandbox all the same: Markdown's bold and
+ * oblique faces are fontconfig patterns of the prose font's family.
  * Faces are opened per font set (FreeType faces belong to one thread).
  */
 
@@ -115,20 +120,6 @@ static uint32_t weaveit_straight(uint32_t c, uint32_t a);
 
 static pthread_mutex_t      weaveit_fallback_lock = PTHREAD_MUTEX_INITIALIZER;
 static weaveit_fallback_t  *weaveit_fallbacks;
-
-
-/* fontconfig reads its configuration and caches here, before a sandbox */
-
-int
-weaveit_fonts_preload(char *err, size_t errlen)
-{
-    if (!FcInit()) {
-        weaveit_error(err, errlen, "fontconfig: FcInit() failed");
-        return -1;
-    }
-
-    return 0;
-}
 
 
 weaveit_fonts_t *

@@ -218,7 +218,6 @@ weaveit_generate_preload(const weaveit_params_t *p, char *err,
             : weaveit_tts_preload(weaveit_params_voice(p),
                                   p->speech_rate, err, errlen)) != 0
         || weaveit_encoder_preload(err, errlen) != 0
-        || weaveit_fonts_preload(err, errlen) != 0
         || weaveit_markdown_parse(styles, sizeof(styles) - 1, &md, err,
                                   errlen) != 0)
     {

@@ -188,8 +188,6 @@ typedef struct {
 } weaveit_glyph_t;
 
 
-/* fontconfig loaded, ahead of the sandbox */
-int weaveit_fonts_preload(char *err, size_t errlen);
 /* font: a file path (it has a '/') or a fontconfig pattern */
 weaveit_fonts_t *weaveit_fonts_open(const char *font, int size, char *err,
     size_t errlen);

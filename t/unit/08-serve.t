@@ -74,6 +74,12 @@ is($r->{exit}, 0, 'a script in seven scripts with emoji, sandboxed, '
    . 'font "DejaVu Sans Mono": exit 0') or diag $r->{stderr};
 is($r->{progress}[-2], 'missing 0', '  no character without a glyph');
 
+# with a font file fontconfig is first asked, and loads, in the sandbox
+$r = serve(job('', $mixed), @small);
+is($r->{exit}, 0, 'the same script with the font file: exit 0')
+    or diag $r->{stderr};
+is($r->{progress}[-2], 'missing 0', '  its fallback fonts found as well');
+
 $r = serve(job('', "a \xf4\x8f\xbf\xbd b\n"), @small);
 is($r->{progress}[-2], 'missing 1', 'a character no font has: missing 1');
 
