@@ -261,7 +261,8 @@ static const char  ngx_http_weaveit_job_waiters_sql[] =
  * (they would be refused as expired anyway), failed jobs older than $1
  * (none when $1 is NULL), and the oldest batch of videos older than $2
  * (none when $2 is NULL), their jobs expired; it counts those videos.
- * The points spent on them stay spent.
+ * The points spent on them stay spent.  "= ANY (ARRAY(...))" looks each
+ * row up by its key: "IN (...)" lets the planner scan a whole table.
  */
 
 static const char  ngx_http_weaveit_job_cleanup_sql[] =
@@ -272,15 +273,15 @@ static const char  ngx_http_weaveit_job_cleanup_sql[] =
     " f AS (DELETE FROM video_jobs"
     "  WHERE (SELECT ok FROM l) AND status = 'failed'"
     "    AND updated_at < now() - $1::interval),"
-    " v AS (DELETE FROM videos WHERE video_id IN ("
+    " v AS (DELETE FROM videos WHERE video_id = ANY (ARRAY("
     "    SELECT video_id FROM videos"
     "    WHERE (SELECT ok FROM l) AND created_at < now() - $2::interval"
     "    ORDER BY created_at"
-    "    LIMIT " ngx_value(NGX_HTTP_WEAVEIT_RETENTION_BATCH) ")"
+    "    LIMIT " ngx_value(NGX_HTTP_WEAVEIT_RETENTION_BATCH) "))"
     "  RETURNING job_id),"
     " e AS (UPDATE video_jobs SET status = 'expired', script_body = NULL,"
     "    updated_at = now()"
-    "  WHERE job_id IN (SELECT job_id FROM v))"
+    "  WHERE job_id = ANY (ARRAY(SELECT job_id FROM v)))"
     " SELECT count(*) FROM v";
 
 /* a claimed job the thread pool had no room for, its attempt given back */
