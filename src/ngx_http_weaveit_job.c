@@ -38,8 +38,13 @@
 #define NGX_HTTP_WEAVEIT_ID_LEN       128
 #define NGX_HTTP_WEAVEIT_CLEANUP_SEC  60
 
-/* videos deleted per cleanup: each drops thousands of TOAST rows */
-#define NGX_HTTP_WEAVEIT_RETENTION_BATCH  100
+/*
+ * A cleanup deletes at most this many videos, and of these the oldest
+ * up to 64 MB, or one larger than that: a TOAST row goes per 2 KB of
+ * video, and the statement must end well within statement_timeout.
+ */
+#define NGX_HTTP_WEAVEIT_RETENTION_ROWS   100
+#define NGX_HTTP_WEAVEIT_RETENTION_BYTES  67108864
 
 
 extern char  **environ;
@@ -260,7 +265,8 @@ static const char  ngx_http_weaveit_job_waiters_sql[] =
  * one worker of the whole fleet at a time: signatures past their expiry
  * (they would be refused as expired anyway), failed jobs older than $1
  * (none when $1 is NULL), and the oldest batch of videos older than $2
- * (none when $2 is NULL), their jobs expired; it counts those videos.
+ * (none when $2 is NULL; octet_length() reads no TOAST), their jobs
+ * expired; it counts those videos.
  * The points spent on them stay spent.  "= ANY (ARRAY(...))" looks each
  * row up by its key: "IN (...)" lets the planner scan a whole table.
  */
@@ -274,10 +280,17 @@ static const char  ngx_http_weaveit_job_cleanup_sql[] =
     "  WHERE (SELECT ok FROM l) AND status = 'failed'"
     "    AND updated_at < now() - $1::interval),"
     " v AS (DELETE FROM videos WHERE video_id = ANY (ARRAY("
-    "    SELECT video_id FROM videos"
-    "    WHERE (SELECT ok FROM l) AND created_at < now() - $2::interval"
-    "    ORDER BY created_at"
-    "    LIMIT " ngx_value(NGX_HTTP_WEAVEIT_RETENTION_BATCH) "))"
+    "    SELECT video_id FROM ("
+    "      SELECT video_id, size,"
+    "        sum(size) OVER (ORDER BY created_at, video_id) AS upto"
+    "      FROM (SELECT video_id, created_at,"
+    "              octet_length(video_data) AS size FROM videos"
+    "            WHERE (SELECT ok FROM l)"
+    "              AND created_at < now() - $2::interval"
+    "            ORDER BY created_at"
+    "            LIMIT " ngx_value(NGX_HTTP_WEAVEIT_RETENTION_ROWS) ") o"
+    "    ) b WHERE upto = size"
+    "      OR upto <= " ngx_value(NGX_HTTP_WEAVEIT_RETENTION_BYTES) "))"
     "  RETURNING job_id),"
     " e AS (UPDATE video_jobs SET status = 'expired', script_body = NULL,"
     "    updated_at = now()"
@@ -1066,8 +1079,8 @@ ngx_http_weaveit_job_cleanup(ngx_http_weaveit_jobs_t *jobs)
 
 
 /*
- * A full batch likely left more behind: the next round deletes the next
- * one rather than a minute later, so a backlog drains at a batch a round.
+ * A batch may have left more behind: the next round looks again rather
+ * than a minute later, so a backlog drains a batch a round.
  */
 
 static void
@@ -1085,9 +1098,7 @@ ngx_http_weaveit_job_cleaned(ngx_http_weaveit_jobs_t *jobs, PGresult *res)
                   "weaveit_video_retention, their jobs expired", n);
     ngx_http_weaveit_metrics_videos_expired(n);
 
-    if (n == NGX_HTTP_WEAVEIT_RETENTION_BATCH) {
-        jobs->last_cleanup = 0;
-    }
+    jobs->last_cleanup = 0;
 }
 
 

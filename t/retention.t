@@ -1,6 +1,6 @@
 # weaveit_video_retention: videos older than T are deleted by the job
-# rounds' cleanup, 100 a transaction, by one worker of the fleet at a
-# time; their jobs answer "expired", their ids 404, wallet lists forget
+# rounds' cleanup, 100 or 64 MB a transaction, by one worker of the fleet
+# at a time; their jobs answer "expired", their ids 404, wallet lists forget
 # them, the points spent on them stay spent.  Younger videos stay.  Two
 # hosts (four workers) on one PostgreSQL delete each video once: the
 # videos they count add up to the videos there were.
@@ -63,6 +63,15 @@ $pg->psql("WITH j AS ("
     . " INSERT INTO videos (job_id, wallet_address, video_data, created_at)"
     . " SELECT job_id, '" . WALLET2 . "', '\\x00'::bytea,"
     . "   now() - interval '3 hours' - random() * interval '1 day' FROM j");
+# and 3 of 40 MB, the oldest: one a batch
+$pg->psql("WITH j AS ("
+    . " INSERT INTO video_jobs (wallet_address, status)"
+    . " SELECT '" . WALLET2 . "', 'completed' FROM generate_series(1, 3)"
+    . " RETURNING job_id)"
+    . " INSERT INTO videos (job_id, wallet_address, video_data, created_at)"
+    . " SELECT job_id, '" . WALLET2 . "',"
+    . "   convert_to(repeat('x', 40000000), 'UTF8'),"
+    . "   now() - interval '5 days' FROM j");
 $pg->psql("UPDATE users SET prompt_points = 5");
 my $ledger = $pg->psql('SELECT count(*) FROM points_ledger');
 
@@ -94,8 +103,8 @@ is $pg->psql("SELECT count(*) FROM videos WHERE video_id IN "
              . "('$young_video', '$fresh_video')"), 2,
     'the younger ones are kept';
 is $pg->psql("SELECT count(*) FROM video_jobs WHERE status = 'expired' "
-             . "AND script_body IS NULL"), 250,
-    'the 250 jobs are expired, their scripts cleared';
+             . "AND script_body IS NULL"), 253,
+    'the 253 jobs are expired, their scripts cleared';
 is $pg->psql("SELECT count(*) FROM video_jobs WHERE status = 'completed'"),
     2, 'the younger videos\' jobs are still completed';
 
@@ -120,16 +129,16 @@ is $pg->psql('SELECT sum(prompt_points) FROM users'), 10,
 is $pg->psql('SELECT count(*) FROM points_ledger'), $ledger,
     '  and no ledger row written';
 
-# each deletion counted once, in batches of at most 100
+# each deletion counted once, in batches of at most 100 videos or 64 MB
+# (or one larger video)
 
-my @batches = map { /deleted (\d+) video\(s\) older than/g }
-                  map { $_->error_log } @hosts;
-my $sum = 0;
-$sum += $_ for @batches;
-note 'batches: ' . join ', ', @batches;
-is $sum, 250, 'the hosts\' logs count 250 videos deleted';
-ok !grep({ $_ > 100 } @batches) && @batches >= 3,
-    '  in batches of at most 100';
+my @batches = sort { $a <=> $b }
+              map { /deleted (\d+) video\(s\) older than/g }
+              map { $_->error_log } @hosts;
+# 40 | 40 | 40 + 99 small | 100 small | 51 small
+is "@batches", '1 1 51 100 100',
+    'the hosts\' logs count 253 videos deleted, in batches of 64 MB at '
+    . 'most, or 100 videos';
 
 sub scrape {
     my ($ngx) = @_;
@@ -138,10 +147,10 @@ sub scrape {
 }
 my @metrics = map { scrape($_) } @hosts;
 is $metrics[0]{weaveit_videos_expired_total}
-   + $metrics[1]{weaveit_videos_expired_total}, 250,
-    'weaveit_videos_expired_total: 250 over both hosts';
-is $metrics[0]{'weaveit_jobs{status="expired"}'}, 250,
-    'weaveit_jobs{status="expired"}: 250';
+   + $metrics[1]{weaveit_videos_expired_total}, 253,
+    'weaveit_videos_expired_total: 253 over both hosts';
+is $metrics[0]{'weaveit_jobs{status="expired"}'}, 253,
+    'weaveit_jobs{status="expired"}: 253';
 
 $_->stop for $reader, @hosts;
 unlike $_->error_log, qr/\[(alert|emerg|crit)\]/, 'no alert in error.log'
