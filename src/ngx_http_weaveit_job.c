@@ -1093,10 +1093,10 @@ ngx_http_weaveit_job_cleaned(ngx_http_weaveit_jobs_t *jobs, PGresult *res)
         return;
     }
 
+    ngx_http_weaveit_metrics_videos_expired(n);
     ngx_log_error(NGX_LOG_INFO, jobs->log, 0,
                   "weaveit: deleted %i video(s) older than "
                   "weaveit_video_retention, their jobs expired", n);
-    ngx_http_weaveit_metrics_videos_expired(n);
 
     jobs->last_cleanup = 0;
 }

@@ -96,7 +96,7 @@ my @hosts = map {
                           http => $http, server => $reads)
 } 1 .. 2;
 
-ok wait_until(30, sub { $pg->psql("SELECT count(*) FROM videos "
+ok wait_until(60, sub { $pg->psql("SELECT count(*) FROM videos "
                    . "WHERE created_at < now() - interval '1 hour'") == 0 }),
     'every video older than 1h is deleted';
 is $pg->psql("SELECT count(*) FROM videos WHERE video_id IN "
@@ -132,9 +132,20 @@ is $pg->psql('SELECT count(*) FROM points_ledger'), $ledger,
 # each deletion counted once, in batches of at most 100 videos or 64 MB
 # (or one larger video)
 
-my @batches = sort { $a <=> $b }
-              map { /deleted (\d+) video\(s\) older than/g }
-              map { $_->error_log } @hosts;
+# a worker logs its batch once PostgreSQL has committed it, and counts
+# it in the metrics before
+sub batches {
+    return sort { $a <=> $b }
+           map { /deleted (\d+) video\(s\) older than/g }
+           map { $_->error_log } @hosts;
+}
+my @batches;
+wait_until(30, sub {
+    my $sum = 0;
+    @batches = batches();
+    $sum += $_ for @batches;
+    return $sum >= 253;
+});
 # 40 | 40 | 40 + 99 small | 100 small | 51 small
 is "@batches", '1 1 51 100 100',
     'the hosts\' logs count 253 videos deleted, in batches of 64 MB at '
