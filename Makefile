@@ -49,7 +49,7 @@ browser:
 bench:
 	@scripts/deps.sh build run test bench
 	@$(MAKE) -s all
-	@for b in bench/generate bench/stream bench/jobs; do \
+	@for b in bench/generate bench/stream bench/jobs bench/store; do \
 	    if [ -x $$b ]; then $$b || exit 1; fi; \
 	done
 

@@ -359,6 +359,13 @@ static ngx_command_t  ngx_http_weaveit_commands[] = {
       offsetof(ngx_http_weaveit_main_conf_t, cleanup_failed_after),
       NULL },
 
+    { ngx_string("weaveit_video_retention"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_weaveit_main_conf_t, video_retention),
+      NULL },
+
     { ngx_string("weaveit_generator"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
@@ -603,6 +610,7 @@ ngx_http_weaveit_create_main_conf(ngx_conf_t *cf)
     wmcf->job_attempts = NGX_CONF_UNSET;
     wmcf->keep_script = NGX_CONF_UNSET;
     wmcf->cleanup_failed_after = NGX_CONF_UNSET;
+    wmcf->video_retention = NGX_CONF_UNSET;
     wmcf->generate_memory = NGX_CONF_UNSET;
     wmcf->generate_timeout = NGX_CONF_UNSET;
     wmcf->video_width = NGX_CONF_UNSET;
@@ -649,6 +657,7 @@ ngx_http_weaveit_init_jobs_conf(ngx_http_weaveit_main_conf_t *wmcf)
     ngx_conf_init_value(wmcf->job_attempts, 3);
     ngx_conf_init_value(wmcf->keep_script, 0);
     ngx_conf_init_value(wmcf->cleanup_failed_after, 7 * 24 * 60 * 60);
+    ngx_conf_init_value(wmcf->video_retention, 0);
     ngx_conf_init_value(wmcf->generate_memory, 1024 * 1024 * 1024);
     ngx_conf_init_value(wmcf->generate_timeout, 300);
 

@@ -183,6 +183,25 @@ BEGIN
 END
 $weaveit$;
 
+-- 5: retention (issue #17): a job whose video weaveit_video_retention
+-- deleted is 'expired'; the cleanup finds the oldest videos by index.
+DO $weaveit$
+BEGIN
+    IF EXISTS (SELECT 1 FROM weaveit_schema WHERE version = 5) THEN
+        RETURN;
+    END IF;
+
+    ALTER TABLE video_jobs DROP CONSTRAINT IF EXISTS video_jobs_status_check;
+    ALTER TABLE video_jobs ADD CONSTRAINT video_jobs_status_check
+        CHECK (status IN ('pending', 'generating', 'completed', 'failed',
+                          'expired'));
+
+    CREATE INDEX IF NOT EXISTS videos_created_idx ON videos (created_at);
+
+    INSERT INTO weaveit_schema (version) VALUES (5);
+END
+$weaveit$;
+
 -- The seed's timestamps are "timestamp without time zone", written by
 -- NOW() in the session's time zone: this spells them in ISO 8601 UTC.
 CREATE OR REPLACE FUNCTION weaveit_iso(ts TIMESTAMP) RETURNS TEXT

@@ -190,6 +190,7 @@ typedef struct {
     off_t                           generate_memory;
     time_t                          generate_timeout;
     time_t                          cleanup_failed_after;
+    time_t                          video_retention;
     ngx_http_weaveit_jobs_t        *jobs;
 
     /* rendering, handed to the generation core */
@@ -535,6 +536,7 @@ ngx_int_t ngx_http_weaveit_metrics_handler(ngx_http_request_t *r);
 void ngx_http_weaveit_metrics_job_ended(const char *status,
     ngx_msec_t elapsed, double video_seconds);
 void ngx_http_weaveit_metrics_replica_read(ngx_uint_t primary);
+void ngx_http_weaveit_metrics_videos_expired(ngx_uint_t n);
 
 
 /* ngx_http_weaveit_api.c */

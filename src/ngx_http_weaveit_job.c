@@ -5,8 +5,9 @@
  * timer in every worker runs a round of queries each weaveit_job_interval:
  * renew the leases it holds and write their progress, fail jobs that used
  * up their attempts, claim pending or expired jobs while its thread pool
- * has room, tell waiters about jobs that ended, delete old failed jobs and
- * the used signatures that have expired.
+ * has room, tell waiters about jobs that ended, delete old failed jobs,
+ * the used signatures that have expired and the videos older than
+ * weaveit_video_retention, a batch at a time.
  *
  * A claimed job runs in the sandboxed generator process, supervised from
  * a thread of an nginx thread pool (ngx_http_weaveit_generator.c); its
@@ -36,6 +37,14 @@
 
 #define NGX_HTTP_WEAVEIT_ID_LEN       128
 #define NGX_HTTP_WEAVEIT_CLEANUP_SEC  60
+
+/*
+ * A cleanup deletes at most this many videos, and of these the oldest
+ * up to 64 MB, or one larger than that: a TOAST row goes per 2 KB of
+ * video, and the statement must end well within statement_timeout.
+ */
+#define NGX_HTTP_WEAVEIT_RETENTION_ROWS   100
+#define NGX_HTTP_WEAVEIT_RETENTION_BYTES  67108864
 
 
 extern char  **environ;
@@ -109,6 +118,7 @@ struct ngx_http_weaveit_jobs_s {
     char                           lease[NGX_INT_T_LEN + 16];
     char                           number[NGX_INT_T_LEN + 16];
     char                           attempts[NGX_INT_T_LEN + 1];
+    char                           retention[NGX_INT_T_LEN + 16];
     char                          *ids;
     char                          *progress;
     char                          *waiter_ids;
@@ -150,6 +160,8 @@ static ngx_int_t ngx_http_weaveit_job_claim(ngx_http_weaveit_jobs_t *jobs);
 static ngx_int_t ngx_http_weaveit_job_poll_waiters(
     ngx_http_weaveit_jobs_t *jobs);
 static ngx_int_t ngx_http_weaveit_job_cleanup(ngx_http_weaveit_jobs_t *jobs);
+static void ngx_http_weaveit_job_cleaned(ngx_http_weaveit_jobs_t *jobs,
+    PGresult *res);
 static void ngx_http_weaveit_job_start_claimed(ngx_http_weaveit_jobs_t *jobs,
     PGresult *res);
 static ngx_int_t ngx_http_weaveit_job_start(ngx_http_weaveit_jobs_t *jobs,
@@ -251,18 +263,39 @@ static const char  ngx_http_weaveit_job_waiters_sql[] =
 
 /*
  * one worker of the whole fleet at a time: signatures past their expiry
- * (they would be refused as expired anyway), and failed jobs older than
- * $1 (none when $1 is NULL)
+ * (they would be refused as expired anyway), failed jobs older than $1
+ * (none when $1 is NULL), and the oldest batch of videos older than $2
+ * (none when $2 is NULL; octet_length() reads no TOAST), their jobs
+ * expired; it counts those videos.
+ * The points spent on them stay spent.  "= ANY (ARRAY(...))" looks each
+ * row up by its key: "IN (...)" lets the planner scan a whole table.
  */
 
 static const char  ngx_http_weaveit_job_cleanup_sql[] =
     "WITH l AS (SELECT pg_try_advisory_xact_lock("
     "  7245327115563012097) AS ok),"
     " s AS (DELETE FROM used_signatures"
-    "  WHERE (SELECT ok FROM l) AND expires_at < now())"
-    " DELETE FROM video_jobs"
-    " WHERE (SELECT ok FROM l) AND status = 'failed'"
-    "   AND updated_at < now() - $1::interval";
+    "  WHERE (SELECT ok FROM l) AND expires_at < now()),"
+    " f AS (DELETE FROM video_jobs"
+    "  WHERE (SELECT ok FROM l) AND status = 'failed'"
+    "    AND updated_at < now() - $1::interval),"
+    " v AS (DELETE FROM videos WHERE video_id = ANY (ARRAY("
+    "    SELECT video_id FROM ("
+    "      SELECT video_id, size,"
+    "        sum(size) OVER (ORDER BY created_at, video_id) AS upto"
+    "      FROM (SELECT video_id, created_at,"
+    "              octet_length(video_data) AS size FROM videos"
+    "            WHERE (SELECT ok FROM l)"
+    "              AND created_at < now() - $2::interval"
+    "            ORDER BY created_at"
+    "            LIMIT " ngx_value(NGX_HTTP_WEAVEIT_RETENTION_ROWS) ") o"
+    "    ) b WHERE upto = size"
+    "      OR upto <= " ngx_value(NGX_HTTP_WEAVEIT_RETENTION_BYTES) "))"
+    "  RETURNING job_id),"
+    " e AS (UPDATE video_jobs SET status = 'expired', script_body = NULL,"
+    "    updated_at = now()"
+    "  WHERE job_id = ANY (ARRAY(SELECT job_id FROM v)))"
+    " SELECT count(*) FROM v";
 
 /* a claimed job the thread pool had no room for, its attempt given back */
 
@@ -849,6 +882,10 @@ ngx_http_weaveit_job_step_done(ngx_http_weaveit_pg_query_t *q)
             ngx_http_weaveit_job_answer_waiters(jobs, q->result);
             break;
 
+        case ngx_http_weaveit_step_cleanup:
+            ngx_http_weaveit_job_cleaned(jobs, q->result);
+            break;
+
         default:
             break;
         }
@@ -1007,8 +1044,9 @@ ngx_http_weaveit_job_poll_waiters(ngx_http_weaveit_jobs_t *jobs)
 
 
 /*
- * expired signatures, and failed jobs older than
- * weaveit_cleanup_failed_after unless it is 0, once a minute
+ * expired signatures, failed jobs older than weaveit_cleanup_failed_after
+ * and videos older than weaveit_video_retention, unless they are 0, once
+ * a minute
  */
 
 static ngx_int_t
@@ -1020,6 +1058,7 @@ ngx_http_weaveit_job_cleanup(ngx_http_weaveit_jobs_t *jobs)
 
     jobs->last_cleanup = ngx_time();
     jobs->values[0] = NULL;
+    jobs->values[1] = NULL;
 
     if (jobs->conf->cleanup_failed_after) {
         (void) ngx_sprintf((u_char *) jobs->number, "%T seconds%Z",
@@ -1027,9 +1066,39 @@ ngx_http_weaveit_job_cleanup(ngx_http_weaveit_jobs_t *jobs)
         jobs->values[0] = jobs->number;
     }
 
-    ngx_http_weaveit_job_send(jobs, ngx_http_weaveit_job_cleanup_sql, 1);
+    if (jobs->conf->video_retention) {
+        (void) ngx_sprintf((u_char *) jobs->retention, "%T seconds%Z",
+                           jobs->conf->video_retention);
+        jobs->values[1] = jobs->retention;
+    }
+
+    ngx_http_weaveit_job_send(jobs, ngx_http_weaveit_job_cleanup_sql, 2);
 
     return NGX_OK;
+}
+
+
+/*
+ * A batch may have left more behind: the next round looks again rather
+ * than a minute later, so a backlog drains a batch a round.
+ */
+
+static void
+ngx_http_weaveit_job_cleaned(ngx_http_weaveit_jobs_t *jobs, PGresult *res)
+{
+    ngx_int_t  n;
+
+    n = ngx_atoi((u_char *) PQgetvalue(res, 0, 0), PQgetlength(res, 0, 0));
+    if (n <= 0) {
+        return;
+    }
+
+    ngx_http_weaveit_metrics_videos_expired(n);
+    ngx_log_error(NGX_LOG_INFO, jobs->log, 0,
+                  "weaveit: deleted %i video(s) older than "
+                  "weaveit_video_retention, their jobs expired", n);
+
+    jobs->last_cleanup = 0;
 }
 
 
@@ -1436,7 +1505,8 @@ ngx_http_weaveit_job_free(ngx_http_weaveit_running_t *job)
 
 /*
  * Calls handler(data, job_id, rc, video_id) once: NGX_OK with the video
- * when the job completed, NGX_ERROR when it failed, NGX_AGAIN when it has
+ * when the job completed, NGX_ERROR when it failed (or its video expired
+ * already), NGX_AGAIN when it has
  * not ended after timeout ms (0: no limit) or when this worker exits;
  * never after the pool is destroyed.  job_id lives as long as the pool.
  */
@@ -1558,8 +1628,8 @@ ngx_http_weaveit_job_wake(ngx_http_weaveit_jobs_t *jobs, const char *job_id,
     ngx_queue_t                *qq, *next;
     ngx_http_weaveit_waiter_t  *w;
 
-    if (ngx_strcmp(status, "completed") != 0
-        && ngx_strcmp(status, "failed") != 0)
+    if (ngx_strcmp(status, "pending") == 0
+        || ngx_strcmp(status, "generating") == 0)
     {
         return;
     }

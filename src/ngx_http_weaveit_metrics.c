@@ -84,7 +84,7 @@ typedef enum {
 } ngx_http_weaveit_hist_e;
 
 
-#define NGX_HTTP_WEAVEIT_JOB_STATUSES  4
+#define NGX_HTTP_WEAVEIT_JOB_STATUSES  5
 
 
 typedef struct {
@@ -93,6 +93,7 @@ typedef struct {
     ngx_atomic_t                    video_bytes;
     ngx_atomic_t                    video_ranges;
     ngx_atomic_t                    jobs[ngx_http_weaveit_job_results];
+    ngx_atomic_t                    videos_expired;
     ngx_atomic_t                    db_errors;
     ngx_atomic_t                    replica_reads[2]; /* replica, primary */
     ngx_http_weaveit_histogram_t    hists[ngx_http_weaveit_hists];
@@ -171,7 +172,7 @@ static const char  *ngx_http_weaveit_job_results_names[] = {
 /* as the CHECK of video_jobs.status has them */
 
 static const char  *ngx_http_weaveit_job_statuses[] = {
-    "pending", "generating", "completed", "failed"
+    "pending", "generating", "completed", "failed", "expired"
 };
 
 
@@ -437,6 +438,16 @@ ngx_http_weaveit_metrics_job_ended(const char *status, ngx_msec_t elapsed,
                                      seconds);
     ngx_http_weaveit_metrics_observe(ngx_http_weaveit_hist_realtime,
                                      video_seconds / seconds);
+}
+
+
+void
+ngx_http_weaveit_metrics_videos_expired(ngx_uint_t n)
+{
+    if (ngx_http_weaveit_metrics) {
+        (void) ngx_atomic_fetch_add(&ngx_http_weaveit_metrics->videos_expired,
+                                    n);
+    }
 }
 
 
@@ -734,6 +745,12 @@ ngx_http_weaveit_metrics_jobs(u_char *p, u_char *last)
                                            ngx_http_weaveit_hist_generation);
     p = ngx_http_weaveit_metrics_histogram(p, last,
                                            ngx_http_weaveit_hist_realtime);
+
+    p = ngx_http_weaveit_metrics_header(p, last,
+            "weaveit_videos_expired_total", "counter",
+            "Videos this instance deleted for weaveit_video_retention.");
+    p = ngx_slprintf(p, last, "weaveit_videos_expired_total %uA\n",
+                     m->videos_expired);
 
     if (!m->fleet_known) {
         return p;

@@ -36,8 +36,8 @@ for my $round (1, 2) {
     unlike $ngx->error_log, qr/schema failed|\[(alert|emerg|crit)\]/,
         "start $round: no error";
     is $pg->psql("SELECT string_agg(version::text, ' ' ORDER BY version) "
-                 . "FROM weaveit_schema"), '1 2 3 4',
-        "start $round: migrations 1 to 4 recorded exactly once";
+                 . "FROM weaveit_schema"), '1 2 3 4 5',
+        "start $round: migrations 1 to 5 recorded exactly once";
     $ngx->stop;
 }
 
@@ -57,10 +57,12 @@ is $pg->psql("SELECT attstorage FROM pg_attribute "
     'video_data is STORAGE EXTERNAL';
 is $pg->psql("SELECT count(*) FROM pg_indexes WHERE indexname IN "
              . "('videos_job_id_idx', 'video_jobs_wallet_address_idx', "
-             . "'video_jobs_status_lease_idx')"), 3,
+             . "'video_jobs_status_lease_idx', 'videos_created_idx')"), 4,
     'the indexes exist';
 ok !eval { $pg->psql("UPDATE video_jobs SET status = 'bogus'"); 1 },
     'the status CHECK holds';
+ok eval { $pg->psql("UPDATE video_jobs SET status = 'expired'"); 1 },
+    '  and takes expired (migration 5)';
 is $pg->psql("SELECT wallet_address || ' ' || delta || ' ' || reason "
              . "FROM points_ledger"), 'seedwallet 5 opening',
     'the ledger opens with the balances there were, once';
