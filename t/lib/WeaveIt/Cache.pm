@@ -50,28 +50,10 @@ sub start {
     print $out $site;
     close $out;
 
-    my $module = WeaveIt::Nginx::module_path();
     my $workers = $a{workers} // 1;
-    my $conf = <<"CONF";
-load_module $module;
-worker_processes $workers;
-worker_rlimit_nofile 8192;
-pid $dir/nginx.pid;
-error_log $dir/error.log info;
-events {
-    worker_connections 4096;
-}
-http {
-    access_log off;
-    client_body_temp_path $dir/tmp/body;
-    proxy_temp_path $dir/tmp/proxy;
-    fastcgi_temp_path $dir/tmp/fastcgi;
-    uwsgi_temp_path $dir/tmp/uwsgi;
-    scgi_temp_path $dir/tmp/scgi;
-    weaveit_generator $dir/weaveit-render;
-    include $dir/weaveit-cache.conf;
-}
-CONF
+    my $conf = WeaveIt::Nginx::config_text(dir => $dir, workers => $workers,
+        main => 'worker_rlimit_nofile 8192;', no_server => 1,
+        http => "include $dir/weaveit-cache.conf;");
     return WeaveIt::Nginx->start(dir => $dir, port => $port,
                                  workers => $workers, conf => $conf,
                                  origin => $origin, cache => $cache);

@@ -504,8 +504,9 @@ sub generator_path {
 
 # Builds nginx.conf.  Arguments: pg (a WeaveIt::Pg), workers, main (main
 # context lines), http (http context lines), server (server context lines,
-# usually locations).  start() and test_config() take a whole nginx.conf
-# in conf instead (an example configuration moved into the test's dir).
+# usually locations), or no_server for an http block whose servers are
+# all in http (an example configuration included).  start() and
+# test_config() take a whole nginx.conf in conf instead.
 sub config_text {
     my (%a) = @_;
     my $dir = $a{dir};
@@ -516,6 +517,13 @@ sub config_text {
     my $generator = $a{http} =~ /weaveit_generator\s/ ? ''
                   : "weaveit_generator $dir/weaveit-render;";
     my $env = WeaveIt::Sanitizer::generator_env();
+    my $server = $a{no_server} ? '' : <<"SERVER";
+    server {
+        listen 127.0.0.1:$port;
+        location = /static { return 200 "static\\n"; }
+        $a{server}
+    }
+SERVER
     return <<"CONF";
 load_module $module;
 $env
@@ -537,12 +545,7 @@ http {
     $db
     $generator
     $a{http}
-    server {
-        listen 127.0.0.1:$port;
-        location = /static { return 200 "static\\n"; }
-        $a{server}
-    }
-}
+$server}
 CONF
 }
 
