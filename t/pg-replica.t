@@ -2,9 +2,10 @@
 # the test's PostgreSQL, both logging every statement with the client's
 # application_name: the reads of requests (a video and its chunks, a job's
 # status, a wallet's videos and points) arrive at the standby, round robin
-# between two weaveit_db_replica entries, and no write ever does.  With
-# replay paused, a video, a job and a wallet the standby does not have yet
-# are still served (asked of the standby, then of the primary), and a
+# between two weaveit_db_replica entries (a video's chunks on the one that
+# found it), and no write ever does.  With replay paused, a video, a job
+# and a wallet the standby does not have yet are still served (asked of
+# the standby once, then of the primary), and a
 # replica past weaveit_db_replica_max_lag is skipped with one log line,
 # then used again once replay resumes.  With the standby stopped every
 # read is served by the primary, the replicas are skipped with one line
