@@ -5,11 +5,11 @@
 # between two weaveit_db_replica entries (a video's chunks on the one that
 # found it), and no write ever does.  With replay paused, a video, a job
 # and a wallet the standby does not have yet are still served (asked of
-# the standby once, then of the primary), and a
-# replica past weaveit_db_replica_max_lag is skipped with one log line,
-# then used again once replay resumes.  With the standby stopped every
-# read is served by the primary, the replicas are skipped with one line
-# each, and they are used again once it is back.
+# the standby once, then of the primary), and a replica past
+# weaveit_db_replica_max_lag is skipped with one log line, then used again
+# once replay resumes.  With the standby stopped every read is served by
+# the primary, the replicas are skipped with one line each, and they are
+# used again once it is back.
 use strict;
 use warnings;
 use lib 't/lib';
