@@ -60,9 +60,11 @@ struct ngx_http_weaveit_pg_query_s {
 
     /*
      * set by ngx_http_weaveit_replica_read(): the caller's handler, called
-     * once the replica, or the primary after it, has answered
+     * once the replica, or the primary after it, has answered; and the
+     * pool that answered, where the query's next read goes first
      */
     ngx_http_weaveit_pg_handler_pt  read_handler;
+    ngx_http_weaveit_pg_pool_t     *read_pool;
 
     /* ---- filled by the pool ---- */
     PGresult                       *result;

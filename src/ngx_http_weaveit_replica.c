@@ -27,6 +27,11 @@
  * polls right after its POST, or fetches the video of a job it has just
  * seen completed, never gets a 404 or a 503 because of lag.  A wallet's
  * list of videos always has a row: it may be up to max_lag old.
+ *
+ * A query sent again (a video's chunks after its lookup) goes where its
+ * last read was answered: to the same replica while it is in use, or
+ * straight to the primary once the primary had to answer, so a video the
+ * replica has not replayed yet costs one miss there, not one per chunk.
  */
 
 
@@ -62,8 +67,12 @@ struct ngx_http_weaveit_replicas_s {
 };
 
 
+static ngx_http_weaveit_pg_pool_t *ngx_http_weaveit_replica_pick(
+    ngx_http_weaveit_replicas_t *set, ngx_http_weaveit_pg_pool_t *last);
 static ngx_http_weaveit_pg_pool_t *ngx_http_weaveit_replica_next(
     ngx_http_weaveit_replicas_t *set);
+static ngx_http_weaveit_replica_t *ngx_http_weaveit_replica_find(
+    ngx_http_weaveit_replicas_t *set, ngx_http_weaveit_pg_pool_t *pool);
 static void ngx_http_weaveit_replica_answered(ngx_http_weaveit_pg_query_t *q);
 static void ngx_http_weaveit_replica_failed(ngx_http_weaveit_replicas_t *set,
     ngx_http_weaveit_pg_query_t *q);
@@ -274,9 +283,9 @@ ngx_http_weaveit_replica_in_use(ngx_http_weaveit_main_conf_t *wmcf)
 
 
 /*
- * Sends a read to the next replica in use, or to the primary if none is;
- * the caller's handler gets the final answer, as from
- * ngx_http_weaveit_pg_query().
+ * Sends a read to a replica in use, or to the primary if none is or if
+ * the query's last read needed the primary; the caller's handler gets the
+ * final answer, as from ngx_http_weaveit_pg_query().
  */
 
 ngx_int_t
@@ -286,7 +295,8 @@ ngx_http_weaveit_replica_read(ngx_http_weaveit_main_conf_t *wmcf,
     ngx_http_weaveit_pg_pool_t  *pool;
 
     pool = wmcf->replica.set
-           ? ngx_http_weaveit_replica_next(wmcf->replica.set) : NULL;
+           ? ngx_http_weaveit_replica_pick(wmcf->replica.set, q->read_pool)
+           : NULL;
 
     if (pool == NULL) {
         return ngx_http_weaveit_pg_query(wmcf->pool, q, owner);
@@ -296,6 +306,32 @@ ngx_http_weaveit_replica_read(ngx_http_weaveit_main_conf_t *wmcf,
     q->handler = ngx_http_weaveit_replica_answered;
 
     return ngx_http_weaveit_pg_query(pool, q, owner);
+}
+
+
+/*
+ * "last" is the pool that answered the query's last read: NULL (the
+ * primary) if that was the primary, the same replica if it is still in
+ * use, otherwise the next one in use
+ */
+
+static ngx_http_weaveit_pg_pool_t *
+ngx_http_weaveit_replica_pick(ngx_http_weaveit_replicas_t *set,
+    ngx_http_weaveit_pg_pool_t *last)
+{
+    ngx_http_weaveit_replica_t  *rp;
+
+    if (last == set->primary) {
+        return NULL;
+    }
+
+    rp = ngx_http_weaveit_replica_find(set, last);
+
+    if (rp && rp->state == ngx_http_weaveit_replica_reading) {
+        return last;
+    }
+
+    return ngx_http_weaveit_replica_next(set);
 }
 
 
@@ -332,6 +368,7 @@ ngx_http_weaveit_replica_answered(ngx_http_weaveit_pg_query_t *q)
     set = wmcf->replica.set;
 
     q->handler = q->read_handler;
+    q->read_pool = q->pool;
 
     if (q->pool == set->primary
         || (q->error == NULL && PQntuples(q->result) > 0))
@@ -361,16 +398,30 @@ static void
 ngx_http_weaveit_replica_failed(ngx_http_weaveit_replicas_t *set,
     ngx_http_weaveit_pg_query_t *q)
 {
+    ngx_http_weaveit_replica_t  *rp;
+
+    rp = ngx_http_weaveit_replica_find(set, q->pool);
+
+    if (rp) {
+        ngx_http_weaveit_replica_set_state(rp, ngx_http_weaveit_replica_down,
+                                           0, q->error);
+    }
+}
+
+
+static ngx_http_weaveit_replica_t *
+ngx_http_weaveit_replica_find(ngx_http_weaveit_replicas_t *set,
+    ngx_http_weaveit_pg_pool_t *pool)
+{
     ngx_uint_t  i;
 
     for (i = 0; i < set->n; i++) {
-        if (set->replicas[i].pool == q->pool) {
-            ngx_http_weaveit_replica_set_state(&set->replicas[i],
-                                               ngx_http_weaveit_replica_down,
-                                               0, q->error);
-            return;
+        if (set->replicas[i].pool == pool) {
+            return &set->replicas[i];
         }
     }
+
+    return NULL;
 }
 
 

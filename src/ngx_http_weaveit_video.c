@@ -20,6 +20,10 @@
 #include "ngx_http_weaveit.h"
 
 
+/* a year: for good, as far as caches go */
+#define NGX_HTTP_WEAVEIT_VIDEO_MAX_AGE  31536000
+
+
 typedef struct {
     ngx_http_request_t           *request;
     ngx_http_weaveit_pg_query_t   query;
@@ -31,6 +35,7 @@ typedef struct {
 
     off_t                         length;
     time_t                        mtime;
+    time_t                        age;
     off_t                         start;
     off_t                         end;
     off_t                         offset;
@@ -50,6 +55,8 @@ static ngx_int_t ngx_http_weaveit_video_row(ngx_http_request_t *r,
     ngx_http_weaveit_video_ctx_t *ctx, PGresult *res);
 static ngx_int_t ngx_http_weaveit_video_validators(ngx_http_request_t *r,
     ngx_http_weaveit_video_ctx_t *ctx, ngx_str_t *etag);
+static ngx_int_t ngx_http_weaveit_video_cache_control(ngx_http_request_t *r,
+    ngx_http_weaveit_video_ctx_t *ctx);
 static void ngx_http_weaveit_video_conditions(ngx_http_request_t *r,
     ngx_http_weaveit_conditions_t *c);
 static time_t ngx_http_weaveit_video_date(ngx_table_elt_t *h);
@@ -73,13 +80,16 @@ static void ngx_http_weaveit_video_cleanup(void *data);
  * The id is a job id or a video id; a video id wins, and a job with
  * several videos (a retried job) gives its latest.  created_at is a
  * timestamp without time zone written with now(): the session's zone
- * turns it back into an instant.
+ * turns it back into an instant.  Its age is measured by the clock the
+ * retention cleanup goes by, the database's.
  */
 
 static const char  ngx_http_weaveit_video_find_sql[] =
     "SELECT v.video_id, octet_length(v.video_data),"
     " floor(extract(epoch FROM v.created_at::timestamptz))::int8,"
-    " j.title"
+    " j.title,"
+    " greatest(0, floor(extract(epoch FROM"
+    "  now() - v.created_at::timestamptz)))::int8"
     " FROM videos v LEFT JOIN video_jobs j ON j.job_id = v.job_id"
     " WHERE v.video_id = $1::uuid OR v.job_id = $1::uuid"
     " ORDER BY v.video_id = $1::uuid DESC, v.created_at DESC"
@@ -179,7 +189,7 @@ ngx_http_weaveit_video_found(ngx_http_weaveit_pg_query_t *q)
         return;
     }
 
-    if (PQntuples(q->result) != 1 || PQnfields(q->result) != 4
+    if (PQntuples(q->result) != 1 || PQnfields(q->result) != 5
         || PQgetisnull(q->result, 0, 1))
     {
         ngx_http_weaveit_finalize(r,
@@ -266,13 +276,7 @@ ngx_http_weaveit_video_headers(ngx_http_request_t *r,
         }
     }
 
-    /* a stored video never changes: caches may keep it for good */
-
-    if (ngx_http_weaveit_add_header(r, "Cache-Control",
-            (u_char *) "public, max-age=31536000, immutable",
-            sizeof("public, max-age=31536000, immutable") - 1)
-        == NULL)
-    {
+    if (ngx_http_weaveit_video_cache_control(r, ctx) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -294,22 +298,27 @@ ngx_http_weaveit_video_headers(ngx_http_request_t *r,
 }
 
 
-/* the found row: the video's own id, its size and its creation time */
+/*
+ * the found row: the video's own id, its size, its creation time and its
+ * age
+ */
 
 static ngx_int_t
 ngx_http_weaveit_video_row(ngx_http_request_t *r,
     ngx_http_weaveit_video_ctx_t *ctx, PGresult *res)
 {
     off_t   length;
-    time_t  mtime;
+    time_t  mtime, age;
 
     length = ngx_atoof((u_char *) PQgetvalue(res, 0, 1),
                        PQgetlength(res, 0, 1));
     mtime = ngx_atotm((u_char *) PQgetvalue(res, 0, 2),
                       PQgetlength(res, 0, 2));
+    age = ngx_atotm((u_char *) PQgetvalue(res, 0, 4),
+                    PQgetlength(res, 0, 4));
 
     if (PQgetlength(res, 0, 0) != NGX_HTTP_WEAVEIT_UUID_LEN
-        || length == NGX_ERROR || mtime == NGX_ERROR)
+        || length == NGX_ERROR || mtime == NGX_ERROR || age == NGX_ERROR)
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "weaveit: unexpected video row");
@@ -321,6 +330,7 @@ ngx_http_weaveit_video_row(ngx_http_request_t *r,
     ngx_memcpy(ctx->id, PQgetvalue(res, 0, 0), NGX_HTTP_WEAVEIT_UUID_LEN);
     ctx->length = length;
     ctx->mtime = mtime;
+    ctx->age = age;
 
     return NGX_OK;
 }
@@ -361,6 +371,47 @@ ngx_http_weaveit_video_validators(ngx_http_request_t *r,
     }
 
     r->headers_out.accept_ranges = h;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A stored video never changes while it exists: caches may keep it for a
+ * year, or, under weaveit_video_retention, no longer than it has left
+ * (the bytes stay immutable until then).
+ */
+
+static ngx_int_t
+ngx_http_weaveit_video_cache_control(ngx_http_request_t *r,
+    ngx_http_weaveit_video_ctx_t *ctx)
+{
+    u_char                        *p, *last;
+    time_t                         max_age;
+    ngx_http_weaveit_main_conf_t  *wmcf;
+
+    wmcf = ngx_http_get_module_main_conf(r, ngx_http_weaveit_module);
+
+    max_age = NGX_HTTP_WEAVEIT_VIDEO_MAX_AGE;
+
+    if (wmcf->video_retention) {
+        max_age = ngx_min(max_age,
+                          ngx_max(wmcf->video_retention - ctx->age, 0));
+    }
+
+    p = ngx_pnalloc(r->pool, sizeof("public, max-age=, immutable") - 1
+                             + NGX_TIME_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    last = ngx_sprintf(p, "public, max-age=%T, immutable", max_age);
+
+    if (ngx_http_weaveit_add_header(r, "Cache-Control", p, last - p)
+        == NULL)
+    {
+        return NGX_ERROR;
+    }
 
     return NGX_OK;
 }

@@ -123,6 +123,39 @@ my $fresh = $reader->get("/api/videos/$fresh_video");
 ok $fresh->{status} == 200 && $fresh->{body} eq $bytes,
     'the fresh video streams, whole';
 is wallet_titles(WALLET), '2 Fresh Young', 'the wallet lists the two left';
+
+# Cache-Control: under retention, no longer than the video has left, 304s
+# too; without it, a year
+
+sub max_age {
+    my ($ngx, $id, %headers) = @_;
+    my $r = $ngx->get("/api/videos/$id", headers => \%headers);
+    my ($age) = ($r->{headers}{'cache-control'} // '')
+        =~ /^public, max-age=(\d+), immutable$/;
+    return ($r->{status}, $age // -1);
+}
+my ($status, $fresh_age) = max_age($hosts[0], $fresh_video);
+ok $status == 200 && $fresh_age > 3000 && $fresh_age <= 3600,
+    "retention 1h: a fresh video's max-age is its hour left ($fresh_age)";
+my (undef, $young_age) = max_age($hosts[1], $young_video);
+ok $young_age > 0 && $young_age <= 600,
+    "  a video 50 minutes old: its 10 minutes left at most ($young_age)";
+($status, my $age_304) = max_age($hosts[0], $young_video,
+                                 'If-None-Match' => qq{"$young_video"});
+ok $status == 304 && $age_304 > 0 && $age_304 <= $young_age,
+    "  its 304 too ($age_304)";
+# a host without weaveit_generate runs no job rounds and deletes nothing:
+# the 30 minutes it is told are past, it answers 0
+my $short = WeaveIt::Nginx->start(pg => $pg,
+    http => 'weaveit_video_retention 30m;',
+    server => 'location ~ ^/api/videos/(?<video_id>[^/]+)$ {
+                   weaveit_video $video_id;
+               }');
+is join(' ', max_age($short, $young_video)), '200 0',
+    '  one past its time, not deleted yet: 0, never negative';
+$short->stop;
+is join(' ', max_age($reader, $fresh_video)), '200 31536000',
+    'no retention: a year';
 is wallet_titles(WALLET2), '0', 'the other wallet lists none';
 is $pg->psql('SELECT sum(prompt_points) FROM users'), 10,
     'no point refunded';
