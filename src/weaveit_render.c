@@ -262,7 +262,10 @@ static weaveit_fonts_t *weaveit_title_fonts(weaveit_render_t *r, char *err,
     size_t errlen);
 static char *weaveit_title_cut(weaveit_render_t *r, const char *title,
     int fit, weaveit_lines_t *lines);
-static size_t weaveit_title_back(const char *title, size_t from, size_t n);
+static int weaveit_title_fits(weaveit_render_t *r, const char *title,
+    size_t n, int fit, char *cut, weaveit_lines_t *lines);
+static size_t weaveit_title_middle(const char *title, size_t lo, size_t hi);
+static size_t weaveit_title_word(const char *title, size_t from, size_t n);
 
 
 /*
@@ -2152,76 +2155,138 @@ weaveit_title_fonts(weaveit_render_t *r, char *err, size_t errlen)
 
 
 /*
- * The title up to the end of its line number fit, then an ellipsis, laid
- * out again in lines; words (or characters, where no space is) come off
- * its end until the ellipsis fits on that line.  Returns the text, to be
- * freed, or NULL when out of memory.
+ * The title up to the end of its line number fit and an ellipsis, laid
+ * out again in lines; cut shorter, at a character found by bisection,
+ * then at the end of a word when a space on that line is before it, until
+ * it fits.  Returns the text, to be freed, or NULL when out of memory.
  */
 
 static char *
 weaveit_title_cut(weaveit_render_t *r, const char *title, int fit,
     weaveit_lines_t *lines)
 {
+    int      rc;
     char    *cut;
-    size_t   n, from;
+    size_t   from, lo, hi, mid, n;
 
     from = lines->lines[fit - 1].start;
-    n = lines->lines[fit - 1].end;
+    hi = lines->lines[fit - 1].end;
 
-    cut = malloc(n + sizeof(WEAVEIT_ELLIPSIS));
+    cut = malloc(hi + sizeof(WEAVEIT_ELLIPSIS));
     if (cut == NULL) {
         return NULL;
     }
 
-    for ( ;; ) {
-        while (n > 0 && (title[n - 1] == ' ' || title[n - 1] == '\t')) {
-            n--;
+    rc = weaveit_title_fits(r, title, hi, fit, cut, lines);
+
+    /* the lines before and an ellipsis fit: it ends the line above */
+    for (lo = from; rc == 0; ) {
+        mid = weaveit_title_middle(title, lo, hi);
+
+        if (mid == hi) {
+            n = weaveit_title_word(title, from, lo);
+            rc = weaveit_title_fits(r, title, n, fit, cut, lines);
+
+            if (rc == 0 && n != lo) {
+                rc = weaveit_title_fits(r, title, lo, fit, cut, lines);
+            }
+
+            break;
         }
 
-        memcpy(cut, title, n);
-        memcpy(cut + n, WEAVEIT_ELLIPSIS, sizeof(WEAVEIT_ELLIPSIS));
-        lines->n = 0;
+        rc = weaveit_title_fits(r, title, mid, fit, cut, lines);
 
-        if (weaveit_layout(r, r->title_fonts, cut,
-                           n + sizeof(WEAVEIT_ELLIPSIS) - 1, lines, NULL)
-            != 0)
-        {
-            free(cut);
-            return NULL;
+        if (rc == 0) {
+            hi = mid;
+
+        } else if (rc == 1) {
+            lo = mid;
+            rc = 0;
         }
-
-        if (lines->n <= (size_t) fit || n == 0) {
-            return cut;
-        }
-
-        n = weaveit_title_back(title, from, n);
     }
+
+    if (rc < 0) {
+        free(cut);
+        return NULL;
+    }
+
+    return cut;
 }
 
 
 /*
- * Where title[0, n) ends without its last word, when a space on the line
- * starting at from is before it, else without its last character.
+ * title[0, n) without its trailing spaces, and an ellipsis, laid out:
+ * 1 when in fit lines, 0 when in more, -1 when out of memory.
  */
 
+static int
+weaveit_title_fits(weaveit_render_t *r, const char *title, size_t n, int fit,
+    char *cut, weaveit_lines_t *lines)
+{
+    while (n > 0 && (title[n - 1] == ' ' || title[n - 1] == '\t')) {
+        n--;
+    }
+
+    memcpy(cut, title, n);
+    memcpy(cut + n, WEAVEIT_ELLIPSIS, sizeof(WEAVEIT_ELLIPSIS));
+    lines->n = 0;
+
+    if (weaveit_layout(r, r->title_fonts, cut,
+                       n + sizeof(WEAVEIT_ELLIPSIS) - 1, lines, NULL)
+        != 0)
+    {
+        return -1;
+    }
+
+    return lines->n <= (size_t) fit;
+}
+
+
+/* the start of a character between lo and hi, hi when there is none */
+
 static size_t
-weaveit_title_back(const char *title, size_t from, size_t n)
+weaveit_title_middle(const char *title, size_t lo, size_t hi)
+{
+    size_t  mid;
+
+    for (mid = lo + (hi - lo) / 2;
+         mid > lo && ((unsigned char) title[mid] & 0xc0) == 0x80;
+         mid--)
+    {
+        /* void */
+    }
+
+    if (mid > lo) {
+        return mid;
+    }
+
+    for (mid = lo + 1;
+         mid < hi && ((unsigned char) title[mid] & 0xc0) == 0x80;
+         mid++)
+    {
+        /* void */
+    }
+
+    return mid;
+}
+
+
+/* a cut at n inside a word: at the space before it, if on the line */
+
+static size_t
+weaveit_title_word(const char *title, size_t from, size_t n)
 {
     size_t  k;
+
+    if (title[n] == ' ' || title[n] == '\t' || title[n] == '\0') {
+        return n;
+    }
 
     for (k = n; k > from + 1 && title[k - 1] != ' '; k--) {
         /* void */
     }
 
-    if (k > from + 1) {
-        return k - 1;
-    }
-
-    do {
-        n--;
-    } while (n > 0 && ((unsigned char) title[n] & 0xc0) == 0x80);
-
-    return n;
+    return (k > from + 1) ? k - 1 : n;
 }
 
 
