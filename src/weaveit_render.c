@@ -2055,7 +2055,7 @@ weaveit_blend(const weaveit_canvas_t *c, int px, int py, int a, uint8_t y,
  * The title card: the title centred at 1.5 times the text size, wrapped
  * like the script, its lines inside the padding.  A title of more lines
  * than that holds is cut after the last one that fits, which ends with an
- * ellipsis (the frame is a minimum of one line).
+ * ellipsis (a frame too low for one line still shows one).
  */
 
 int
