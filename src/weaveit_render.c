@@ -41,6 +41,7 @@
 #define WEAVEIT_SCROLL_TIME    0.4      /* seconds a line change glides */
 #define WEAVEIT_FOCUS          3        /* spoken line at height / 3 */
 #define WEAVEIT_CHUNK_CHARS    2048     /* of a paragraph laid out at once */
+#define WEAVEIT_ELLIPSIS       "\xe2\x80\xa6"
 
 
 /* one glyph of a shaped run, 26.6 px */
@@ -167,6 +168,7 @@ struct weaveit_render_s {
 
     weaveit_fonts_t    *fonts;          /* monospace: code, plain text */
     weaveit_fonts_t    *title_fonts;
+    char                title_pattern[256];     /* title_fonts keep it */
 
     /* Markdown: a style a shown byte, and the sets of the styles used */
     uint8_t            *style;
@@ -256,6 +258,14 @@ static void weaveit_draw_glyph(const weaveit_canvas_t *c,
     const weaveit_glyph_t *g, int gx, int gy, weaveit_yuv_t color);
 static void weaveit_blend(const weaveit_canvas_t *c, int px, int py, int a,
     uint8_t y, uint8_t u, uint8_t v);
+static weaveit_fonts_t *weaveit_title_fonts(weaveit_render_t *r, char *err,
+    size_t errlen);
+static char *weaveit_title_cut(weaveit_render_t *r, const char *title,
+    int fit, weaveit_lines_t *lines);
+static int weaveit_title_fits(weaveit_render_t *r, const char *title,
+    size_t n, int fit, char *cut, weaveit_lines_t *lines);
+static size_t weaveit_title_middle(const char *title, size_t lo, size_t hi);
+static size_t weaveit_title_word(const char *title, size_t from, size_t n);
 
 
 /*
@@ -2043,14 +2053,17 @@ weaveit_blend(const weaveit_canvas_t *c, int px, int py, int a, uint8_t y,
 
 /*
  * The title card: the title centred at 1.5 times the text size, wrapped
- * like the script.
+ * like the script, its lines inside the padding.  A title of more lines
+ * than that holds is cut after the last one that fits, which ends with an
+ * ellipsis (a frame too low for one line still shows one).
  */
 
 int
 weaveit_render_title(weaveit_render_t *r, const char *title, uint8_t *data[3],
     const int linesize[3], char *err, size_t errlen)
 {
-    int                lh, top, baseline, first;
+    int                lh, top, baseline, first, fit;
+    char              *cut;
     size_t             k;
     weaveit_lines_t    lines;
     weaveit_fonts_t   *fs;
@@ -2059,9 +2072,7 @@ weaveit_render_title(weaveit_render_t *r, const char *title, uint8_t *data[3],
     first = (r->title_fonts == NULL);
 
     if (first) {
-        r->title_fonts = weaveit_fonts_open(r->font_path,
-                                            r->font_size * 3 / 2, err,
-                                            errlen);
+        r->title_fonts = weaveit_title_fonts(r, err, errlen);
         if (r->title_fonts == NULL) {
             return -1;
         }
@@ -2070,8 +2081,15 @@ weaveit_render_title(weaveit_render_t *r, const char *title, uint8_t *data[3],
     fs = r->title_fonts;
     memset(&lines, 0, sizeof(weaveit_lines_t));
 
+    lh = (int) lround(r->font_size * 3 / 2 * 1.4);
+    fit = (r->height - WEAVEIT_PAD_TOP - WEAVEIT_PAD_BOTTOM) / lh;
+    fit = (fit < 1) ? 1 : fit;
+    cut = NULL;
+
     if (weaveit_layout(r, fs, title, strlen(title), &lines,
-                       first ? &r->missing : NULL) != 0)
+                       first ? &r->missing : NULL) != 0
+        || (lines.n > (size_t) fit
+            && (cut = weaveit_title_cut(r, title, fit, &lines)) == NULL))
     {
         free(lines.lines);
         weaveit_error(err, errlen, "out of memory");
@@ -2089,21 +2107,186 @@ weaveit_render_title(weaveit_render_t *r, const char *title, uint8_t *data[3],
 
     weaveit_fill(&c, 0, r->width, r->bg);
 
-    lh = (int) lround(r->font_size * 3 / 2 * 1.4);
     top = (r->height - (int) lines.n * lh) / 2;
     baseline = (lh - (weaveit_fonts_ascender(fs)
                       - weaveit_fonts_descender(fs))) / 2
                + weaveit_fonts_ascender(fs);
 
     for (k = 0; k < lines.n; k++) {
-        weaveit_draw_line(r, fs, title, &lines.lines[k], &c, 0,
+        weaveit_draw_line(r, fs, cut ? cut : title, &lines.lines[k], &c, 0,
                           top + baseline, 1);
         top += lh;
     }
 
+    free(cut);
     free(lines.lines);
 
     return 0;
+}
+
+
+/*
+ * A Markdown script's title is a heading: the prose font's bold face; a
+ * plain text script's is in its monospace font.
+ */
+
+static weaveit_fonts_t *
+weaveit_title_fonts(weaveit_render_t *r, char *err, size_t errlen)
+{
+    const char  *font;
+
+    font = r->font_path;
+
+    if (r->sets[WEAVEIT_STYLE_PROSE] != NULL) {
+        if (weaveit_style_pattern(
+                weaveit_fonts_family(r->sets[WEAVEIT_STYLE_PROSE]), "bold",
+                r->title_pattern, sizeof(r->title_pattern))
+            != 0)
+        {
+            weaveit_error(err, errlen, "prose font's family is too long");
+            return NULL;
+        }
+
+        font = r->title_pattern;
+    }
+
+    return weaveit_fonts_open(font, r->font_size * 3 / 2, err, errlen);
+}
+
+
+/*
+ * The title up to the end of its line number fit and an ellipsis, laid
+ * out again in lines; cut shorter, at a character found by bisection,
+ * then at the end of a word when a space on that line is before it, until
+ * it fits.  Returns the text, to be freed, or NULL when out of memory.
+ */
+
+static char *
+weaveit_title_cut(weaveit_render_t *r, const char *title, int fit,
+    weaveit_lines_t *lines)
+{
+    int      rc;
+    char    *cut;
+    size_t   from, lo, hi, mid, n;
+
+    from = lines->lines[fit - 1].start;
+    hi = lines->lines[fit - 1].end;
+
+    cut = malloc(hi + sizeof(WEAVEIT_ELLIPSIS));
+    if (cut == NULL) {
+        return NULL;
+    }
+
+    rc = weaveit_title_fits(r, title, hi, fit, cut, lines);
+
+    /* the lines before and an ellipsis fit: it ends the line above */
+    for (lo = from; rc == 0; ) {
+        mid = weaveit_title_middle(title, lo, hi);
+
+        if (mid == hi) {
+            n = weaveit_title_word(title, from, lo);
+            rc = weaveit_title_fits(r, title, n, fit, cut, lines);
+
+            if (rc == 0 && n != lo) {
+                rc = weaveit_title_fits(r, title, lo, fit, cut, lines);
+            }
+
+            break;
+        }
+
+        rc = weaveit_title_fits(r, title, mid, fit, cut, lines);
+
+        if (rc == 0) {
+            hi = mid;
+
+        } else if (rc == 1) {
+            lo = mid;
+            rc = 0;
+        }
+    }
+
+    if (rc < 0) {
+        free(cut);
+        return NULL;
+    }
+
+    return cut;
+}
+
+
+/*
+ * title[0, n) without its trailing spaces, and an ellipsis, laid out:
+ * 1 when in fit lines, 0 when in more, -1 when out of memory.
+ */
+
+static int
+weaveit_title_fits(weaveit_render_t *r, const char *title, size_t n, int fit,
+    char *cut, weaveit_lines_t *lines)
+{
+    while (n > 0 && (title[n - 1] == ' ' || title[n - 1] == '\t')) {
+        n--;
+    }
+
+    memcpy(cut, title, n);
+    memcpy(cut + n, WEAVEIT_ELLIPSIS, sizeof(WEAVEIT_ELLIPSIS));
+    lines->n = 0;
+
+    if (weaveit_layout(r, r->title_fonts, cut,
+                       n + sizeof(WEAVEIT_ELLIPSIS) - 1, lines, NULL)
+        != 0)
+    {
+        return -1;
+    }
+
+    return lines->n <= (size_t) fit;
+}
+
+
+/* the start of a character between lo and hi, hi when there is none */
+
+static size_t
+weaveit_title_middle(const char *title, size_t lo, size_t hi)
+{
+    size_t  mid;
+
+    for (mid = lo + (hi - lo) / 2;
+         mid > lo && ((unsigned char) title[mid] & 0xc0) == 0x80;
+         mid--)
+    {
+        /* void */
+    }
+
+    if (mid > lo) {
+        return mid;
+    }
+
+    for (mid = lo + 1;
+         mid < hi && ((unsigned char) title[mid] & 0xc0) == 0x80;
+         mid++)
+    {
+        /* void */
+    }
+
+    return mid;
+}
+
+
+/* a cut at n inside a word: at the space before it, if on the line */
+
+static size_t
+weaveit_title_word(const char *title, size_t from, size_t n)
+{
+    size_t  k;
+
+    if (title[n] == ' ' || title[n] == '\t' || title[n] == '\0') {
+        return n;
+    }
+
+    for (k = n; k > from + 1 && title[k - 1] != ' '; k--) {
+        /* void */
+    }
+
+    return (k > from + 1) ? k - 1 : n;
 }
 
 

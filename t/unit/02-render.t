@@ -1,6 +1,6 @@
 #!/usr/bin/perl
-# layout, painting and scroll sync (t/unit/test_render.c), the sync with
-# espeak-ng and with a speech server (t/lib/WeaveIt/Speech.pm)
+# layout, painting, title cards and scroll sync (t/unit/test_render.c), the
+# sync with espeak-ng and with a speech server (t/lib/WeaveIt/Speech.pm)
 use strict;
 use warnings;
 use lib 't/lib';

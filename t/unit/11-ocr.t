@@ -5,7 +5,9 @@
 # reads a frame of it.  The characters must come back in their logical
 # order (a longest common subsequence of most of them): Arabic or Hebrew
 # drawn left to right, or letters drawn unjoined or as boxes, read back
-# as something else.
+# as something else.  A right-to-left title long enough to wrap over
+# several lines is read back word for word in order: its first line on
+# top, each line's words from the right.
 
 use strict;
 use warnings;
@@ -71,6 +73,56 @@ for my $l (@lines) {
     ok($common >= 0.7 * length($want),
        sprintf("%s: tesseract reads %d of %d characters back in order "
                . "(\"%s\")", $name, $common, length($want), $got));
+}
+
+# the length of the longest common subsequence of two lists of words
+sub lcs_words {
+    my ($x, $y) = @_;
+    return lcs(join('', map { chr(0xe000 + $_) } map { word_id($_) } @$x),
+               join('', map { chr(0xe000 + $_) } map { word_id($_) } @$y));
+}
+
+my %ids;
+sub word_id { $ids{$_[0]} //= keys %ids }
+
+# [name, voice, tesseract language, title of distinct words]
+my @titles = (
+    ['Arabic', 'ar', 'ara',
+     'تعلم البرمجة بلغة سي خطوة بخطوة مع أمثلة واضحة عن المؤشرات والذاكرة '
+     . 'والمصفوفات والدوال والهياكل وكيفية كتابة برامج آمنة وسريعة '
+     . 'للمبتدئين والمحترفين في كل مكان'],
+    ['Hebrew', 'he', 'heb',
+     'לומדים לתכנת בשפת סי צעד אחר צעד עם דוגמאות ברורות על מצביעים וזיכרון '
+     . 'ומערכים ופונקציות ומבנים ואיך לכתוב תוכניות בטוחות ומהירות '
+     . 'למתחילים ולמקצוענים בכל מקום'],
+);
+
+for my $t (@titles) {
+    my ($name, $voice, $lang, $title) = @$t;
+    my $script = "$dir/title-$voice.txt";
+    open my $f, '>:encoding(UTF-8)', $script or die "$script: $!";
+    print $f "$title\n";
+    close $f;
+
+    my $arg = $title;
+    utf8::encode($arg);
+    system($render, '--voice', $voice, '--fps', '5', '--title', $arg,
+           $script, "$dir/title-$voice.mp4") == 0
+        or die "weaveit-render --title failed";
+    system("ffmpeg -nostdin -v error -ss 0.5 -i $dir/title-$voice.mp4 "
+           . "-frames:v 1 -vf format=gray -y $dir/title-$voice.png") == 0
+        or die "ffmpeg failed";
+    my $read = `tesseract $dir/title-$voice.png - -l $lang --psm 6 2>/dev/null`;
+    utf8::decode($read);
+
+    my @lines = grep { /\S/ } split /\n/, $read;
+    my @want = split ' ', $title;
+    my @got = split ' ', $read;
+    my $common = lcs_words(\@want, \@got);
+    ok(@lines >= 3 && $common >= 0.7 * @want,
+       sprintf("%s title over %d lines: tesseract reads %d of %d words "
+               . "back in order (\"%s\")", $name, scalar @lines, $common,
+               scalar @want, join(' / ', @lines)));
 }
 
 done_testing;

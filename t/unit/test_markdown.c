@@ -481,6 +481,132 @@ test_fonts(void)
 }
 
 
+/* the ink of the whole frame, and whether any is in the padding */
+
+static ink_t
+frame_ink(int *padding)
+{
+    int    x, y;
+    ink_t  k;
+
+    k.x0 = W;
+    k.x1 = -1;
+    k.y0 = H;
+    k.y1 = -1;
+    k.pixels = 0;
+    *padding = 0;
+
+    for (y = 0; y < H; y++) {
+        for (x = 0; x < W; x++) {
+            if (plane_y[y * W + x] >= 100) {
+                continue;
+            }
+
+            k.x0 = (x < k.x0) ? x : k.x0;
+            k.x1 = (x > k.x1) ? x : k.x1;
+            k.y0 = (y < k.y0) ? y : k.y0;
+            k.y1 = (y > k.y1) ? y : k.y1;
+            k.pixels++;
+            *padding |= (x < 80 || x >= W - 80 || y < 60 || y >= H - 60);
+        }
+    }
+
+    return k;
+}
+
+
+static ink_t
+title_ink(weaveit_render_t *r, const char *title, int *padding)
+{
+    char   err[256];
+    ink_t  k;
+
+    if (weaveit_render_title(r, title, planes, linesize, err, sizeof(err))
+        != 0)
+    {
+        diag("title: %s", err);
+        memset(&k, 0, sizeof(ink_t));
+        k.x0 = 1;
+        *padding = 1;
+        return k;
+    }
+
+    return frame_ink(padding);
+}
+
+
+/*
+ * A Markdown script's title card is a heading's: the prose font's bold
+ * face, proportional ("iiii" and "MMMM" far apart), heavier than the
+ * regular face at the title's size (1.5 times the text's); 200
+ * characters of it stay inside the padding.
+ */
+
+static void
+test_title(void)
+{
+    int                padding, pad;
+    char               err[256], title[256];
+    size_t             k, n;
+    ink_t              wi, wm, bold, plain, body;
+    weaveit_word_t     words[4096];
+    weaveit_params_t   params;
+    weaveit_render_t  *r;
+
+    r = render("Body text.\n", words, &n);
+
+    ok(r != NULL, "a renderer of a Markdown script");
+
+    if (r == NULL) {
+        return;
+    }
+
+    wi = title_ink(r, "iiii", &padding);
+    wm = title_ink(r, "MMMM", &pad);
+    bold = title_ink(r, "plain", &pad);
+    diag("title iiii %d px, MMMM %d px wide", wi.x1 - wi.x0 + 1,
+         wm.x1 - wm.x0 + 1);
+    ok(wi.x1 > wi.x0 && wm.x1 - wm.x0 > 2 * (wi.x1 - wi.x0),
+       "the title is proportional: MMMM over twice as wide as iiii");
+
+    title[0] = '\0';
+
+    for (k = 0; k < 40; k++) {
+        strcat(title, (k % 2) ? "text " : "Word ");
+    }
+
+    title[200] = '\0';
+    body = title_ink(r, title, &padding);
+    ok(body.x1 > body.x0 && !padding, "200 characters of title inside the "
+       "padding: x %d..%d, y %d..%d", body.x0, body.x1, body.y0, body.y1);
+
+    weaveit_render_destroy(r);
+
+    /* "plain" as body text at the title's size: the regular face */
+    weaveit_params_init(&params);
+    params.font_size = params.font_size * 3 / 2;
+
+    if (parse("plain\n") != 0
+        || (r = weaveit_render_markdown(&params, &md, err, sizeof(err)))
+           == NULL)
+    {
+        ok(0, "a renderer of 1.5 times the text size: %s", err);
+        return;
+    }
+
+    weaveit_render_frame(r, 0, planes, linesize);
+    plain = frame_ink(&pad);
+    diag("plain: %ld px of ink in the title, %ld in body text as large",
+         bold.pixels, plain.pixels);
+    ok(plain.pixels > 0 && bold.pixels > plain.pixels * 5 / 4
+       && bold.x1 - bold.x0 > plain.x1 - plain.x0,
+       "the title is bold: wider and darker than the prose font's regular "
+       "face at its size");
+
+    weaveit_render_destroy(r);
+}
+
+
 /*
  * Each word of a heading, a paragraph and a list is on the line the
  * highlight is on; a level-1 heading far down the script comes to the
@@ -804,7 +930,7 @@ main(void)
     char                  *big, *p;
     const weaveit_mark_t  *m;
 
-    tap_plan(70);
+    tap_plan(74);
 
     ok(weaveit_format_detect(tutorial, strlen(tutorial))
        == WEAVEIT_FORMAT_MARKDOWN, "a line opening a fence means markdown");
@@ -938,6 +1064,7 @@ main(void)
     test_hold();
     test_highlight();
     test_fonts();
+    test_title();
     test_headings();
     test_tall_block();
 

@@ -414,6 +414,233 @@ test_bounds(void)
 }
 
 
+/*
+ * Title cards of w x h (the planes hold 1280x720): the box of the ink,
+ * whether any is in the padding (80 px each side, 60 above and below),
+ * and the rows of ink, which tell the lines apart.
+ */
+
+typedef struct {
+    int     x0, x1, y0, y1;             /* x0 > x1: no ink */
+    int     padding;                    /* ink in it */
+    int     bands;                      /* runs of rows with ink */
+    int     first_width;                /* of the first and last run */
+    int     last_width;
+} card_t;
+
+
+static int
+card(weaveit_render_t *r, const char *title, int w, int h, card_t *k)
+{
+    int   x, y, row, in_row, x0, x1;
+    char  err[256];
+    int   ls[3] = { w, w / 2, w / 2 };
+
+    if (weaveit_render_title(r, title, planes, ls, err, sizeof(err)) != 0) {
+        diag("title: %s", err);
+        return -1;
+    }
+
+    memset(k, 0, sizeof(card_t));
+    k->x0 = w;
+    k->x1 = -1;
+    k->y0 = h;
+    k->y1 = -1;
+    in_row = 0;
+
+    for (y = 0; y < h; y++) {
+        row = 0;
+        x0 = w;
+        x1 = -1;
+
+        for (x = 0; x < w; x++) {
+            if (plane_y[y * w + x] >= 128) {
+                continue;
+            }
+
+            row = 1;
+            x0 = (x < x0) ? x : x0;
+            x1 = (x > x1) ? x : x1;
+            k->padding |= (x < 80 || x >= w - 80 || y < 60 || y >= h - 60);
+        }
+
+        if (row) {
+            k->x0 = (x0 < k->x0) ? x0 : k->x0;
+            k->x1 = (x1 > k->x1) ? x1 : k->x1;
+            k->y0 = (y < k->y0) ? y : k->y0;
+            k->y1 = y;
+
+            if (!in_row) {
+                k->bands++;
+                k->last_width = 0;
+            }
+
+            if (k->bands == 1 && x1 - x0 + 1 > k->first_width) {
+                k->first_width = x1 - x0 + 1;
+            }
+
+            if (x1 - x0 + 1 > k->last_width) {
+                k->last_width = x1 - x0 + 1;
+            }
+        }
+
+        in_row = row;
+    }
+
+    return 0;
+}
+
+
+/* n Arabic words of five letters, a space between two */
+
+static char *
+words(char *buf, size_t n)
+{
+    size_t  k;
+
+    buf[0] = '\0';
+
+    for (k = 0; k < n; k++) {
+        strcat(buf, (k == 0) ? "" : " ");
+        strcat(buf, "\xd9\x85\xd8\xb1\xd8\xad\xd8\xa8\xd8\xa7");
+    }
+
+    return buf;
+}
+
+
+static weaveit_render_t *
+make_sized(int w, int h, int font_size)
+{
+    char               err[256];
+    weaveit_params_t   p;
+    weaveit_render_t  *r;
+
+    weaveit_params_init(&p);
+    p.width = w;
+    p.height = h;
+    p.font_size = font_size;
+
+    r = weaveit_render_create(&p, "x", 1, err, sizeof(err));
+    if (r == NULL) {
+        diag("renderer %dx%d: %s", w, h, err);
+    }
+
+    return r;
+}
+
+
+/*
+ * The longest titles the API takes (200 characters), Latin and Arabic,
+ * and the longest the generator reads (WEAVEIT_TITLE_MAX bytes) stay
+ * inside the padding: wrapped, and on a small frame cut after the lines
+ * the card holds.  An Arabic title wrapped over lines reads from the top:
+ * its full lines above its short last one.  A plain text script's title
+ * is monospace.
+ */
+
+static void
+test_title(void)
+{
+    int                 i, cards, inside, lh, fit;
+    char                latin[256], arabic[1024], *huge;
+    size_t              k;
+    card_t              c, ci, cm;
+    const char         *titles[3];
+    weaveit_render_t   *r;
+    static const int    sizes[][3] = { { 1280, 720, 28 }, { 640, 360, 20 },
+                                       { 320, 180, 24 } };
+
+    /* 200 characters each: "word " and an Arabic word of five letters */
+    latin[0] = '\0';
+
+    for (k = 0; k < 40; k++) {
+        strcat(latin, (k % 2) ? "text " : "word ");
+    }
+
+    words(arabic, 34);
+    arabic[33 * 11 + 2 * 2] = '\0';
+
+    huge = malloc(WEAVEIT_TITLE_MAX + 1);
+    if (huge == NULL) {
+        ok(0, "out of memory");
+        return;
+    }
+
+    for (k = 0; k < WEAVEIT_TITLE_MAX; k++) {
+        huge[k] = "word "[k % 5];
+    }
+
+    huge[WEAVEIT_TITLE_MAX] = '\0';
+    titles[0] = latin;
+    titles[1] = arabic;
+    titles[2] = huge;
+    cards = 0;
+    inside = 1;
+
+    for (i = 0; i < 3; i++) {
+        r = make_sized(sizes[i][0], sizes[i][1], sizes[i][2]);
+
+        for (k = 0; r != NULL && k < 3; k++) {
+            if (card(r, titles[k], sizes[i][0], sizes[i][1], &c) != 0) {
+                continue;
+            }
+
+            cards++;
+
+            if (c.x0 > c.x1 || c.padding) {
+                inside = 0;
+                diag("title %zu on %dx%d: ink at x %d..%d, y %d..%d",
+                     k, sizes[i][0], sizes[i][1], c.x0, c.x1, c.y0, c.y1);
+            }
+        }
+
+        if (r != NULL && i == 1) {
+            /* the Latin title cut: as many lines as the card holds */
+            lh = (int) (20 * 3 / 2 * 1.4 + 0.5);
+            fit = (360 - 120) / lh;
+            card(r, latin, 640, 360, &c);
+            ok(c.bands == fit, "a long title on 640x360: %d lines of ink, "
+               "the %d the card holds", c.bands, fit);
+        }
+
+        weaveit_render_destroy(r);
+    }
+
+    ok(cards == 9 && inside, "200 characters of Latin, of Arabic and %d "
+       "bytes of title on 3 frame sizes: %d cards, no ink in the padding",
+       WEAVEIT_TITLE_MAX, cards);
+    free(huge);
+
+    r = make_sized(W, H, 28);
+
+    if (r == NULL) {
+        return;
+    }
+
+    /* one word more than a line holds, then two lines' worth and a word */
+    for (k = 1, c.bands = 1; k < 40 && c.bands == 1; k++) {
+        card(r, words(arabic, k), W, H, &c);
+    }
+
+    words(arabic, 2 * (k - 2) + 1);
+
+    ok(card(r, arabic, W, H, &c) == 0 && c.bands == 3
+       && c.last_width < c.first_width / 2,
+       "an Arabic title wraps from the top: full lines above its short "
+       "last one (%d lines, %d px then %d px wide)", c.bands, c.first_width,
+       c.last_width);
+
+    ok(card(r, "iiii", W, H, &ci) == 0 && card(r, "MMMM", W, H, &cm) == 0
+       && abs((cm.x1 - cm.x0) - (ci.x1 - ci.x0))
+          < weaveit_render_advance(r) * 3 / 2,
+       "a plain text title is monospace: iiii %d px, MMMM %d px",
+       ci.x1 - ci.x0 + 1, cm.x1 - cm.x0 + 1);
+
+    weaveit_render_destroy(r);
+}
+
+
 /* the speech server of WEAVEIT_TEST_SPEECH_URL, if there is one */
 
 static void
@@ -447,7 +674,7 @@ main(void)
     weaveit_params_t   p;
     weaveit_render_t  *r;
 
-    tap_plan(31);
+    tap_plan(35);
 
     weaveit_params_init(&p);
     p.font_path = "/nonexistent/font.ttf";
@@ -458,6 +685,7 @@ main(void)
     test_layout();
     test_pixels();
     test_bounds();
+    test_title();
 
     weaveit_params_init(&p);
     test_sync(&p, "espeak-ng");
