@@ -14,8 +14,8 @@
  * other descriptor is closed in the child.  Then one poll() loop feeds
  * stdin (the title's length, the title, the script), collects the MP4
  * from stdout, the error message from stderr and progress and duration
- * from fd 3, kills a child that outlives its wall-clock deadline, and
- * waitpid()s.  Nothing here touches nginx's structures or logs: the
+ * from fd 3, kills a child that outlives its wall-clock deadline or a
+ * fast stop of nginx, and waitpid()s.  Nothing here touches nginx's structures or logs: the
  * outcome is handed back in the plain C struct for the event loop (and
  * only thread-safe libc is called: strerrordesc_np(), sigabbrev_np()).
  */
@@ -29,6 +29,13 @@
 
 
 #define NGX_HTTP_WEAVEIT_GEN_VIDEO_MAX  (1024 * 1024 * 1024)
+
+/*
+ * How often the loop looks at ngx_terminate: at a fast stop the master
+ * kills a worker still there after a second, and the worker waits for
+ * this thread (the thread pool's exit joins it).
+ */
+#define NGX_HTTP_WEAVEIT_GEN_TICK       100
 
 
 typedef struct {
@@ -295,12 +302,22 @@ ngx_http_weaveit_gen_exchange(ngx_http_weaveit_gen_t *g,
 
         now = ngx_http_weaveit_gen_now();
 
+        if (ngx_terminate && !g->killed) {
+            ngx_http_weaveit_gen_set(g, NGX_HTTP_WEAVEIT_GEN_LOST,
+                                     "nginx is stopping");
+            (void) kill(pid, SIGKILL);
+            g->killed = 1;
+        }
+
         if (now >= deadline && !g->killed) {
             (void) kill(pid, SIGKILL);
             g->killed = 1;
         }
 
-        n = poll(pfd, nfds, g->killed ? 1000 : (int) (deadline - now));
+        n = poll(pfd, nfds,
+                 g->killed ? 1000
+                           : (int) ngx_min(deadline - now,
+                                           NGX_HTTP_WEAVEIT_GEN_TICK));
 
         if (n == -1 && errno != EINTR) {
             ngx_http_weaveit_gen_set(g, NGX_HTTP_WEAVEIT_GEN_LOST,

@@ -150,6 +150,28 @@ $ngx->stop;
 is scalar(() = $ngx->error_log =~ /\[(alert|emerg)\]/g), 1,
     'one alert in error.log, the worker killed by the test';
 
+# nginx -s stop (TERM) while a job generates: the master kills a worker
+# still there after a second, so the worker's thread kills the generator
+# rather than wait for it; the job runs again under the next nginx.
+
+my $fast = start_nginx();
+my $cut = post_job($fast, script => script_words(600), wallet => $W3);
+my ($fw) = $fast->worker_pids;
+my $gen;
+ok wait_until(30, sub { ($gen) = children_of($fw); $gen && sandboxed($gen) }),
+    'a job generates';
+my $master = $fast->master_pid;
+$fast->signal('TERM');
+ok wait_until(10, sub { !kill 0, $master }), 'nginx -s stop: nginx exits';
+ok !alive($gen), '  its generator is gone';
+unlike $fast->error_log, qr/exited on signal|\[alert\]/,
+    '  and no worker was killed';
+$fast->{running} = 0;
+$fast = start_nginx();
+($seen, $st) = wait_job($fast, $cut->{json}{jobId}, 180);
+is $st->{status}, 'completed', 'the next nginx generates the job';
+$fast->stop;
+
 # Limits: memory and CPU time.
 
 for my $t ([ 'memory', 'weaveit_generate_memory 40m;', script_words(50) ],
