@@ -25,7 +25,7 @@ WEAVEIT_CORE_LIBS := $(shell pkg-config --libs $(WEAVEIT_CORE_PKGS)) \
 WEAVEIT_CORE_HDRS := src/weaveit.h src/weaveit_internal.h \
                      src/weaveit_highlight.h
 # every src/weaveit_*.c but the CLI and its sandbox (libseccomp); of these
-# the nginx module links weaveit_params.c alone (config)
+# the nginx module links weaveit_params.c and weaveit_utf8.c (config)
 WEAVEIT_CORE_CLI_SRCS := src/weaveit_cli.c src/weaveit_sandbox.c
 WEAVEIT_CORE_SRCS := $(filter-out $(WEAVEIT_CORE_CLI_SRCS),\
                        $(wildcard src/weaveit_*.c))

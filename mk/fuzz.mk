@@ -50,20 +50,20 @@ build/fuzz/fuzz_conninfo: src/ngx_http_weaveit_conninfo.c
 build/fuzz/fuzz_body: t/fuzz/fuzz_body.c $(WEAVEIT_FUZZ_HDRS) \
                       src/ngx_http_weaveit_input.c \
                       src/ngx_http_weaveit_rules.c src/ngx_http_weaveit.h \
-                      $(call WEAVEIT_FUZZ_CORE,text params) $(MODULE)
+                      $(call WEAVEIT_FUZZ_CORE,text utf8 params) $(MODULE)
 	@mkdir -p $(@D)
 	$(WEAVEIT_FUZZ_CC) -fsanitize=fuzzer,$(WEAVEIT_FUZZ_SANITIZE) \
 	    -Wall -Wno-unused-parameter -Wno-unused-function -Werror \
 	    $(WEAVEIT_HTTP_UNIT_INCS) -It/fuzz $< \
 	    src/ngx_http_weaveit_input.c src/ngx_http_weaveit_rules.c \
-	    $(call WEAVEIT_FUZZ_CORE,text params) -ljansson -luuid -o $@
+	    $(call WEAVEIT_FUZZ_CORE,text utf8 params) -ljansson -luuid -o $@
 
 build/fuzz/fuzz_render: t/fuzz/fuzz_render.c t/fuzz/fuzz_assert.h \
-                        $(call WEAVEIT_FUZZ_CORE,text font render params)
+                        $(call WEAVEIT_FUZZ_CORE,text utf8 font render params)
 	@mkdir -p $(@D)
 	$(WEAVEIT_FUZZ_CC) -fsanitize=fuzzer,$(WEAVEIT_FUZZ_SANITIZE) \
 	    -std=gnu11 -Wall -Wextra -Werror -Isrc -It/fuzz $< \
-	    $(call WEAVEIT_FUZZ_CORE,text font render params) \
+	    $(call WEAVEIT_FUZZ_CORE,text utf8 font render params) \
 	    $(shell pkg-config --libs $(WEAVEIT_TEXT_PKGS)) -lm -pthread -o $@
 
 build/fuzz/core/%.o: src/%.c $(WEAVEIT_CORE_HDRS) mk/fuzz.mk

@@ -19,7 +19,6 @@ static json_t *ngx_http_weaveit_load_object(ngx_str_t *body, char *error,
     size_t size, const char **message);
 static const char *ngx_http_weaveit_check_script(json_t *script,
     size_t max, char *error, size_t size, ngx_str_t *s);
-static ngx_uint_t ngx_http_weaveit_is_blank(ngx_str_t *s);
 static const char *ngx_http_weaveit_check_wallet(json_t *wallet,
     ngx_str_t *s);
 static const char *ngx_http_weaveit_check_text(json_t *text, size_t max,
@@ -180,7 +179,7 @@ ngx_http_weaveit_check_script(json_t *script, size_t max, char *error,
     s->data = (u_char *) json_string_value(script);
     s->len = json_string_length(script);
 
-    if (ngx_http_weaveit_is_blank(s)) {
+    if (weaveit_text_blank((char *) s->data, s->len)) {
         return "script must not be empty";
     }
 
@@ -190,48 +189,6 @@ ngx_http_weaveit_check_script(json_t *script, size_t max, char *error,
     }
 
     return NULL;
-}
-
-
-/*
- * The whitespace of the generation core's weaveit_text_check(), which
- * refuses a script of nothing else: refused here, it is a 400 rather than
- * a job that fails.  t/fuzz/fuzz_body.c holds the two to each other.
- */
-
-static ngx_uint_t
-ngx_http_weaveit_is_blank(ngx_str_t *s)
-{
-    size_t   i;
-    u_char  *p;
-
-    p = s->data;
-
-    for (i = 0; i < s->len; i++) {
-        switch (p[i]) {
-
-        case ' ':
-        case '\t':
-        case '\n':
-        case '\r':
-        case '\v':
-        case '\f':
-            continue;
-
-        case 0xc2:                                /* U+00A0, no-break space */
-            if (i + 1 < s->len && p[i + 1] == 0xa0) {
-                i++;
-                continue;
-            }
-
-            return 0;
-
-        default:
-            return 0;
-        }
-    }
-
-    return 1;
 }
 
 

@@ -127,6 +127,13 @@ int weaveit_params_check(const weaveit_params_t *p, char *err,
 /* 1 if name is one of x264's presets, ultrafast ... placebo */
 int weaveit_x264_preset_valid(const char *name);
 
+/*
+ * 1 if the text is whitespace alone (or empty), which the generator
+ * refuses as a script and draws no title card for (weaveit_utf8.c, which
+ * the nginx module links too)
+ */
+int weaveit_text_blank(const char *text, size_t len);
+
 /* "auto", "text", "markdown": WEAVEIT_FORMAT_*, or -1 */
 int weaveit_format_parse(const char *name);
 

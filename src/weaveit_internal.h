@@ -25,15 +25,18 @@ void weaveit_error(char *err, size_t errlen, const char *fmt, ...)
     ;
 
 
-/* text: weaveit_text.c */
+/* UTF-8: weaveit_utf8.c (weaveit_text_blank() is in weaveit.h) */
 
 /* decodes one UTF-8 sequence; returns its length, or 0 if invalid */
 size_t weaveit_utf8_decode(const unsigned char *p, size_t n, uint32_t *cp);
 /* the same for n > 0, but an invalid byte is one U+FFFD */
 size_t weaveit_utf8_next(const unsigned char *p, size_t n, uint32_t *cp);
+/* 1 for the characters a script or title may be made of and be empty */
+int weaveit_is_blank(uint32_t cp);
 
-/* 1 if the text is whitespace alone, or empty */
-int weaveit_text_blank(const char *text, size_t len);
+
+/* text: weaveit_text.c */
+
 /* valid UTF-8 without NUL bytes and not blank; what names it in err */
 int weaveit_text_check(const char *text, size_t len, const char *what,
     char *err, size_t errlen);

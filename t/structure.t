@@ -109,8 +109,8 @@ my @parsers = grep { /^lib(av|sw|espeak|freetype|harfbuzz|seccomp)/ }
               @needed;
 ok !@parsers, 'but no parser of client text, FFmpeg or the sandbox'
     or diag "@parsers";
-is_deeply [ grep { /^weaveit_/ } map { m{([^/]+)\.o$} } @objs ],
-          ['weaveit_params'],
-    'of the core the module holds the parameters alone';
+is_deeply [ sort grep { /^weaveit_/ } map { m{([^/]+)\.o$} } @objs ],
+          ['weaveit_params', 'weaveit_utf8'],
+    'of the core the module holds the parameters and UTF-8 alone';
 
 done_testing;
