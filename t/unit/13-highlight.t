@@ -12,7 +12,7 @@ use Test::More;
 use File::Temp qw(tempdir);
 
 my $dir = tempdir(CLEANUP => 1);
-my $render = './build/weaveit-render';
+my $render = ($ENV{WEAVEIT_BUILD} // 'build') . '/weaveit-render';
 my ($W, $H) = (640, 360);
 
 # the frame at 1.2 s (the paragraph after the block), as rows of [r, g, b]
