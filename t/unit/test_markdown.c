@@ -326,22 +326,22 @@ typedef struct {
 } ink_t;
 
 
-static ink_t
-ink(weaveit_render_t *r, size_t line, int scroll)
-{
-    int                    x, y, top;
-    ink_t                  k;
-    const weaveit_line_t  *l;
+/* the ink of rows y0 to y1 (excluded); padding: any in the frame's padding */
 
-    l = weaveit_render_line(r, line);
-    top = weaveit_render_line_top(r, line) - scroll;
+static ink_t
+rows_ink(int y0, int y1, int *padding)
+{
+    int    x, y;
+    ink_t  k;
+
     k.x0 = W;
     k.x1 = -1;
     k.y0 = H;
     k.y1 = -1;
     k.pixels = 0;
+    *padding = 0;
 
-    for (y = (top < 0) ? 0 : top; y < top + l->height && y < H; y++) {
+    for (y = (y0 < 0) ? 0 : y0; y < y1 && y < H; y++) {
         for (x = 0; x < W; x++) {
             if (plane_y[y * W + x] >= 100) {
                 continue;
@@ -352,10 +352,23 @@ ink(weaveit_render_t *r, size_t line, int scroll)
             k.y0 = (y < k.y0) ? y : k.y0;
             k.y1 = (y > k.y1) ? y : k.y1;
             k.pixels++;
+            *padding |= (x < 80 || x >= W - 80 || y < 60 || y >= H - 60);
         }
     }
 
     return k;
+}
+
+
+static ink_t
+ink(weaveit_render_t *r, size_t line, int scroll)
+{
+    int  top, padding;
+
+    top = weaveit_render_line_top(r, line) - scroll;
+
+    return rows_ink(top, top + weaveit_render_line(r, line)->height,
+                    &padding);
 }
 
 
@@ -486,32 +499,7 @@ test_fonts(void)
 static ink_t
 frame_ink(int *padding)
 {
-    int    x, y;
-    ink_t  k;
-
-    k.x0 = W;
-    k.x1 = -1;
-    k.y0 = H;
-    k.y1 = -1;
-    k.pixels = 0;
-    *padding = 0;
-
-    for (y = 0; y < H; y++) {
-        for (x = 0; x < W; x++) {
-            if (plane_y[y * W + x] >= 100) {
-                continue;
-            }
-
-            k.x0 = (x < k.x0) ? x : k.x0;
-            k.x1 = (x > k.x1) ? x : k.x1;
-            k.y0 = (y < k.y0) ? y : k.y0;
-            k.y1 = (y > k.y1) ? y : k.y1;
-            k.pixels++;
-            *padding |= (x < 80 || x >= W - 80 || y < 60 || y >= H - 60);
-        }
-    }
-
-    return k;
+    return rows_ink(0, H, padding);
 }
 
 
